@@ -1,0 +1,16 @@
+//! dlht-core: the learned part of dlht, in pure Rust with no knowledge of JavaScript.
+//! A two-stage Recursive Model Index maps keys to ring positions in key order; the
+//! rest (sampling, key encoding, curves, model files) feeds or ships that model.
+
+pub mod curve;
+pub mod error;
+pub mod format;
+pub mod keys;
+pub mod model;
+pub mod reservoir;
+pub mod rmi;
+
+pub use error::{Error, Result};
+pub use model::ModelType;
+pub use reservoir::ReservoirSampler;
+pub use rmi::{Rmi, RmiConfig, TrainingStats};
