@@ -37,13 +37,22 @@ const CORRUPT_MODEL_CODES = new Set(['ERR_DLHT_CORRUPT_MODEL', 'ERR_DLHT_UNSUPPO
 
 /**
  * Turns an error thrown by the native binding into the matching typed error.
- * The binding puts the core's stable code in `err.code`; anything else is rethrown as is.
+ * The binding puts the core's stable code in `err.code`; anything else is returned as is.
  */
-export function fromNativeError(err: unknown): unknown {
+function fromNativeError(err: unknown): unknown {
   if (!(err instanceof Error)) return err
   const code = (err as Error & { code?: unknown }).code
   if (typeof code !== 'string' || !code.startsWith('ERR_DLHT_')) return err
   if (CORRUPT_MODEL_CODES.has(code)) return new CorruptModelError(err.message, code, { cause: err })
   if (code === 'ERR_DLHT_NON_FINITE_KEY') return new InvalidKeyError(err.message, { cause: err })
   return new InvalidArgumentError(err.message, code, { cause: err })
+}
+
+/** Calls into the native binding, turning its errors into dlht's typed errors. */
+export function callNative<T>(call: () => T): T {
+  try {
+    return call()
+  } catch (err) {
+    throw fromNativeError(err)
+  }
 }

@@ -1,0 +1,78 @@
+// Order-preserving encoding of user keys into the learned model's number domain (in Rust).
+// Numbers and bigints order numerically, strings and byte arrays by their bytes.
+
+import { callNative, InvalidKeyError } from '../errors.js'
+import { encodeBigint, encodeBytes, encodeBytesBatch, encodeString, encodeStrings } from '../native.js'
+
+/** A key dlht can store: numbers must be finite. */
+export type Key = string | number | bigint | Uint8Array
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof value === 'object') return value.constructor?.name ?? 'object'
+  return typeof value === 'number' ? String(value) : typeof value
+}
+
+/**
+ * Encodes one key. Numbers map to themselves (so `predict(timestamp)` and the node agree),
+ * bigints to their numeric value, strings (as UTF-8) and byte arrays to their first bytes.
+ * Keys of the numeric and the byte family share the domain and interleave.
+ * @throws InvalidKeyError for any other type, NaN or ±Infinity
+ */
+export function encodeKey(key: Key): number {
+  switch (typeof key) {
+    case 'number':
+      if (Number.isFinite(key)) return key
+      break
+    case 'string':
+      return encodeString(key)
+    case 'bigint':
+      return encodeBigint(key)
+    default:
+      if (key instanceof Uint8Array) return encodeBytes(key)
+  }
+  throw new InvalidKeyError(`key must be a string, finite number, bigint or Uint8Array, got ${describe(key)}`)
+}
+
+/**
+ * Encodes many keys at once; runs of strings and byte arrays cross into Rust in one call each.
+ * @throws InvalidKeyError naming the index of the first bad key
+ */
+export function encodeKeys(keys: readonly Key[]): Float64Array {
+  const out = new Float64Array(keys.length)
+  const stringAt: number[] = []
+  const strings: string[] = []
+  const bytesAt: number[] = []
+  const byteKeys: Uint8Array[] = []
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]
+    if (typeof key === 'string') {
+      stringAt.push(i)
+      strings.push(key)
+    } else if (key instanceof Uint8Array) {
+      bytesAt.push(i)
+      byteKeys.push(key)
+    } else {
+      try {
+        out[i] = encodeKey(key)
+      } catch (err) {
+        throw new InvalidKeyError(`key at index ${i}: ${(err as Error).message}`, { cause: err })
+      }
+    }
+  }
+  if (strings.length > 0) scatter(out, stringAt, encodeStrings(strings))
+  if (byteKeys.length > 0) scatter(out, bytesAt, encodePackedBytes(byteKeys))
+  return out
+}
+
+function scatter(out: Float64Array, at: number[], values: Float64Array): void {
+  for (let i = 0; i < at.length; i++) out[at[i]] = values[i]
+}
+
+function encodePackedBytes(keys: Uint8Array[]): Float64Array {
+  const offsets = new Uint32Array(keys.length + 1)
+  for (let i = 0; i < keys.length; i++) offsets[i + 1] = offsets[i] + keys[i].length
+  const data = new Uint8Array(offsets[keys.length])
+  for (let i = 0; i < keys.length; i++) data.set(keys[i], offsets[i])
+  return callNative(() => encodeBytesBatch(data, offsets))
+}

@@ -1,0 +1,294 @@
+// The two-stage Recursive Model Index: keys to positions in [0, hashSpaceSize), in key order.
+// A thin facade over the Rust model: defaults, input checks that need JavaScript types, typed errors.
+
+import { CorruptModelError, callNative, InvalidArgumentError, InvalidKeyError } from '../errors.js'
+import { type ModelParts, NativeRmi, type RmiParts } from '../native.js'
+
+export type ModelType = 'linear' | 'cubic'
+
+/** Options of a model; every field has the seed's default. */
+export interface RmiOptions {
+  /** Number of leaf models (stage 2). Default 100. */
+  branchingFactor?: number
+  /** Model type of the leaves. Default 'linear'. */
+  modelType?: ModelType
+  /** Model type of the root (stage 1). Default 'linear'. */
+  stage1ModelType?: ModelType
+  /** Size of the position space; positions lie in [0, hashSpaceSize). Default 2^62. */
+  hashSpaceSize?: bigint
+}
+
+/** Prediction errors are in positions (units of the hash space). */
+export interface LeafStats {
+  numKeys: number
+  meanError: number
+  maxError: number
+}
+
+export interface TrainingStats extends LeafStats {
+  /** Size of the serialized model in bytes. */
+  modelBytes: number
+  leaves: LeafStats[]
+}
+
+/** A stage's parameters, as stored in a dict. */
+export interface ModelDict {
+  modelType: ModelType
+  keyLo: number
+  keyHi: number
+  coefficients: number[]
+  positionLo: number
+  positionHi: number
+  maxError: number
+  meanError: number
+  numKeys: number
+}
+
+/** JSON-safe form of a model (`JSON.stringify` works on it; the hash space is a decimal string). */
+export interface RmiDict {
+  formatVersion: 1
+  config: Required<Omit<RmiOptions, 'hashSpaceSize'>> & { hashSpaceSize: string }
+  numKeys: number
+  keyRange: [number, number]
+  root: ModelDict
+  leaves: ModelDict[]
+}
+
+export const DEFAULT_HASH_SPACE_SIZE = 2n ** 62n
+const DICT_FORMAT_VERSION = 1
+
+function withDefaults(options: RmiOptions = {}): Required<RmiOptions> {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object')
+  const resolved = {
+    branchingFactor: options.branchingFactor ?? 100,
+    modelType: options.modelType ?? 'linear',
+    stage1ModelType: options.stage1ModelType ?? 'linear',
+    hashSpaceSize: options.hashSpaceSize ?? DEFAULT_HASH_SPACE_SIZE,
+  }
+  if (typeof resolved.branchingFactor !== 'number') {
+    throw new InvalidArgumentError(`branchingFactor must be a number, got ${typeof resolved.branchingFactor}`)
+  }
+  for (const field of ['modelType', 'stage1ModelType'] as const) {
+    if (typeof resolved[field] !== 'string') {
+      throw new InvalidArgumentError(`${field} must be 'linear' or 'cubic', got ${typeof resolved[field]}`)
+    }
+  }
+  if (typeof resolved.hashSpaceSize !== 'bigint') {
+    throw new InvalidArgumentError(`hashSpaceSize must be a bigint, got ${typeof resolved.hashSpaceSize}`)
+  }
+  return resolved
+}
+
+export function toFloat64Array(keys: Float64Array | readonly number[], what = 'keys'): Float64Array {
+  if (keys instanceof Float64Array) return keys
+  if (!Array.isArray(keys)) throw new InvalidArgumentError(`${what} must be a Float64Array or an array of numbers`)
+  for (let i = 0; i < keys.length; i++) {
+    if (typeof keys[i] !== 'number') {
+      throw new InvalidKeyError(`${what}[${i}] must be a number, got ${typeof keys[i]}`)
+    }
+  }
+  return Float64Array.from(keys)
+}
+
+function checkKey(key: number, what = 'key'): void {
+  if (typeof key !== 'number' || !Number.isFinite(key)) {
+    throw new InvalidKeyError(`${what} must be a finite number, got ${typeof key === 'number' ? key : typeof key}`)
+  }
+}
+
+function modelToDict(parts: ModelParts): ModelDict {
+  return { ...parts, modelType: parts.modelType as ModelType }
+}
+
+function modelFromDict(dict: unknown, where: string): ModelParts {
+  const model = dict as ModelDict
+  if (typeof model !== 'object' || model === null) throw new CorruptModelError(`${where} is not an object`)
+  for (const field of ['keyLo', 'keyHi', 'positionLo', 'positionHi', 'maxError', 'meanError', 'numKeys'] as const) {
+    if (typeof model[field] !== 'number') throw new CorruptModelError(`${where}.${field} must be a number`)
+  }
+  if (typeof model.modelType !== 'string') throw new CorruptModelError(`${where}.modelType must be a string`)
+  if (!Array.isArray(model.coefficients) || !model.coefficients.every((c) => typeof c === 'number')) {
+    throw new CorruptModelError(`${where}.coefficients must be an array of numbers`)
+  }
+  return { ...model }
+}
+
+/**
+ * A two-stage learned index (Kraska et al.): the root model picks a leaf, the leaf predicts
+ * where the key's rank falls in [0, hashSpaceSize). Positions are monotone in the key, so a
+ * key range maps to one contiguous arc of the ring.
+ *
+ * @example
+ * const rmi = new RecursiveModelIndex({ branchingFactor: 100 })
+ * rmi.train(new Float64Array([1, 2, 3, 5, 8, 13]))
+ * rmi.predict(5) // a bigint near 3/6 of 2^62
+ */
+export class RecursiveModelIndex {
+  readonly options: Required<RmiOptions>
+  #native: NativeRmi
+
+  constructor(options?: RmiOptions) {
+    this.options = withDefaults(options)
+    this.#native = callNative(() => new NativeRmi(this.options))
+  }
+
+  /** Wraps a native model; the throwaway untrained model it replaces costs a few microseconds. */
+  static #wrap(model: NativeRmi): RecursiveModelIndex {
+    const options = model.options()
+    const rmi = new RecursiveModelIndex({
+      ...options,
+      modelType: options.modelType as ModelType,
+      stage1ModelType: options.stage1ModelType as ModelType,
+    })
+    rmi.#native = model
+    return rmi
+  }
+
+  /** True once the model has been trained (before that, a fixed order-preserving mapping is used). */
+  get isTrained(): boolean {
+    return this.#native.isTrained
+  }
+
+  /** Number of keys the model was trained on. */
+  get numKeys(): number {
+    return this.#native.numKeys
+  }
+
+  /** Trains on keys sorted ascending (duplicates allowed), on the calling thread. */
+  train(sortedKeys: Float64Array | readonly number[]): void {
+    const keys = toFloat64Array(sortedKeys)
+    callNative(() => this.#native.train(keys))
+  }
+
+  /** Trains off the main thread, then swaps the new model in; predictions use the old one until then. */
+  async trainAsync(sortedKeys: Float64Array | readonly number[]): Promise<void> {
+    const trained = await RecursiveModelIndex.trainNew(sortedKeys, this.options)
+    this.#native = trained.#native
+  }
+
+  /** Trains a new model off the main thread (libuv pool); no existing model is touched. */
+  static async trainNew(
+    sortedKeys: Float64Array | readonly number[],
+    options?: RmiOptions,
+  ): Promise<RecursiveModelIndex> {
+    const untrained = new RecursiveModelIndex(options)
+    const keys = toFloat64Array(sortedKeys)
+    return RecursiveModelIndex.#wrap(await callNative(() => untrained.#native.trainNew(keys)))
+  }
+
+  /** Position of a key in [0, hashSpaceSize). */
+  predict(key: number): bigint {
+    checkKey(key)
+    return this.#native.predict(key)
+  }
+
+  /** Position and an error bound: for every trained key the true scaled rank is within `position ± error`. */
+  predictWithError(key: number): { position: bigint; error: bigint } {
+    checkKey(key)
+    return this.#native.predictWithError(key)
+  }
+
+  /** The arc [hashMin, hashMax] that holds the position of every key in [keyMin, keyMax]. */
+  predictRange(keyMin: number, keyMax: number): { hashMin: bigint; hashMax: bigint } {
+    checkKey(keyMin, 'keyMin')
+    checkKey(keyMax, 'keyMax')
+    return callNative(() => this.#native.predictRange(keyMin, keyMax))
+  }
+
+  /** Positions of many keys in one call; the input is read in place (no copy) when it is a Float64Array. */
+  predictMany(keys: Float64Array | readonly number[], out?: BigUint64Array): BigUint64Array {
+    const input = toFloat64Array(keys)
+    const positions = out ?? new BigUint64Array(input.length)
+    callNative(() => this.#native.predictInto(input, positions))
+    return positions
+  }
+
+  /** The leaf (stage-2 model) that serves a key. */
+  bucketOf(key: number): number {
+    checkKey(key)
+    return this.#native.bucketOf(key)
+  }
+
+  /** Refits one leaf on the given keys and positions, keeping positions monotone across leaves. */
+  updateLeaf(
+    bucketId: number,
+    sortedKeys: Float64Array | readonly number[],
+    positions: BigUint64Array | readonly bigint[],
+  ): void {
+    if (!Number.isInteger(bucketId) || bucketId < 0) {
+      throw new InvalidArgumentError(`bucketId must be a non-negative integer, got ${bucketId}`)
+    }
+    const keys = toFloat64Array(sortedKeys)
+    const targets = positions instanceof BigUint64Array ? positions : BigUint64Array.from(positions)
+    callNative(() => this.#native.updateLeaf(bucketId, keys, targets))
+  }
+
+  /** Training statistics: overall and per-leaf mean/max error, and model size. */
+  stats(): TrainingStats {
+    return this.#native.stats()
+  }
+
+  /** The model as a JSON-safe object. */
+  toDict(): RmiDict {
+    const parts = this.#native.toParts()
+    return {
+      formatVersion: DICT_FORMAT_VERSION,
+      config: {
+        branchingFactor: parts.options.branchingFactor,
+        modelType: parts.options.modelType as ModelType,
+        stage1ModelType: parts.options.stage1ModelType as ModelType,
+        hashSpaceSize: parts.options.hashSpaceSize.toString(),
+      },
+      numKeys: parts.numKeys,
+      keyRange: [parts.keyMin, parts.keyMax],
+      root: modelToDict(parts.root),
+      leaves: parts.leaves.map(modelToDict),
+    }
+  }
+
+  /**
+   * Rebuilds a model from `toDict()` output, validating it fully.
+   * @throws CorruptModelError when the dict is malformed or describes an invalid model
+   */
+  static fromDict(dict: RmiDict): RecursiveModelIndex {
+    if (typeof dict !== 'object' || dict === null) throw new CorruptModelError('model dict must be an object')
+    if (dict.formatVersion !== DICT_FORMAT_VERSION) {
+      throw new CorruptModelError(
+        `unsupported model dict version ${String(dict.formatVersion)}`,
+        'ERR_DLHT_UNSUPPORTED_FORMAT_VERSION',
+      )
+    }
+    const { config } = dict
+    if (typeof config !== 'object' || config === null || typeof config.hashSpaceSize !== 'string') {
+      throw new CorruptModelError('model dict has no valid config')
+    }
+    if (!/^[0-9]+$/.test(config.hashSpaceSize)) throw new CorruptModelError('config.hashSpaceSize is not an integer')
+    if (!Array.isArray(dict.leaves) || !Array.isArray(dict.keyRange) || typeof dict.numKeys !== 'number') {
+      throw new CorruptModelError('model dict needs leaves, keyRange and numKeys')
+    }
+    const options = withDefaults({ ...config, hashSpaceSize: BigInt(config.hashSpaceSize) })
+    const parts: RmiParts = {
+      options,
+      root: modelFromDict(dict.root, 'root'),
+      leaves: dict.leaves.map((leaf, i) => modelFromDict(leaf, `leaves[${i}]`)),
+      numKeys: dict.numKeys,
+      keyMin: dict.keyRange[0],
+      keyMax: dict.keyRange[1],
+    }
+    return RecursiveModelIndex.#wrap(callNative(() => NativeRmi.fromParts(parts)))
+  }
+
+  /** Compact binary form: magic, format version, parameters, CRC32. */
+  serialize(): Uint8Array {
+    return this.#native.serialize()
+  }
+
+  /**
+   * Reads `serialize()` output back, bit-exactly.
+   * @throws CorruptModelError when the bytes are truncated, altered, or of an unknown format version
+   */
+  static deserialize(bytes: Uint8Array): RecursiveModelIndex {
+    if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError('serialized model must be a Uint8Array')
+    return RecursiveModelIndex.#wrap(callNative(() => NativeRmi.deserialize(bytes)))
+  }
+}
