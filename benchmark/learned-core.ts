@@ -1,0 +1,102 @@
+// The learned core through N-API against what a user would write instead (binary search over
+// the same sorted Float64Array in JS), measured in the same run; writes results/learned-core.json.
+
+import { encodeKeys, RecursiveModelIndex } from '../ts/index.js'
+import { cities, englishWords, lognormalKeys, seededRandom, sorted, uniformKeys } from '../__test__/helpers/datasets.js'
+import { medianMs, rate, writeResults } from './measure.js'
+
+/** Index of the first key >= probe: the JS baseline for "where does this key go". */
+function lowerBound(keys: Float64Array, probe: number): number {
+  let lo = 0
+  let hi = keys.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (keys[mid] < probe) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+const training: Record<string, number> = {}
+for (const modelType of ['linear', 'cubic'] as const) {
+  for (const n of [1_000, 10_000, 1_000_000]) {
+    const keys = sorted(lognormalKeys(n, n))
+    const rmi = new RecursiveModelIndex({ modelType })
+    training[`${modelType} ${n}`] = medianMs(() => rmi.train(keys), n >= 1_000_000 ? 5 : 21)
+  }
+}
+
+const keys = sorted(uniformKeys(1_000_000, 21))
+const rmi = new RecursiveModelIndex()
+rmi.train(keys)
+const random = seededRandom(5)
+const probes = Float64Array.from({ length: 1_000_000 }, () => keys[Math.floor(random() * keys.length)])
+const out = new BigUint64Array(probes.length)
+
+const predictMany = rate(() => rmi.predictMany(probes, out), probes.length, { minMs: 300 })
+let sink = 0
+const binarySearchBatch = rate(
+  () => {
+    for (let i = 0; i < probes.length; i++) sink += lowerBound(keys, probes[i])
+  },
+  probes.length,
+  { minMs: 300, rounds: 3 },
+)
+let cursor = 0
+const predictSingle = rate(
+  () => {
+    for (let i = 0; i < 1000; i++) rmi.predict(probes[cursor++ & 0xfffff])
+  },
+  1000,
+)
+const binarySearchSingle = rate(
+  () => {
+    for (let i = 0; i < 1000; i++) sink += lowerBound(keys, probes[cursor++ & 0xfffff])
+  },
+  1000,
+)
+
+const H = Number(rmi.options.hashSpaceSize)
+const accuracy: Record<string, object> = {}
+const datasets: Array<[string, Float64Array]> = [
+  ['city longitudes', sorted(Float64Array.from(cities(), (city) => city.coordinates[0]))],
+  ['city populations', sorted(Float64Array.from(cities(), (city) => city.population))],
+  ['english words', sorted(encodeKeys(englishWords()))],
+  ['lognormal 1M', sorted(lognormalKeys(1_000_000))],
+  ['uniform 1M', keys],
+]
+for (const [name, data] of datasets) {
+  for (const modelType of ['linear', 'cubic'] as const) {
+    const model = new RecursiveModelIndex({ modelType })
+    model.train(data)
+    const stats = model.stats()
+    accuracy[`${name}, ${modelType}`] = {
+      keys: data.length,
+      meanErrorPercentOfSpace: (stats.meanError / H) * 100,
+      maxErrorPercentOfSpace: (stats.maxError / H) * 100,
+      modelBytes: stats.modelBytes,
+      modelPercentOfData: (stats.modelBytes / (data.length * 8)) * 100,
+    }
+  }
+}
+
+const results = {
+  trainMs: training,
+  predictManyKeysPerSecond: predictMany.opsPerSecond,
+  binarySearchBatchKeysPerSecond: binarySearchBatch.opsPerSecond,
+  predictManyVsBinarySearch: predictMany.opsPerSecond / binarySearchBatch.opsPerSecond,
+  predictSingleNs: predictSingle.nsPerOp,
+  binarySearchSingleNs: binarySearchSingle.nsPerOp,
+  accuracy,
+}
+console.log('train (ms, median):', training)
+console.log(
+  `predictMany ${(predictMany.opsPerSecond / 1e6).toFixed(1)}M keys/s vs JS binary search ` +
+    `${(binarySearchBatch.opsPerSecond / 1e6).toFixed(1)}M keys/s: ${results.predictManyVsBinarySearch.toFixed(1)}x`,
+)
+console.log(
+  `single predict ${predictSingle.nsPerOp.toFixed(0)} ns vs JS binary search ${binarySearchSingle.nsPerOp.toFixed(0)} ns`,
+)
+console.table(accuracy)
+console.log(`baseline checksum ${sink} (keeps the JS loops from being optimised away)`)
+console.log(`written to ${writeResults('learned-core', results)}`)
