@@ -71,7 +71,9 @@ for (const [name, load] of datasets) {
       assertMonotone(t, rmi.predictMany(keys))
       const random = seededRandom(7)
       const span = keys[keys.length - 1] - keys[0]
-      const probes = sorted(Float64Array.from({ length: 50_000 }, () => keys[0] - span * 0.1 + random() * span * 1.2))
+      const probes = sorted(
+        Float64Array.from({ length: 50_000 }, () => keys[0] - span * 0.1 + random() * span * 1.2),
+      )
       assertMonotone(t, rmi.predictMany(probes))
     })
   }
@@ -82,7 +84,9 @@ for (const [name, load] of datasets) {
     rmi.train(keys)
     const distinct = new Set(keys).size
     // Heavy duplicates (populations) cannot spread: each distinct key has one position.
-    t.log(`${keys.length} keys, ${distinct} distinct, mean error ${(rmi.stats().meanError / Number(H)) * 100}% of H`)
+    t.log(
+      `${keys.length} keys, ${distinct} distinct, mean error ${(rmi.stats().meanError / Number(H)) * 100}% of H`,
+    )
     if (distinct < keys.length * 0.9) return
     const bins = new Array(10).fill(0)
     for (const position of rmi.predictMany(keys)) bins[Number((position * 10n) / H)]++
@@ -147,8 +151,12 @@ test('serialize and deserialize round-trip bit-exactly; damage is detected', (t)
   t.throws(() => RecursiveModelIndex.deserialize(new Uint8Array(0)), { instanceOf: CorruptModelError })
   const futureVersion = bytes.slice()
   futureVersion[4] = 0xff
-  t.throws(() => RecursiveModelIndex.deserialize(futureVersion), { code: 'ERR_DLHT_UNSUPPORTED_FORMAT_VERSION' })
-  t.throws(() => RecursiveModelIndex.fromDict({ ...rmi.toDict(), leaves: [] }), { instanceOf: CorruptModelError })
+  t.throws(() => RecursiveModelIndex.deserialize(futureVersion), {
+    code: 'ERR_DLHT_UNSUPPORTED_FORMAT_VERSION',
+  })
+  t.throws(() => RecursiveModelIndex.fromDict({ ...rmi.toDict(), leaves: [] }), {
+    instanceOf: CorruptModelError,
+  })
   t.throws(() => RecursiveModelIndex.fromDict({ ...rmi.toDict(), formatVersion: 2 as 1 }), {
     code: 'ERR_DLHT_UNSUPPORTED_FORMAT_VERSION',
   })
@@ -164,10 +172,14 @@ test('bad training input and options get typed errors with clear codes', (t) => 
   t.throws(() => new RecursiveModelIndex({ modelType: 'quadratic' as 'linear' }), {
     code: 'ERR_DLHT_UNKNOWN_MODEL_TYPE',
   })
-  t.throws(() => new RecursiveModelIndex({ branchingFactor: 0 }), { code: 'ERR_DLHT_INVALID_BRANCHING_FACTOR' })
+  t.throws(() => new RecursiveModelIndex({ branchingFactor: 0 }), {
+    code: 'ERR_DLHT_INVALID_BRANCHING_FACTOR',
+  })
   t.throws(() => new RecursiveModelIndex({ branchingFactor: 2.5 }), { instanceOf: InvalidArgumentError })
   t.throws(() => new RecursiveModelIndex({ hashSpaceSize: 0n }), { code: 'ERR_DLHT_INVALID_HASH_SPACE' })
-  t.throws(() => new RecursiveModelIndex({ hashSpaceSize: 2n ** 64n }), { code: 'ERR_DLHT_INVALID_HASH_SPACE' })
+  t.throws(() => new RecursiveModelIndex({ hashSpaceSize: 2n ** 64n }), {
+    code: 'ERR_DLHT_INVALID_HASH_SPACE',
+  })
   t.throws(() => new RecursiveModelIndex({ hashSpaceSize: 100 as unknown as bigint }), {
     instanceOf: InvalidArgumentError,
   })
@@ -214,7 +226,9 @@ test('updateLeaf refits one leaf and keeps positions monotone', (t) => {
   rmi.updateLeaf(bucket, leafKeys, positions)
   assertMonotone(t, rmi.predictMany(keys))
   t.throws(() => rmi.updateLeaf(16, leafKeys, positions), { instanceOf: InvalidArgumentError })
-  t.throws(() => rmi.updateLeaf(bucket, leafKeys, positions.subarray(1)), { instanceOf: InvalidArgumentError })
+  t.throws(() => rmi.updateLeaf(bucket, leafKeys, positions.subarray(1)), {
+    instanceOf: InvalidArgumentError,
+  })
 })
 
 test('key encoding preserves order within each key family', (t) => {
@@ -251,7 +265,7 @@ test('the reservoir is a seeded, bounded, sorted uniform sample', (t) => {
   t.deepEqual(again.sample(), sample, 'the same seed gives the same sample')
   // Uniform over the stream: each tenth of the stream (by arrival) gives about a tenth of the sample.
   const arrival = new Map<number, number>()
-  stream.forEach((key, i) => arrival.set(key, i))
+  for (let i = 0; i < stream.length; i++) arrival.set(stream[i], i)
   const tenths = new Array(10).fill(0)
   for (const key of sample) tenths[Math.floor((arrival.get(key) as number) / 20_000)]++
   for (const count of tenths) t.true(count > 850 && count < 1150, `tenths ${tenths}`)

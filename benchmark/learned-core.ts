@@ -1,8 +1,15 @@
 // The learned core through N-API against what a user would write instead (binary search over
 // the same sorted Float64Array in JS), measured in the same run; writes results/learned-core.json.
 
+import {
+  cities,
+  englishWords,
+  lognormalKeys,
+  seededRandom,
+  sorted,
+  uniformKeys,
+} from '../__test__/helpers/datasets.js'
 import { encodeKeys, RecursiveModelIndex } from '../ts/index.js'
-import { cities, englishWords, lognormalKeys, seededRandom, sorted, uniformKeys } from '../__test__/helpers/datasets.js'
 import { medianMs, rate, writeResults } from './measure.js'
 
 /** Index of the first key >= probe: the JS baseline for "where does this key go". */
@@ -43,18 +50,12 @@ const binarySearchBatch = rate(
   { minMs: 300, rounds: 3 },
 )
 let cursor = 0
-const predictSingle = rate(
-  () => {
-    for (let i = 0; i < 1000; i++) rmi.predict(probes[cursor++ & 0xfffff])
-  },
-  1000,
-)
-const binarySearchSingle = rate(
-  () => {
-    for (let i = 0; i < 1000; i++) sink += lowerBound(keys, probes[cursor++ & 0xfffff])
-  },
-  1000,
-)
+const predictSingle = rate(() => {
+  for (let i = 0; i < 1000; i++) rmi.predict(probes[cursor++ & 0xfffff])
+}, 1000)
+const binarySearchSingle = rate(() => {
+  for (let i = 0; i < 1000; i++) sink += lowerBound(keys, probes[cursor++ & 0xfffff])
+}, 1000)
 
 const H = Number(rmi.options.hashSpaceSize)
 const accuracy: Record<string, object> = {}

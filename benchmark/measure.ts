@@ -51,7 +51,15 @@ export function percentile(samples: number[], p: number): number {
 export function writeResults(name: string, results: unknown): string {
   const file = join(dirname(fileURLToPath(import.meta.url)), 'results', `${name}.json`)
   mkdirSync(dirname(file), { recursive: true })
-  const os = { node: process.version, platform: process.platform, arch: process.arch, cpus: navigator.hardwareConcurrency }
-  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), machine: os, results }, null, 2)}\n`)
+  const os = {
+    node: process.version,
+    platform: process.platform,
+    arch: process.arch,
+    cpus: navigator.hardwareConcurrency,
+  }
+  writeFileSync(
+    file,
+    `${JSON.stringify({ date: new Date().toISOString(), machine: os, results }, null, 2)}\n`,
+  )
   return file
 }

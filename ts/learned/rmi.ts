@@ -58,7 +58,8 @@ export const DEFAULT_HASH_SPACE_SIZE = 2n ** 62n
 const DICT_FORMAT_VERSION = 1
 
 function withDefaults(options: RmiOptions = {}): Required<RmiOptions> {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object')
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidArgumentError('options must be an object')
   const resolved = {
     branchingFactor: options.branchingFactor ?? 100,
     modelType: options.modelType ?? 'linear',
@@ -81,7 +82,8 @@ function withDefaults(options: RmiOptions = {}): Required<RmiOptions> {
 
 export function toFloat64Array(keys: Float64Array | readonly number[], what = 'keys'): Float64Array {
   if (keys instanceof Float64Array) return keys
-  if (!Array.isArray(keys)) throw new InvalidArgumentError(`${what} must be a Float64Array or an array of numbers`)
+  if (!Array.isArray(keys))
+    throw new InvalidArgumentError(`${what} must be a Float64Array or an array of numbers`)
   for (let i = 0; i < keys.length; i++) {
     if (typeof keys[i] !== 'number') {
       throw new InvalidKeyError(`${what}[${i}] must be a number, got ${typeof keys[i]}`)
@@ -92,7 +94,9 @@ export function toFloat64Array(keys: Float64Array | readonly number[], what = 'k
 
 function checkKey(key: number, what = 'key'): void {
   if (typeof key !== 'number' || !Number.isFinite(key)) {
-    throw new InvalidKeyError(`${what} must be a finite number, got ${typeof key === 'number' ? key : typeof key}`)
+    throw new InvalidKeyError(
+      `${what} must be a finite number, got ${typeof key === 'number' ? key : typeof key}`,
+    )
   }
 }
 
@@ -103,7 +107,15 @@ function modelToDict(parts: ModelParts): ModelDict {
 function modelFromDict(dict: unknown, where: string): ModelParts {
   const model = dict as ModelDict
   if (typeof model !== 'object' || model === null) throw new CorruptModelError(`${where} is not an object`)
-  for (const field of ['keyLo', 'keyHi', 'positionLo', 'positionHi', 'maxError', 'meanError', 'numKeys'] as const) {
+  for (const field of [
+    'keyLo',
+    'keyHi',
+    'positionLo',
+    'positionHi',
+    'maxError',
+    'meanError',
+    'numKeys',
+  ] as const) {
     if (typeof model[field] !== 'number') throw new CorruptModelError(`${where}.${field} must be a number`)
   }
   if (typeof model.modelType !== 'string') throw new CorruptModelError(`${where}.modelType must be a string`)
@@ -262,7 +274,8 @@ export class RecursiveModelIndex {
     if (typeof config !== 'object' || config === null || typeof config.hashSpaceSize !== 'string') {
       throw new CorruptModelError('model dict has no valid config')
     }
-    if (!/^[0-9]+$/.test(config.hashSpaceSize)) throw new CorruptModelError('config.hashSpaceSize is not an integer')
+    if (!/^[0-9]+$/.test(config.hashSpaceSize))
+      throw new CorruptModelError('config.hashSpaceSize is not an integer')
     if (!Array.isArray(dict.leaves) || !Array.isArray(dict.keyRange) || typeof dict.numKeys !== 'number') {
       throw new CorruptModelError('model dict needs leaves, keyRange and numKeys')
     }
@@ -288,7 +301,8 @@ export class RecursiveModelIndex {
    * @throws CorruptModelError when the bytes are truncated, altered, or of an unknown format version
    */
   static deserialize(bytes: Uint8Array): RecursiveModelIndex {
-    if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError('serialized model must be a Uint8Array')
+    if (!(bytes instanceof Uint8Array))
+      throw new InvalidArgumentError('serialized model must be a Uint8Array')
     return RecursiveModelIndex.#wrap(callNative(() => NativeRmi.deserialize(bytes)))
   }
 }
