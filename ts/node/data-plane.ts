@@ -1,0 +1,44 @@
+// The local data-plane operations of a node, by key and by ring position, on serialized values.
+// LeadNode calls them on its own store; the overlay calls them when serving a remote peer.
+
+import type { NodeKey } from './keys.js'
+
+/** A key with its serialized value (the form values are stored in and cross the wire in). */
+export interface StoredRecord {
+  key: NodeKey
+  value: Uint8Array
+}
+
+/** A stored record with its ring position under the store's current model version. */
+export interface ScannedRecord extends StoredRecord {
+  position: bigint
+}
+
+/** Exact filters applied while scanning an arc, so that only matching records leave the store. */
+export interface ScanFilter {
+  /** Keep keys `k` of the bounds' family with `min <= k <= max`. */
+  keyRange?: { min: NodeKey; max: NodeKey }
+  /** Keep point keys inside the box (inclusive in every dimension). */
+  box?: { min: readonly number[]; max: readonly number[] }
+}
+
+/**
+ * Operations on the entries a peer stores. Positions are read under `modelVersion`;
+ * a scan's bounds are inclusive and never wrap (callers split a wrapping range in two).
+ */
+export interface DataPlane {
+  /** Version of the learned model that places this store's entries. */
+  readonly modelVersion: number
+  put(record: StoredRecord): Promise<void>
+  putMany(records: readonly StoredRecord[]): Promise<void>
+  /** The serialized value, or undefined when the key is absent. */
+  get(key: NodeKey): Promise<Uint8Array | undefined>
+  getMany(keys: readonly NodeKey[]): Promise<Array<Uint8Array | undefined>>
+  /** True when the key was present. */
+  delete(key: NodeKey): Promise<boolean>
+  deleteMany(keys: readonly NodeKey[]): Promise<boolean[]>
+  /** Records whose position lies in [hashMin, hashMax], in position order, passing `filter`. */
+  scan(hashMin: bigint, hashMax: bigint, filter?: ScanFilter): Promise<ScannedRecord[]>
+  /** Removes and returns the records whose position lies in [hashMin, hashMax] (hand-off to a new owner). */
+  extract(hashMin: bigint, hashMax: bigint): Promise<ScannedRecord[]>
+}

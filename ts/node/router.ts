@@ -1,0 +1,131 @@
+// Routing of ring positions to the vnodes that own them: the seam between the node and the overlay.
+// LocalRouter owns every arc of a single-node ring; the Chord overlay implements the same Router.
+
+import { InvalidArgumentError } from '../errors.js'
+import type { DataPlane } from './data-plane.js'
+import { spreadVnodeIds, toPosition, VnodeRing } from './vnodes.js'
+
+/** A virtual node on the ring: it owns the arc (predecessor's id, id]. */
+export interface VnodeRef {
+  /** Peer (physical node) that runs the vnode. */
+  peerId: string
+  /** Index of the vnode on its peer, 0 .. numVirtualNodes - 1. */
+  vnodeId: number
+  /** The vnode's ring position. */
+  id: bigint
+  /** Where the peer listens (empty for a node without a network). */
+  multiaddrs: string[]
+}
+
+/** A piece of a position range and the vnode that owns it; bounds inclusive, never wrapping. */
+export interface RangeSegment {
+  owner: VnodeRef
+  hashMin: bigint
+  hashMax: bigint
+}
+
+export interface RouteOptions {
+  signal?: AbortSignal
+}
+
+/** What a router knows about the ring, for `LeadNode.getRoutingTableStats()`. */
+export interface RoutingTableStats {
+  peerId: string
+  hashSpaceSize: bigint
+  /** This peer's vnodes with the arc each owns (arcStart exclusive, id inclusive; an arc may wrap). */
+  vnodes: Array<VnodeRef & { arcStart: bigint }>
+  /** Router-specific details (fingers, successor lists, ...). */
+  [detail: string]: unknown
+}
+
+/**
+ * Maps ring positions to owning vnodes and hands out the data plane of their peer.
+ * Start and stop are idempotent.
+ */
+export interface Router {
+  start(): Promise<void>
+  stop(): Promise<void>
+  /** The vnode that owns `position`: the first vnode at or after it, wrapping around the ring. */
+  findSuccessor(position: bigint, options?: RouteOptions): Promise<VnodeRef>
+  /** Owners of many positions, in input order. */
+  findSuccessorMany(positions: BigUint64Array, options?: RouteOptions): Promise<VnodeRef[]>
+  /** The pieces of [hashMin, hashMax] (hashMin <= hashMax) in ring order, one per owning vnode. */
+  coveringSegments(hashMin: bigint, hashMax: bigint, options?: RouteOptions): Promise<RangeSegment[]>
+  /** The data plane of the peer that runs `owner`: the local store for our own vnodes, a remote proxy otherwise. */
+  dataPlane(owner: VnodeRef): DataPlane
+  /** This peer's vnodes, in ring order. */
+  localVnodes(): readonly VnodeRef[]
+  getRoutingTableStats(): RoutingTableStats
+}
+
+/** Options of a LocalRouter. */
+export interface LocalRouterInit {
+  peerId: string
+  hashSpaceSize: bigint
+  numVirtualNodes: number
+  /** This peer's store. */
+  dataPlane: DataPlane
+}
+
+/** The router of a single-node ring: this peer's vnodes, spread evenly, own every arc. */
+export class LocalRouter implements Router {
+  readonly #peerId: string
+  readonly #hashSpaceSize: bigint
+  readonly #ring: VnodeRing
+  readonly #dataPlane: DataPlane
+
+  constructor(init: LocalRouterInit) {
+    this.#peerId = init.peerId
+    this.#hashSpaceSize = init.hashSpaceSize
+    this.#dataPlane = init.dataPlane
+    this.#ring = new VnodeRing(
+      spreadVnodeIds(init.numVirtualNodes, init.hashSpaceSize).map((id, vnodeId) => ({
+        peerId: init.peerId,
+        vnodeId,
+        id,
+        multiaddrs: [],
+      })),
+    )
+  }
+
+  async start(): Promise<void> {}
+
+  async stop(): Promise<void> {}
+
+  async findSuccessor(position: bigint): Promise<VnodeRef> {
+    return this.#ring.successor(toPosition(position, this.#hashSpaceSize))
+  }
+
+  async findSuccessorMany(positions: BigUint64Array): Promise<VnodeRef[]> {
+    return Array.from(positions, (position) =>
+      this.#ring.successor(toPosition(position, this.#hashSpaceSize)),
+    )
+  }
+
+  async coveringSegments(hashMin: bigint, hashMax: bigint): Promise<RangeSegment[]> {
+    return this.#ring.segments(
+      toPosition(hashMin, this.#hashSpaceSize, 'hashMin'),
+      toPosition(hashMax, this.#hashSpaceSize, 'hashMax'),
+    )
+  }
+
+  dataPlane(owner: VnodeRef): DataPlane {
+    if (owner.peerId !== this.#peerId) {
+      throw new InvalidArgumentError(`a single-node ring has no peer ${owner.peerId}`)
+    }
+    return this.#dataPlane
+  }
+
+  localVnodes(): readonly VnodeRef[] {
+    return this.#ring.vnodes
+  }
+
+  getRoutingTableStats(): RoutingTableStats {
+    return {
+      peerId: this.#peerId,
+      hashSpaceSize: this.#hashSpaceSize,
+      vnodes: this.#ring.vnodes.map((vnode) => ({ ...vnode, arcStart: this.#ring.arcStart(vnode) })),
+      kind: 'local',
+    }
+  }
+}
