@@ -1,0 +1,45 @@
+// The range walk: split a position range (possibly wrapping past zero) into per-owner segments.
+// Used with a full ring view by the simulator and with learned arcs by the live range query.
+
+import type { OwnedArc } from './arcs.js'
+import type { NodeRef } from './lookup.js'
+import { advance, clockwiseDistance } from './ring.js'
+
+/** The part `[from, to]` (inclusive; wraps when from > to) of a range that `owner` holds. */
+export interface RangeSegment<R extends NodeRef> {
+  readonly owner: R
+  readonly from: bigint
+  readonly to: bigint
+}
+
+/** Segments in ring order from `low`, and where the walk stopped when an arc was unknown. */
+export interface RangeWalk<R extends NodeRef> {
+  segments: RangeSegment<R>[]
+  /** First position of `[low, high]` whose owner `arcAt` did not know; absent when complete. */
+  unknownFrom?: bigint
+}
+
+/**
+ * Walks `[low, high]` (inclusive; `low > high` wraps past zero) clockwise, one owning arc at a
+ * time, as far as `arcAt` knows the arcs.
+ */
+export function rangeWalk<R extends NodeRef>(
+  low: bigint,
+  high: bigint,
+  arcAt: (position: bigint) => OwnedArc<R> | undefined,
+  hashSpaceSize: bigint,
+): RangeWalk<R> {
+  const segments: RangeSegment<R>[] = []
+  let cursor = low
+  for (;;) {
+    const arc = arcAt(cursor)
+    if (arc === undefined) return { segments, unknownFrom: cursor }
+    const remaining = clockwiseDistance(cursor, high, hashSpaceSize)
+    if (remaining <= clockwiseDistance(cursor, arc.owner.id, hashSpaceSize)) {
+      segments.push({ owner: arc.owner, from: cursor, to: high })
+      return { segments }
+    }
+    segments.push({ owner: arc.owner, from: cursor, to: arc.owner.id })
+    cursor = advance(arc.owner.id, 1n, hashSpaceSize)
+  }
+}

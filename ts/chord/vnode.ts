@@ -1,0 +1,348 @@
+// One Chord vnode's routing state (predecessor, successor list, fingers) and its state transitions.
+// Transport-free: remote vnodes are reached through an injected ChordRemote, live or simulated.
+
+import { JoinFailedError } from './errors.js'
+import {
+  iterativeLookup,
+  type LookupOptions,
+  type LookupResult,
+  type LookupStep,
+  type NodeRef,
+} from './lookup.js'
+import { clockwiseDistance, fingerCount, fingerStart, inHalfOpenArc, inOpenArc } from './ring.js'
+
+/** What a vnode tells others about its neighbourhood (answer to get_predecessor / get_successor_list). */
+export interface Neighbours<R extends NodeRef> {
+  predecessor: R | null
+  /** The vnode owns `(arcStart, id]`; kept when the predecessor is lost, until a new one notifies. */
+  arcStart: bigint
+  successors: R[]
+}
+
+/** A vnode's answer to notify: whether the candidate is now its predecessor, and what was before. */
+export interface NotifyOutcome<R extends NodeRef> {
+  accepted: boolean
+  previousPredecessor: R | null
+  previousArcStart: bigint
+}
+
+/** An arc `(from, to]` whose entries move from one vnode to another. */
+export interface Arc {
+  from: bigint
+  to: bigint
+}
+
+/** The calls one vnode makes on another; the transport (or a simulator) implements them. */
+export interface ChordRemote<R extends NodeRef> {
+  step(
+    target: R,
+    position: bigint,
+    avoid: ReadonlySet<bigint>,
+    options?: { signal?: AbortSignal },
+  ): Promise<LookupStep<R>>
+  neighbours(target: R, options?: { signal?: AbortSignal }): Promise<Neighbours<R>>
+  notify(target: R, candidate: R, options?: { signal?: AbortSignal }): Promise<NotifyOutcome<R>>
+  ping(target: R, options?: { signal?: AbortSignal }): Promise<void>
+}
+
+export interface ChordVnodeOptions {
+  hashSpaceSize: bigint
+  /** Successors remembered for fault tolerance. Default 8. */
+  successorListLength?: number
+}
+
+export const DEFAULT_SUCCESSOR_LIST_LENGTH = 8
+const JOIN_ATTEMPTS = 8
+
+/**
+ * A vnode on the ring. It starts alone (its own successor and predecessor, owning the whole ring);
+ * `join` places it on an existing ring, `stabilize`/`fixFingers`/`checkPredecessor` keep it there.
+ */
+export class ChordVnode<R extends NodeRef> {
+  readonly self: R
+  readonly hashSpaceSize: bigint
+  readonly successorListLength: number
+  #predecessor: R | null
+  #arcStart: bigint
+  #successors: R[]
+  readonly #fingers: (R | undefined)[]
+
+  constructor(self: R, options: ChordVnodeOptions) {
+    this.self = self
+    this.hashSpaceSize = options.hashSpaceSize
+    this.successorListLength = options.successorListLength ?? DEFAULT_SUCCESSOR_LIST_LENGTH
+    this.#predecessor = self
+    this.#arcStart = self.id
+    this.#successors = [self]
+    this.#fingers = new Array(fingerCount(options.hashSpaceSize)).fill(undefined)
+  }
+
+  get predecessor(): R | null {
+    return this.#predecessor
+  }
+
+  /** Exclusive start of the owned arc `(arcStart, self.id]`. */
+  get arcStart(): bigint {
+    return this.#arcStart
+  }
+
+  get successor(): R {
+    return this.#successors[0]
+  }
+
+  get successors(): readonly R[] {
+    return this.#successors
+  }
+
+  get fingers(): readonly (R | undefined)[] {
+    return this.#fingers
+  }
+
+  /** Whether this vnode owns `position`, i.e. it lies in `(arcStart, self.id]`. */
+  owns(position: bigint): boolean {
+    return inHalfOpenArc(position, this.#arcStart, this.self.id)
+  }
+
+  neighbours(): Neighbours<R> {
+    return { predecessor: this.#predecessor, arcStart: this.#arcStart, successors: [...this.#successors] }
+  }
+
+  /** One step of a lookup: the owner if this vnode knows it, otherwise the closest preceding node. */
+  step(position: bigint, avoid: ReadonlySet<bigint> = new Set()): LookupStep<R> {
+    if (this.owns(position)) return { kind: 'owner', owner: this.self, arcStart: this.#arcStart }
+    const successor = this.#successors.find((node) => !avoid.has(node.id)) ?? this.self
+    if (inHalfOpenArc(position, this.self.id, successor.id)) {
+      return { kind: 'owner', owner: successor, arcStart: this.self.id }
+    }
+    const next = this.closestPrecedingNode(position, avoid)
+    if (next.id === this.self.id) return { kind: 'owner', owner: successor, arcStart: this.self.id }
+    return { kind: 'next', next }
+  }
+
+  /** The known node closest before `position` (fingers, successors, predecessor), or self. */
+  closestPrecedingNode(position: bigint, avoid: ReadonlySet<bigint> = new Set()): R {
+    let best = this.self
+    let bestDistance = 0n
+    for (const node of this.#knownNodes()) {
+      if (avoid.has(node.id) || !inOpenArc(node.id, this.self.id, position)) continue
+      const distance = clockwiseDistance(this.self.id, node.id, this.hashSpaceSize)
+      if (distance > bestDistance) {
+        best = node
+        bestDistance = distance
+      }
+    }
+    return best
+  }
+
+  /**
+   * The known node (other than self) at or after `position` with the shortest clockwise distance:
+   * where a request for a position this vnode does not own should go next.
+   */
+  bestGuessOwner(position: bigint): R {
+    let best = this.#successors[0]
+    let bestDistance = clockwiseDistance(position, best.id, this.hashSpaceSize)
+    for (const node of this.#knownNodes()) {
+      if (node.id === this.self.id) continue
+      const distance = clockwiseDistance(position, node.id, this.hashSpaceSize)
+      if (distance < bestDistance || best.id === this.self.id) {
+        best = node
+        bestDistance = distance
+      }
+    }
+    return best
+  }
+
+  /**
+   * Chord's notify: `candidate` thinks it might be our predecessor. When accepted and the candidate
+   * falls inside our arc, `handedOver` is the sub-arc whose entries now belong to it.
+   */
+  notify(candidate: R): NotifyOutcome<R> & { handedOver: Arc | null } {
+    const previousPredecessor = this.#predecessor
+    const previousArcStart = this.#arcStart
+    const unchanged = { previousPredecessor, previousArcStart, handedOver: null }
+    if (candidate.id === this.self.id) return { accepted: false, ...unchanged }
+    if (previousPredecessor?.id === candidate.id) return { accepted: true, ...unchanged }
+    if (previousPredecessor !== null && !inOpenArc(candidate.id, previousPredecessor.id, this.self.id)) {
+      return { accepted: false, ...unchanged }
+    }
+    const handedOver = inOpenArc(candidate.id, previousArcStart, this.self.id)
+      ? { from: previousArcStart, to: candidate.id }
+      : null
+    this.#predecessor = candidate
+    this.#arcStart = candidate.id
+    if (this.#successors[0].id === this.self.id) this.#successors = [candidate]
+    return { accepted: true, previousPredecessor, previousArcStart, handedOver }
+  }
+
+  /** Drops every node `isGone` matches from the successor list, the fingers and the predecessor. */
+  forget(isGone: (node: R) => boolean): void {
+    const successors = this.#successors.filter((node) => node.id === this.self.id || !isGone(node))
+    this.#successors = successors.length > 0 ? successors : [this.self]
+    for (let i = 0; i < this.#fingers.length; i++) {
+      const finger = this.#fingers[i]
+      if (finger !== undefined && isGone(finger)) this.#fingers[i] = undefined
+    }
+    if (this.#predecessor !== null && this.#predecessor.id !== this.self.id && isGone(this.#predecessor)) {
+      this.#predecessor = null
+    }
+  }
+
+  /** Looks `position` up starting from this vnode's own routing state. */
+  lookup(remote: ChordRemote<R>, position: bigint, options: LookupOptions<R> = {}): Promise<LookupResult<R>> {
+    return iterativeLookup(
+      position,
+      (avoid) => this.step(position, avoid),
+      (target, at, avoid, callOptions) => remote.step(target, at, avoid, callOptions),
+      options,
+    )
+  }
+
+  /**
+   * Places this (alone) vnode on the ring that `via` belongs to: finds its successor, notifies it
+   * and adopts the predecessor the successor had. The successor hands its entries of our arc over
+   * in its notify answer (the transport's business).
+   * @throws JoinFailedError when the id is taken or the successor refused (retry after stabilization)
+   */
+  async join(
+    remote: ChordRemote<R>,
+    via: R,
+    options: LookupOptions<R> = {},
+  ): Promise<{ successor: R; hops: number }> {
+    const found = await iterativeLookup(
+      this.self.id,
+      () => ({ kind: 'next', next: via }),
+      (target, at, avoid, callOptions) => remote.step(target, at, avoid, callOptions),
+      options,
+    )
+    if (found.owner.id === this.self.id) {
+      throw new JoinFailedError(`position ${this.self.id} is already taken on the ring`)
+    }
+    let successor = found.owner
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await remote.notify(successor, this.self, options)
+      if (outcome.accepted) {
+        this.#predecessor = outcome.previousPredecessor
+        this.#arcStart = outcome.previousArcStart
+        break
+      }
+      // Another vnode joined between us and `successor` since the lookup: its predecessor is closer.
+      const closer = outcome.previousPredecessor
+      if (closer === null || closer.id === this.self.id || attempt >= JOIN_ATTEMPTS) {
+        throw new JoinFailedError(`vnode ${successor.id} did not accept ${this.self.id} as its predecessor`)
+      }
+      successor = closer
+    }
+    this.#successors = [successor]
+    const neighbours = await remote.neighbours(successor, options)
+    this.#adoptSuccessors(successor, neighbours.successors)
+    return { successor, hops: found.hops }
+  }
+
+  /**
+   * Chord's stabilize: skip dead successors, adopt a node that slipped in between, refresh the
+   * successor list from the successor's, and notify the successor.
+   */
+  async stabilize(remote: ChordRemote<R>, options: { signal?: AbortSignal } = {}): Promise<void> {
+    let successor = this.#successors[0]
+    let neighbours: Neighbours<R>
+    for (;;) {
+      successor = this.#successors[0]
+      if (successor.id === this.self.id) {
+        neighbours = this.neighbours()
+        break
+      }
+      try {
+        neighbours = await remote.neighbours(successor, options)
+        break
+      } catch {
+        options.signal?.throwIfAborted()
+        this.forget((node) => node.id === successor.id)
+      }
+    }
+    const between = neighbours.predecessor
+    if (between !== null && inOpenArc(between.id, this.self.id, successor.id)) {
+      try {
+        neighbours = await remote.neighbours(between, options)
+        successor = between
+      } catch {
+        options.signal?.throwIfAborted()
+      }
+    }
+    this.#adoptSuccessors(successor, neighbours.successors)
+    if (successor.id === this.self.id) return
+    try {
+      await remote.notify(successor, this.self, options)
+    } catch {
+      options.signal?.throwIfAborted()
+    }
+  }
+
+  /**
+   * Refreshes every finger. Consecutive fingers usually share an owner, so only the distinct
+   * owners cost a lookup: O(log N) lookups per round.
+   */
+  async fixFingers(remote: ChordRemote<R>, options: LookupOptions<R> = {}): Promise<void> {
+    let previous = this.#successors[0]
+    for (let index = 0; index < this.#fingers.length; index++) {
+      const start = fingerStart(this.self.id, index, this.hashSpaceSize)
+      if (!inHalfOpenArc(start, this.self.id, previous.id)) {
+        try {
+          previous = (await this.lookup(remote, start, options)).owner
+        } catch {
+          options.signal?.throwIfAborted()
+          return
+        }
+      }
+      this.#fingers[index] = previous
+    }
+  }
+
+  /** Chord's check-predecessor: forget a predecessor that does not answer (the arc start stays). */
+  async checkPredecessor(remote: ChordRemote<R>, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const predecessor = this.#predecessor
+    if (predecessor === null || predecessor.id === this.self.id) return
+    try {
+      await remote.ping(predecessor, options)
+    } catch {
+      options.signal?.throwIfAborted()
+      if (this.#predecessor?.id === predecessor.id) this.#predecessor = null
+    }
+  }
+
+  /**
+   * Our predecessor `leaving` left gracefully and handed us its arc: its own predecessor and arc
+   * start become ours. Ignored when `leaving` is not our predecessor.
+   */
+  predecessorLeft(leaving: R, predecessor: R | null, arcStart: bigint): void {
+    if (this.#arcStart !== leaving.id) return
+    this.#predecessor = predecessor?.id === leaving.id ? null : predecessor
+    this.#arcStart = arcStart === leaving.id ? this.self.id : arcStart
+    if (this.#predecessor === null && this.#arcStart === this.self.id) this.#predecessor = this.self
+    this.forget((node) => node.id === leaving.id)
+  }
+
+  /** A vnode we may point at left gracefully; splice its successors into our list. */
+  successorLeft(leaving: R, successorsOfLeaving: readonly R[]): void {
+    const wasSuccessor = this.#successors[0].id === leaving.id
+    this.forget((node) => node.id === leaving.id)
+    if (wasSuccessor) {
+      const next = successorsOfLeaving.find((node) => node.id !== leaving.id) ?? this.self
+      this.#adoptSuccessors(next, [...successorsOfLeaving, ...this.#successors])
+    }
+  }
+
+  #adoptSuccessors(successor: R, successorsOfSuccessor: readonly R[]): void {
+    const list = [successor]
+    for (const node of successorsOfSuccessor) {
+      if (list.length >= this.successorListLength || node.id === this.self.id) break
+      if (!list.some((known) => known.id === node.id)) list.push(node)
+    }
+    this.#successors = list
+  }
+
+  *#knownNodes(): Iterable<R> {
+    for (const finger of this.#fingers) if (finger !== undefined) yield finger
+    yield* this.#successors
+    if (this.#predecessor !== null) yield this.#predecessor
+  }
+}
