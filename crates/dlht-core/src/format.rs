@@ -1,1 +1,272 @@
-//! TODO: filled by the format work
+//! The compact binary model file: magic, format version, configuration, root and leaves as flat
+//! little-endian fields, then a CRC32 of everything before it. Loading re-validates every part.
+//!
+//! ```text
+//! "DLHT"  u16 version  u8 trained  u32 branching  u8 model_type  u8 stage1_model_type  u64 hash_space
+//! trained only:  u64 num_keys
+//!                root:   u8 type, f64 key_min, key_max, c0..c3
+//!                leaves: u8 type, f64 key_lo, key_hi, c0..c3, position_lo, position_hi,
+//!                        max_error, mean_error, u64 num_keys        (branching times)
+//! u32 crc32
+//! ```
+
+use crate::error::{Error, Result};
+use crate::model::ModelType;
+use crate::rmi::{Leaf, Rmi, RmiConfig, RootModel};
+
+pub const FORMAT_VERSION: u16 = 1;
+
+const MAGIC: &[u8; 4] = b"DLHT";
+const HEADER_LEN: usize = 4 + 2 + 1 + 4 + 1 + 1 + 8;
+const ROOT_LEN: usize = 1 + 6 * 8;
+const LEAF_LEN: usize = 1 + 10 * 8 + 8;
+const CRC_LEN: usize = 4;
+
+/// Size of `serialize(rmi)`, without building it.
+pub fn encoded_len(rmi: &Rmi) -> usize {
+    let body = if rmi.is_trained() {
+        8 + ROOT_LEN + rmi.leaves().len() * LEAF_LEN
+    } else {
+        0
+    };
+    HEADER_LEN + body + CRC_LEN
+}
+
+pub fn serialize(rmi: &Rmi) -> Vec<u8> {
+    let mut out = Vec::with_capacity(encoded_len(rmi));
+    let config = rmi.config();
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.push(u8::from(rmi.is_trained()));
+    // validate() caps the branching factor at 10^6, so it fits.
+    out.extend_from_slice(&(config.branching_factor as u32).to_le_bytes());
+    out.push(model_type_byte(config.model_type));
+    out.push(model_type_byte(config.stage1_model_type));
+    out.extend_from_slice(&config.hash_space_size.to_le_bytes());
+    if rmi.is_trained() {
+        let put = |out: &mut Vec<u8>, values: &[f64]| {
+            for value in values {
+                out.extend_from_slice(&value.to_le_bytes());
+            }
+        };
+        out.extend_from_slice(&rmi.num_keys().to_le_bytes());
+        let root = rmi.root();
+        out.push(model_type_byte(root.model_type));
+        put(&mut out, &[root.key_min, root.key_max]);
+        put(&mut out, &root.coefficients);
+        for leaf in rmi.leaves() {
+            out.push(model_type_byte(leaf.model_type));
+            put(&mut out, &[leaf.key_lo, leaf.key_hi]);
+            put(&mut out, &leaf.coefficients);
+            put(
+                &mut out,
+                &[
+                    leaf.position_lo,
+                    leaf.position_hi,
+                    leaf.max_error,
+                    leaf.mean_error,
+                ],
+            );
+            out.extend_from_slice(&leaf.num_keys.to_le_bytes());
+        }
+    }
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Reads a model file. Damage (truncation, bad magic, bad checksum, invalid parts) is
+/// [`Error::CorruptModel`]; a file of another format version is [`Error::UnsupportedFormatVersion`].
+/// The version is read before the checksum, whose place a future version may change.
+pub fn deserialize(bytes: &[u8]) -> Result<Rmi> {
+    if bytes.len() < HEADER_LEN + CRC_LEN {
+        return Err(corrupt(format!(
+            "{} bytes is too short for a model file",
+            bytes.len()
+        )));
+    }
+    let mut reader = Reader { bytes, at: 0 };
+    if reader.field::<4>()? != *MAGIC {
+        return Err(corrupt("not a dlht model (bad magic)".into()));
+    }
+    let version = u16::from_le_bytes(reader.field()?);
+    if version != FORMAT_VERSION {
+        return Err(Error::UnsupportedFormatVersion(version));
+    }
+    let (content, crc) = bytes.split_at(bytes.len() - CRC_LEN);
+    if crc32fast::hash(content).to_le_bytes() != crc {
+        return Err(corrupt("checksum mismatch".into()));
+    }
+    let trained = reader.u8()?;
+    let config = RmiConfig {
+        branching_factor: u32::from_le_bytes(reader.field()?) as usize,
+        model_type: reader.model_type()?,
+        stage1_model_type: reader.model_type()?,
+        hash_space_size: reader.u64()?,
+    };
+    config
+        .validate()
+        .map_err(|err| corrupt(format!("invalid configuration: {err}")))?;
+    let expected = match trained {
+        0 => HEADER_LEN + CRC_LEN,
+        1 => HEADER_LEN + 8 + ROOT_LEN + config.branching_factor * LEAF_LEN + CRC_LEN,
+        other => return Err(corrupt(format!("invalid trained flag {other}"))),
+    };
+    // Checked before allocating leaves, so a forged branching factor cannot cost memory.
+    if bytes.len() != expected {
+        return Err(corrupt(format!(
+            "{} bytes where the header implies {expected}",
+            bytes.len()
+        )));
+    }
+    if trained == 0 {
+        return Rmi::untrained(config);
+    }
+    let num_keys = reader.u64()?;
+    let root = RootModel {
+        model_type: reader.model_type()?,
+        key_min: reader.f64()?,
+        key_max: reader.f64()?,
+        coefficients: reader.f64s()?,
+    };
+    let leaves = (0..config.branching_factor)
+        .map(|_| {
+            Ok(Leaf {
+                model_type: reader.model_type()?,
+                key_lo: reader.f64()?,
+                key_hi: reader.f64()?,
+                coefficients: reader.f64s()?,
+                position_lo: reader.f64()?,
+                position_hi: reader.f64()?,
+                max_error: reader.f64()?,
+                mean_error: reader.f64()?,
+                num_keys: reader.u64()?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Rmi::from_parts(config, root, leaves, num_keys, (root.key_min, root.key_max))
+}
+
+fn corrupt(reason: String) -> Error {
+    Error::CorruptModel(reason)
+}
+
+fn model_type_byte(model_type: ModelType) -> u8 {
+    match model_type {
+        ModelType::Linear => 0,
+        ModelType::Cubic => 1,
+    }
+}
+
+/// Little-endian cursor over the file; every read is bounds-checked.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn field<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let chunk = self
+            .bytes
+            .get(self.at..self.at + N)
+            .and_then(|chunk| chunk.try_into().ok())
+            .ok_or_else(|| corrupt(format!("truncated at byte {}", self.at)))?;
+        self.at += N;
+        Ok(chunk)
+    }
+
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.field::<1>()?[0])
+    }
+
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.field()?))
+    }
+
+    fn f64(&mut self) -> Result<f64> {
+        Ok(f64::from_le_bytes(self.field()?))
+    }
+
+    fn f64s(&mut self) -> Result<[f64; 4]> {
+        Ok([self.f64()?, self.f64()?, self.f64()?, self.f64()?])
+    }
+
+    fn model_type(&mut self) -> Result<ModelType> {
+        match self.u8()? {
+            0 => Ok(ModelType::Linear),
+            1 => Ok(ModelType::Cubic),
+            other => Err(corrupt(format!("invalid model type byte {other}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trained() -> Rmi {
+        let keys: Vec<f64> = (0..2000).map(|i| f64::from(i).ln_1p()).collect();
+        let config = RmiConfig {
+            branching_factor: 16,
+            model_type: ModelType::Cubic,
+            ..RmiConfig::default()
+        };
+        Rmi::train(config, &keys).unwrap()
+    }
+
+    #[test]
+    fn round_trips_bit_exactly() {
+        for rmi in [trained(), Rmi::untrained(RmiConfig::default()).unwrap()] {
+            let bytes = serialize(&rmi);
+            assert_eq!(bytes.len(), encoded_len(&rmi));
+            let copy = deserialize(&bytes).unwrap();
+            assert_eq!(copy, rmi);
+            assert_eq!(serialize(&copy), bytes);
+        }
+    }
+
+    #[test]
+    fn layout_starts_with_magic_and_version() {
+        let bytes = serialize(&trained());
+        assert_eq!(&bytes[..4], b"DLHT");
+        assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), FORMAT_VERSION);
+        assert_eq!(
+            bytes.len(),
+            HEADER_LEN + 8 + ROOT_LEN + 16 * LEAF_LEN + CRC_LEN
+        );
+    }
+
+    #[test]
+    fn damage_is_reported() {
+        let bytes = serialize(&trained());
+        let code = |b: &[u8]| deserialize(b).unwrap_err().code();
+        assert_eq!(code(&[]), "ERR_DLHT_CORRUPT_MODEL");
+        assert_eq!(code(&bytes[..bytes.len() - 9]), "ERR_DLHT_CORRUPT_MODEL");
+        let mut bad = bytes.clone();
+        bad[0] = b'X';
+        assert_eq!(code(&bad), "ERR_DLHT_CORRUPT_MODEL");
+        let mut bad = bytes.clone();
+        bad[bytes.len() / 2] ^= 0x40;
+        assert_eq!(code(&bad), "ERR_DLHT_CORRUPT_MODEL");
+        let mut future = bytes.clone();
+        future[4] = 0xff;
+        assert_eq!(
+            deserialize(&future).unwrap_err(),
+            Error::UnsupportedFormatVersion(0xff)
+        );
+    }
+
+    #[test]
+    fn a_valid_checksum_does_not_excuse_invalid_parts() {
+        // Forge a file whose checksum matches but whose first leaf has a negative slope.
+        let mut bytes = serialize(&trained());
+        let slope_at = HEADER_LEN + 8 + ROOT_LEN + 1 + 2 * 8 + 8;
+        bytes[slope_at..slope_at + 8].copy_from_slice(&(-1.0f64).to_le_bytes());
+        let end = bytes.len() - CRC_LEN;
+        let crc = crc32fast::hash(&bytes[..end]);
+        bytes[end..].copy_from_slice(&crc.to_le_bytes());
+        assert!(
+            matches!(deserialize(&bytes), Err(Error::CorruptModel(reason)) if reason.contains("leaf 0"))
+        );
+    }
+}

@@ -12,5 +12,5 @@ pub mod rmi;
 
 pub use error::{Error, Result};
 pub use model::ModelType;
-pub use reservoir::ReservoirSampler;
-pub use rmi::{Rmi, RmiConfig, TrainingStats};
+pub use reservoir::{ReservoirSampler, SplitMix64};
+pub use rmi::{Leaf, LeafStats, Rmi, RmiConfig, RootModel, TrainingStats};

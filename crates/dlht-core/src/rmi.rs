@@ -1,1 +1,1016 @@
-//! TODO: filled by the rmi work
+//! The two-stage Recursive Model Index: a root model picks one of `branching_factor` leaves and the
+//! leaf maps the key to a ring position in key order, approximating its scaled rank (empirical CDF).
+
+use std::ops::Range;
+
+use crate::error::{Error, Result};
+use crate::format;
+use crate::keys::validate_sorted;
+use crate::model::{ModelType, Normalizer, Poly, Sums};
+
+/// Largest accepted branching factor.
+pub const MAX_BRANCHING_FACTOR: usize = 1_000_000;
+
+/// Largest accepted hash space size: positions must fit in a signed 64-bit integer.
+pub const MAX_HASH_SPACE_SIZE: u64 = 1 << 63;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RmiConfig {
+    /// Number of leaf models (stage 2).
+    pub branching_factor: usize,
+    /// Shape of the leaf models.
+    pub model_type: ModelType,
+    /// Shape of the root model (stage 1).
+    pub stage1_model_type: ModelType,
+    /// Positions lie in `[0, hash_space_size)`.
+    pub hash_space_size: u64,
+}
+
+impl Default for RmiConfig {
+    fn default() -> Self {
+        RmiConfig {
+            branching_factor: 100,
+            model_type: ModelType::Linear,
+            stage1_model_type: ModelType::Linear,
+            hash_space_size: 1 << 62,
+        }
+    }
+}
+
+impl RmiConfig {
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=MAX_BRANCHING_FACTOR).contains(&self.branching_factor) {
+            return Err(Error::InvalidBranchingFactor {
+                got: self.branching_factor as u64,
+                max: MAX_BRANCHING_FACTOR as u64,
+            });
+        }
+        if !(2..=MAX_HASH_SPACE_SIZE).contains(&self.hash_space_size) {
+            return Err(Error::InvalidHashSpace(self.hash_space_size.into()));
+        }
+        Ok(())
+    }
+}
+
+/// Stage 1: `bucket = ⌊p(t)⌋` clamped to `[0, branching_factor)`, where `t` is the key normalised
+/// from `[key_min, key_max]` to `[0, 1]` and `p(t) = c0 + c1·t + c2·t² + c3·t³` (`coefficients`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RootModel {
+    /// `Linear` also when a cubic fit fell back to a line.
+    pub model_type: ModelType,
+    pub key_min: f64,
+    pub key_max: f64,
+    pub coefficients: [f64; 4],
+}
+
+/// Stage 2: `position = ⌊clamp(p(t), position_lo, position_hi)⌋` with `t` the key normalised from
+/// `[key_lo, key_hi]` (the leaf's first and last training keys) to `[0, 1]` and `p` as in
+/// [`RootModel`], in positions. A cubic leaf whose fit was not monotone holds a quadratic or a line
+/// (then `model_type` is `Linear`). An empty leaf is the constant `position_lo = position_hi`, the
+/// start of the next non-empty leaf. Errors are in positions, measured on the training keys.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Leaf {
+    pub model_type: ModelType,
+    pub key_lo: f64,
+    pub key_hi: f64,
+    pub coefficients: [f64; 4],
+    pub position_lo: f64,
+    pub position_hi: f64,
+    pub max_error: f64,
+    pub mean_error: f64,
+    pub num_keys: u64,
+}
+
+/// Error of a model on its training keys, in positions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainingStats {
+    pub num_keys: u64,
+    pub mean_error: f64,
+    pub max_error: f64,
+    /// Size of the serialized model ([`format::serialize`]).
+    pub model_bytes: u64,
+    pub leaves: Vec<LeafStats>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LeafStats {
+    pub num_keys: u64,
+    pub mean_error: f64,
+    pub max_error: f64,
+}
+
+/// What prediction reads of a leaf, derived from its [`Leaf`]: eleven flat f64s.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct HotLeaf {
+    norm: Normalizer,
+    poly: Poly,
+    position_lo: f64,
+    position_hi: f64,
+}
+
+impl HotLeaf {
+    fn of(leaf: &Leaf) -> Option<HotLeaf> {
+        Some(HotLeaf {
+            norm: Normalizer::new(leaf.key_lo, leaf.key_hi),
+            poly: Poly::from_coefficients(leaf.model_type, leaf.coefficients)?,
+            position_lo: leaf.position_lo,
+            position_hi: leaf.position_hi,
+        })
+    }
+
+    /// Monotone: a monotone polynomial, clamped, floored (`as` truncates non-negative values and
+    /// saturates), capped.
+    #[inline(always)]
+    fn position(&self, key: f64, max_position: u64) -> u64 {
+        let value = self.poly.eval(self.norm.apply(key));
+        (value.max(self.position_lo).min(self.position_hi) as u64).min(max_position)
+    }
+}
+
+/// A trained or untrained two-stage RMI. Positions never decrease as keys grow.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rmi {
+    config: RmiConfig,
+    root: RootModel,
+    leaves: Vec<Leaf>,
+    num_keys: u64,
+    // Derived from `root` and `leaves` in `assemble`: the flat form predictions read.
+    root_norm: Normalizer,
+    root_poly: Poly,
+    hot: Vec<HotLeaf>,
+}
+
+impl Rmi {
+    /// A model that has seen no keys: maps every f64 onto the ring in order, by its
+    /// order-preserving bit pattern scaled to `[0, H)`. `root()` is a zero placeholder over the whole
+    /// f64 range and `leaves()` is empty.
+    pub fn untrained(config: RmiConfig) -> Result<Rmi> {
+        config.validate()?;
+        Ok(Rmi {
+            config,
+            root: RootModel {
+                model_type: ModelType::Linear,
+                key_min: -f64::MAX,
+                key_max: f64::MAX,
+                coefficients: [0.0; 4],
+            },
+            leaves: Vec::new(),
+            num_keys: 0,
+            root_norm: Normalizer::new(-f64::MAX, f64::MAX),
+            root_poly: Poly::constant(0.0),
+            hot: Vec::new(),
+        })
+    }
+
+    /// Learns the distribution of `sorted_keys` (ascending, finite, duplicates allowed) so that each
+    /// key's position approximates `rank·H/n`, `rank` being the index of its first occurrence.
+    /// Four passes over the keys: validation, root sums, leaf sums, leaf errors.
+    pub fn train(config: RmiConfig, sorted_keys: &[f64]) -> Result<Rmi> {
+        config.validate()?;
+        validate_sorted(sorted_keys)?;
+        let keys = sorted_keys;
+        let n = keys.len();
+        let branching = config.branching_factor;
+        let root_norm = Normalizer::new(keys[0], keys[n - 1]);
+
+        // Stage 1 learns branching·rank/n, so each leaf gets about n/branching keys.
+        let per_key = branching as f64 / n as f64;
+        let root_targets = lower_bounds(keys).map(|first| first as f64 * per_key);
+        let (sums, distinct) = accumulate(config.stage1_model_type, keys, &root_norm, root_targets);
+        let (root_type, root_coefficients, root_poly) =
+            sums.fit(config.stage1_model_type, distinct);
+        let bucket = |key: f64| bucket_index(&root_norm, &root_poly, branching - 1, key);
+
+        // The root is monotone, so each leaf's keys form one run of the sorted keys.
+        let mut runs: Vec<(usize, Range<usize>)> = Vec::new();
+        let mut start = 0;
+        while start < n {
+            let b = bucket(keys[start]);
+            let end = start + run_length(&keys[start..], |key| bucket(key) == b);
+            runs.push((b, start..end));
+            start = end;
+        }
+
+        let h = config.hash_space_size;
+        let mut leaves = vec![empty_leaf(0.0); branching];
+        for (b, range) in &runs {
+            let run = &keys[range.clone()];
+            let mut ranks = ScaledRank::new(range.start, h, n);
+            let position_lo = ranks.at(range.start);
+            let targets =
+                lower_bounds(run).map(|first| (ranks.at(range.start + first) - position_lo) as f64);
+            let (sums, distinct) = accumulate(
+                config.model_type,
+                run,
+                &Normalizer::new(run[0], run[run.len() - 1]),
+                targets,
+            );
+            let (model_type, mut coefficients, _) = sums.fit(config.model_type, distinct);
+            // Fitted relative to the leaf's start for precision; stored absolute.
+            coefficients[0] += position_lo as f64;
+            leaves[*b] = Leaf {
+                model_type,
+                key_lo: run[0],
+                key_hi: run[run.len() - 1],
+                coefficients,
+                position_lo: position_lo as f64,
+                num_keys: run.len() as u64,
+                ..empty_leaf(0.0)
+            };
+        }
+        link_leaves(&mut leaves, h);
+
+        for (b, range) in runs {
+            let run = &keys[range.clone()];
+            let mut ranks = ScaledRank::new(range.start, h, n);
+            let targets = lower_bounds(run).map(|first| ranks.at(range.start + first));
+            let leaf = &mut leaves[b];
+            (leaf.max_error, leaf.mean_error) = measure(leaf, run, targets, h);
+        }
+
+        let root = RootModel {
+            model_type: root_type,
+            key_min: keys[0],
+            key_max: keys[n - 1],
+            coefficients: root_coefficients,
+        };
+        Rmi::from_parts(config, root, leaves, n as u64, (keys[0], keys[n - 1]))
+    }
+
+    /// Rebuilds a model from its parts (`toDict`, model files), checking everything a prediction
+    /// relies on; a violation is [`Error::CorruptModel`] saying which part is wrong.
+    pub fn from_parts(
+        config: RmiConfig,
+        root: RootModel,
+        leaves: Vec<Leaf>,
+        num_keys: u64,
+        key_range: (f64, f64),
+    ) -> Result<Rmi> {
+        config.validate()?;
+        let corrupt = |reason: String| Err(Error::CorruptModel(reason));
+        if root.model_type == ModelType::Cubic && config.stage1_model_type == ModelType::Linear {
+            return corrupt("root model is cubic but the stage 1 model type is linear".into());
+        }
+        if !(root.key_min.is_finite() && root.key_max.is_finite() && root.key_min <= root.key_max) {
+            return corrupt(format!(
+                "root key range [{}, {}] is not an ordered finite range",
+                root.key_min, root.key_max
+            ));
+        }
+        if key_range != (root.key_min, root.key_max) {
+            return corrupt(format!(
+                "key range {key_range:?} differs from the root's [{}, {}]",
+                root.key_min, root.key_max
+            ));
+        }
+        let Some(root_poly) = Poly::from_coefficients(root.model_type, root.coefficients) else {
+            return corrupt(format!(
+                "root coefficients {:?} are not a monotone {} model",
+                root.coefficients, root.model_type
+            ));
+        };
+        if leaves.len() != config.branching_factor {
+            return corrupt(format!(
+                "{} leaves for a branching factor of {}",
+                leaves.len(),
+                config.branching_factor
+            ));
+        }
+        let max_position = (config.hash_space_size - 1) as f64;
+        let mut hot = Vec::with_capacity(leaves.len());
+        let mut previous_hi = 0.0;
+        let mut total = 0u64;
+        for (i, leaf) in leaves.iter().enumerate() {
+            let problem = if leaf.model_type == ModelType::Cubic
+                && config.model_type == ModelType::Linear
+            {
+                Some("is cubic but the model type is linear")
+            } else if !(leaf.key_lo.is_finite()
+                && leaf.key_hi.is_finite()
+                && leaf.key_lo <= leaf.key_hi)
+            {
+                Some("has no ordered finite key range")
+            } else if !(previous_hi <= leaf.position_lo
+                && leaf.position_lo <= leaf.position_hi
+                && leaf.position_hi <= max_position)
+            {
+                Some("has a position range that is unordered, overlaps the previous leaf's or leaves the hash space")
+            } else if !(leaf.max_error >= 0.0
+                && leaf.max_error.is_finite()
+                && leaf.mean_error >= 0.0
+                && leaf.mean_error.is_finite())
+            {
+                Some("has an invalid error")
+            } else {
+                None
+            };
+            let hot_leaf = HotLeaf::of(leaf);
+            match (problem, hot_leaf) {
+                (None, Some(hot_leaf)) => hot.push(hot_leaf),
+                (Some(problem), _) => return corrupt(format!("leaf {i} {problem}: {leaf:?}")),
+                (None, None) => {
+                    return corrupt(format!(
+                        "leaf {i} coefficients are not a monotone {} model: {leaf:?}",
+                        leaf.model_type
+                    ))
+                }
+            }
+            previous_hi = leaf.position_hi;
+            total = total.saturating_add(leaf.num_keys);
+        }
+        if num_keys == 0 || total != num_keys {
+            return corrupt(format!(
+                "{num_keys} keys in total but the leaves hold {total}"
+            ));
+        }
+        Ok(Rmi {
+            config,
+            root_norm: Normalizer::new(root.key_min, root.key_max),
+            root,
+            leaves,
+            num_keys,
+            root_poly,
+            hot,
+        })
+    }
+
+    pub fn config(&self) -> &RmiConfig {
+        &self.config
+    }
+
+    pub fn is_trained(&self) -> bool {
+        !self.hot.is_empty()
+    }
+
+    /// Number of keys the model was trained on.
+    pub fn num_keys(&self) -> u64 {
+        self.num_keys
+    }
+
+    /// Smallest and largest trained key; untrained: `(-f64::MAX, f64::MAX)`.
+    pub fn key_range(&self) -> (f64, f64) {
+        (self.root.key_min, self.root.key_max)
+    }
+
+    pub fn root(&self) -> &RootModel {
+        &self.root
+    }
+
+    pub fn leaves(&self) -> &[Leaf] {
+        &self.leaves
+    }
+
+    /// The leaf the root picks for `key` (untrained: the slice of the ring the key falls in).
+    pub fn bucket_of(&self, key: f64) -> usize {
+        if self.is_trained() {
+            bucket_index(&self.root_norm, &self.root_poly, self.hot.len() - 1, key)
+        } else {
+            let position = untrained_position(key, self.config.hash_space_size);
+            (position as u128 * self.config.branching_factor as u128
+                / self.config.hash_space_size as u128) as usize
+        }
+    }
+
+    /// Position of `key` in `[0, H)`. Keys below the trained range (and NaN) map to 0, keys above
+    /// it to `H − 1`.
+    #[inline]
+    pub fn predict(&self, key: f64) -> u64 {
+        if self.is_trained() {
+            self.trained_position(key)
+        } else {
+            untrained_position(key, self.config.hash_space_size)
+        }
+    }
+
+    /// Position and error bound: every trained key's scaled rank `⌊rank·H/n⌋` lies within
+    /// `position ± error`. For other keys the bound is their leaf's and not guaranteed; an untrained
+    /// model reports 0.
+    pub fn predict_with_error(&self, key: f64) -> (u64, u64) {
+        let error = self
+            .leaves
+            .get(self.bucket_of(key))
+            .map_or(0, |leaf| leaf.max_error as u64);
+        (self.predict(key), error)
+    }
+
+    /// `(predict(key_min), predict(key_max))`: by monotonicity it contains the position of every key
+    /// in `[key_min, key_max]`.
+    pub fn predict_range(&self, key_min: f64, key_max: f64) -> Result<(u64, u64)> {
+        if key_min.is_nan() || key_max.is_nan() || key_min > key_max {
+            return Err(Error::InvalidArgument(format!(
+                "range bounds must be ordered numbers, got [{key_min}, {key_max}]"
+            )));
+        }
+        Ok((self.predict(key_min), self.predict(key_max)))
+    }
+
+    /// Predicts every key of `keys` into `out` (same length), without allocating.
+    pub fn predict_many(&self, keys: &[f64], out: &mut [u64]) -> Result<()> {
+        if keys.len() != out.len() {
+            return Err(Error::InvalidArgument(format!(
+                "output length {} differs from the {} keys",
+                out.len(),
+                keys.len()
+            )));
+        }
+        // One branch outside the loop keeps the loop body straight-line.
+        if self.is_trained() {
+            for (slot, &key) in out.iter_mut().zip(keys) {
+                *slot = self.trained_position(key);
+            }
+        } else {
+            for (slot, &key) in out.iter_mut().zip(keys) {
+                *slot = untrained_position(key, self.config.hash_space_size);
+            }
+        }
+        Ok(())
+    }
+
+    /// Refits leaf `bucket_id` on `sorted_keys` with target `positions` (in positions, below H) and
+    /// recomputes its errors against them. The leaf keeps its position range, so positions stay
+    /// monotone across leaves; keys the root sends elsewhere do not get this leaf's bound.
+    pub fn update_leaf(
+        &mut self,
+        bucket_id: usize,
+        sorted_keys: &[f64],
+        positions: &[u64],
+    ) -> Result<()> {
+        if !self.is_trained() {
+            return Err(Error::InvalidArgument(
+                "cannot update a leaf of an untrained model".into(),
+            ));
+        }
+        if bucket_id >= self.leaves.len() {
+            return Err(Error::InvalidArgument(format!(
+                "bucket {bucket_id} out of range: the model has {} leaves",
+                self.leaves.len()
+            )));
+        }
+        if sorted_keys.len() != positions.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} keys but {} positions",
+                sorted_keys.len(),
+                positions.len()
+            )));
+        }
+        validate_sorted(sorted_keys)?;
+        let h = self.config.hash_space_size;
+        if let Some(i) = positions.iter().position(|&p| p >= h) {
+            return Err(Error::InvalidArgument(format!(
+                "position {} at index {i} is outside the hash space [0, {h})",
+                positions[i]
+            )));
+        }
+        let keys = sorted_keys;
+        let old = self.leaves[bucket_id];
+        let norm = Normalizer::new(keys[0], keys[keys.len() - 1]);
+        let targets = positions.iter().map(|&p| p as f64 - old.position_lo);
+        let (sums, distinct) = accumulate(self.config.model_type, keys, &norm, targets);
+        let (model_type, mut coefficients, _) = sums.fit(self.config.model_type, distinct);
+        coefficients[0] += old.position_lo;
+        let mut leaf = Leaf {
+            model_type,
+            key_lo: keys[0],
+            key_hi: keys[keys.len() - 1],
+            coefficients,
+            num_keys: keys.len() as u64,
+            ..old
+        };
+        (leaf.max_error, leaf.mean_error) = measure(&leaf, keys, positions.iter().copied(), h);
+        let hot = HotLeaf::of(&leaf).expect("fitted coefficients are monotone");
+        self.num_keys = self.num_keys - old.num_keys + leaf.num_keys;
+        self.leaves[bucket_id] = leaf;
+        self.hot[bucket_id] = hot;
+        Ok(())
+    }
+
+    pub fn stats(&self) -> TrainingStats {
+        let leaves: Vec<LeafStats> = self
+            .leaves
+            .iter()
+            .map(|leaf| LeafStats {
+                num_keys: leaf.num_keys,
+                mean_error: leaf.mean_error,
+                max_error: leaf.max_error,
+            })
+            .collect();
+        let weighted: f64 = leaves
+            .iter()
+            .map(|leaf| leaf.mean_error * leaf.num_keys as f64)
+            .sum();
+        TrainingStats {
+            num_keys: self.num_keys,
+            mean_error: if self.num_keys == 0 {
+                0.0
+            } else {
+                weighted / self.num_keys as f64
+            },
+            max_error: leaves.iter().map(|leaf| leaf.max_error).fold(0.0, f64::max),
+            model_bytes: format::encoded_len(self) as u64,
+            leaves,
+        }
+    }
+
+    #[inline(always)]
+    fn trained_position(&self, key: f64) -> u64 {
+        let max_position = self.config.hash_space_size - 1;
+        let position = self.hot
+            [bucket_index(&self.root_norm, &self.root_poly, self.hot.len() - 1, key)]
+        .position(key, max_position);
+        let position = if key > self.root.key_max {
+            max_position
+        } else {
+            position
+        };
+        if key >= self.root.key_min {
+            position
+        } else {
+            0
+        }
+    }
+}
+
+/// The root's leaf for `key`: monotone as the root polynomial is, floored and clamped.
+#[inline(always)]
+fn bucket_index(norm: &Normalizer, poly: &Poly, last: usize, key: f64) -> usize {
+    (poly.eval(norm.apply(key)).max(0.0) as usize).min(last)
+}
+
+/// Order-preserving map of all f64 onto `[0, h)`: the bit pattern with the sign bit flipped for
+/// positives and all bits flipped for negatives is monotone in the value; scaled by `h / 2^64`.
+/// `-0.0` is folded onto `+0.0` and NaN onto `-∞`, as trained models do.
+#[inline(always)]
+fn untrained_position(key: f64, h: u64) -> u64 {
+    let bits = (key.max(f64::NEG_INFINITY) + 0.0).to_bits();
+    let ordered = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    };
+    ((ordered as u128 * h as u128) >> 64) as u64
+}
+
+/// Least-squares sums of the normalised keys against their targets, with the number of distinct
+/// keys. Cubic sums are only gathered when a cubic will be fitted.
+fn accumulate(
+    model_type: ModelType,
+    keys: &[f64],
+    norm: &Normalizer,
+    targets: impl Iterator<Item = f64>,
+) -> (Sums, u64) {
+    fn run<const CUBIC: bool>(
+        keys: &[f64],
+        norm: &Normalizer,
+        targets: impl Iterator<Item = f64>,
+    ) -> (Sums, u64) {
+        let mut sums = Sums::default();
+        let mut distinct = 0;
+        let mut previous = f64::NAN;
+        for (&key, y) in keys.iter().zip(targets) {
+            distinct += u64::from(key != previous);
+            previous = key;
+            sums.add::<CUBIC>(norm.apply(key), y);
+        }
+        (sums, distinct)
+    }
+    match model_type {
+        ModelType::Linear => run::<false>(keys, norm, targets),
+        ModelType::Cubic => run::<true>(keys, norm, targets),
+    }
+}
+
+/// Largest (rounded up to an f64) and mean distance between each key's predicted position and its
+/// target, computed on the integer positions `predict` returns.
+fn measure(leaf: &Leaf, keys: &[f64], targets: impl Iterator<Item = u64>, h: u64) -> (f64, f64) {
+    let hot = HotLeaf::of(leaf).expect("fitted coefficients are monotone");
+    let mut max = 0u64;
+    let mut sum = 0u128;
+    for (&key, target) in keys.iter().zip(targets) {
+        let error = hot.position(key, h - 1).abs_diff(target);
+        max = max.max(error);
+        sum += u128::from(error);
+    }
+    (ceil_to_f64(max), sum as f64 / keys.len().max(1) as f64)
+}
+
+/// `x` as the nearest f64 not below it, so a bound stored as f64 stays a bound.
+fn ceil_to_f64(x: u64) -> f64 {
+    let f = x as f64;
+    if (f as u64) < x {
+        f.next_up()
+    } else {
+        f
+    }
+}
+
+/// Index of each key's first occurrence in a sorted run: its lower-bound rank within the run.
+fn lower_bounds(keys: &[f64]) -> impl Iterator<Item = usize> + '_ {
+    let mut first = 0;
+    let mut previous = f64::NAN;
+    keys.iter().enumerate().map(move |(i, &key)| {
+        if key != previous {
+            first = i;
+            previous = key;
+        }
+        first
+    })
+}
+
+/// Length of the prefix of `keys` (at least 1) for which `in_run` holds, `in_run` being true then
+/// false: a galloping search, so finding every leaf costs O(B·log(n/B)) root evaluations.
+fn run_length(keys: &[f64], in_run: impl Fn(f64) -> bool) -> usize {
+    let mut bound = 1;
+    while bound < keys.len() && in_run(keys[bound]) {
+        bound *= 2;
+    }
+    let lo = bound / 2;
+    lo + keys[lo..bound.min(keys.len())].partition_point(|&key| in_run(key))
+}
+
+/// `⌊i·H/n⌋` for increasing `i`: one division up front, none per step, exact.
+struct ScaledRank {
+    index: usize,
+    quotient: u64,
+    remainder: u64,
+    step_quotient: u64,
+    step_remainder: u64,
+    n: u64,
+}
+
+impl ScaledRank {
+    fn new(index: usize, h: u64, n: usize) -> Self {
+        let (start, n) = (index as u128 * h as u128, n as u128);
+        ScaledRank {
+            index,
+            quotient: (start / n) as u64,
+            remainder: (start % n) as u64,
+            step_quotient: (h as u128 / n) as u64,
+            step_remainder: (h as u128 % n) as u64,
+            n: n as u64,
+        }
+    }
+
+    #[inline(always)]
+    fn at(&mut self, index: usize) -> u64 {
+        while self.index < index {
+            self.index += 1;
+            self.quotient += self.step_quotient;
+            self.remainder += self.step_remainder;
+            if self.remainder >= self.n {
+                self.remainder -= self.n;
+                self.quotient += 1;
+            }
+        }
+        self.quotient
+    }
+}
+
+/// A leaf without keys: the constant `position`.
+fn empty_leaf(position: f64) -> Leaf {
+    Leaf {
+        model_type: ModelType::Linear,
+        key_lo: 0.0,
+        key_hi: 0.0,
+        coefficients: [position, 0.0, 0.0, 0.0],
+        position_lo: position,
+        position_hi: position,
+        max_error: 0.0,
+        mean_error: 0.0,
+        num_keys: 0,
+    }
+}
+
+/// Ends each leaf's position range where the next non-empty leaf's begins (the last at `H − 1`) and
+/// makes empty leaves constants there, so consecutive leaves' ranges are ordered.
+fn link_leaves(leaves: &mut [Leaf], h: u64) {
+    let mut next = (h - 1) as f64;
+    for leaf in leaves.iter_mut().rev() {
+        if leaf.num_keys == 0 {
+            *leaf = empty_leaf(next);
+        } else {
+            leaf.position_hi = next;
+            next = leaf.position_lo;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(branching_factor: usize, model_type: ModelType) -> RmiConfig {
+        RmiConfig {
+            branching_factor,
+            model_type,
+            stage1_model_type: model_type,
+            ..RmiConfig::default()
+        }
+    }
+
+    #[test]
+    fn config_validation() {
+        assert!(RmiConfig::default().validate().is_ok());
+        let bad = |c: RmiConfig| c.validate().unwrap_err().code();
+        assert_eq!(
+            bad(config(0, ModelType::Linear)),
+            "ERR_DLHT_INVALID_BRANCHING_FACTOR"
+        );
+        assert_eq!(
+            bad(config(1_000_001, ModelType::Linear)),
+            "ERR_DLHT_INVALID_BRANCHING_FACTOR"
+        );
+        for h in [0, 1, (1 << 63) + 1, u64::MAX] {
+            let c = RmiConfig {
+                hash_space_size: h,
+                ..RmiConfig::default()
+            };
+            assert_eq!(bad(c), "ERR_DLHT_INVALID_HASH_SPACE");
+        }
+        let c = RmiConfig {
+            hash_space_size: 1 << 63,
+            ..RmiConfig::default()
+        };
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn train_rejects_bad_keys() {
+        let c = RmiConfig::default();
+        assert_eq!(Rmi::train(c, &[]), Err(Error::EmptyKeys));
+        assert_eq!(
+            Rmi::train(c, &[1.0, 3.0, 2.0]),
+            Err(Error::UnsortedKeys { index: 2, key: 2.0 })
+        );
+        assert!(matches!(
+            Rmi::train(c, &[1.0, f64::NAN]),
+            Err(Error::NonFiniteKey { index: 1, .. })
+        ));
+        assert!(matches!(
+            Rmi::train(config(0, ModelType::Linear), &[1.0]),
+            Err(Error::InvalidBranchingFactor { .. })
+        ));
+    }
+
+    #[test]
+    fn uniform_keys_get_their_scaled_rank() {
+        let keys: Vec<f64> = (0..10_000).map(f64::from).collect();
+        for model_type in [ModelType::Linear, ModelType::Cubic] {
+            let rmi = Rmi::train(config(10, model_type), &keys).unwrap();
+            let h = rmi.config().hash_space_size;
+            for (i, &key) in keys.iter().enumerate() {
+                let (position, error) = rmi.predict_with_error(key);
+                let target = (i as u128 * h as u128 / keys.len() as u128) as u64;
+                assert!(position.abs_diff(target) <= error);
+                // Evenly spaced keys are fitted up to f64 rounding of positions.
+                assert!(error < h / 10_000 / 1000, "error {error}");
+            }
+            assert_eq!(rmi.num_keys(), 10_000);
+            assert_eq!(rmi.key_range(), (0.0, 9999.0));
+        }
+    }
+
+    #[test]
+    fn duplicates_share_their_lower_bound_rank() {
+        let keys = [1.0, 1.0, 1.0, 2.0, 2.0, 3.0];
+        let c = RmiConfig {
+            hash_space_size: 600,
+            branching_factor: 2,
+            ..RmiConfig::default()
+        };
+        let rmi = Rmi::train(c, &keys).unwrap();
+        for (key, rank) in [(1.0, 0u64), (2.0, 3), (3.0, 5)] {
+            let (position, error) = rmi.predict_with_error(key);
+            assert!(
+                position.abs_diff(rank * 100) <= error,
+                "{key}: {position} ± {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn tiny_sets_and_out_of_range_keys() {
+        let h = RmiConfig::default().hash_space_size;
+        let one = Rmi::train(RmiConfig::default(), &[5.0]).unwrap();
+        assert_eq!(one.predict(5.0), 0);
+        assert_eq!(one.predict_with_error(5.0), (0, 0));
+        assert_eq!(one.predict(4.0), 0);
+        assert_eq!(one.predict(f64::NAN), 0);
+        assert_eq!(one.predict(6.0), h - 1);
+        assert_eq!(one.predict(f64::INFINITY), h - 1);
+
+        let two = Rmi::train(config(1, ModelType::Cubic), &[1.0, 2.0]).unwrap();
+        assert_eq!(two.predict(1.0), 0);
+        assert_eq!(two.predict(2.0), h / 2);
+        assert_eq!(two.stats().max_error, 0.0);
+    }
+
+    #[test]
+    fn small_hash_space_keeps_positions_inside() {
+        let keys: Vec<f64> = (0..5000).map(|i| f64::from(i) * 0.37).collect();
+        let c = RmiConfig {
+            hash_space_size: 1000,
+            branching_factor: 10,
+            ..RmiConfig::default()
+        };
+        let rmi = Rmi::train(c, &keys).unwrap();
+        let mut out = vec![0; keys.len()];
+        rmi.predict_many(&keys, &mut out).unwrap();
+        assert!(out.iter().all(|&p| p < 1000));
+        assert_eq!(rmi.predict(1e12), 999);
+    }
+
+    #[test]
+    fn untrained_is_monotone_over_all_floats() {
+        let rmi = Rmi::untrained(RmiConfig::default()).unwrap();
+        assert!(!rmi.is_trained());
+        assert_eq!(rmi.key_range(), (-f64::MAX, f64::MAX));
+        assert!(rmi.leaves().is_empty());
+        let probes = [
+            f64::NEG_INFINITY,
+            -1e300,
+            -5.0,
+            -0.5,
+            -f64::MIN_POSITIVE,
+            -0.0,
+            0.0,
+            1e-300,
+            0.5,
+            3.0,
+            1e12,
+            f64::MAX,
+            f64::INFINITY,
+        ];
+        let mut out = vec![0; probes.len()];
+        rmi.predict_many(&probes, &mut out).unwrap();
+        assert!(out.windows(2).all(|w| w[0] <= w[1]), "{out:?}");
+        assert_eq!(rmi.predict(-0.0), rmi.predict(0.0));
+        let h = rmi.config().hash_space_size;
+        assert!(rmi.predict(-1e300) < h / 10 && rmi.predict(1e300) > h / 10 * 9);
+        assert_eq!(rmi.predict_with_error(3.0).1, 0);
+        assert!(rmi.bucket_of(-1.0) < rmi.bucket_of(1.0));
+        assert_eq!(rmi.bucket_of(f64::INFINITY), 99);
+    }
+
+    #[test]
+    fn predict_range_and_predict_many_check_their_arguments() {
+        let rmi = Rmi::train(RmiConfig::default(), &[1.0, 2.0, 3.0]).unwrap();
+        assert_eq!(
+            rmi.predict_range(1.0, 3.0).unwrap(),
+            (rmi.predict(1.0), rmi.predict(3.0))
+        );
+        for (a, b) in [(5.0, 1.0), (f64::NAN, 1.0), (1.0, f64::NAN)] {
+            assert_eq!(
+                rmi.predict_range(a, b).unwrap_err().code(),
+                "ERR_DLHT_INVALID_ARGUMENT"
+            );
+        }
+        assert!(rmi.predict_many(&[1.0], &mut [0, 0]).is_err());
+    }
+
+    #[test]
+    fn update_leaf_refits_and_stays_monotone() {
+        let keys: Vec<f64> = (0..20_000).map(|i| (f64::from(i) * 0.001).exp()).collect();
+        let mut rmi = Rmi::train(config(16, ModelType::Linear), &keys).unwrap();
+        let bucket = rmi.bucket_of(keys[10_000]);
+        let leaf_keys: Vec<f64> = keys
+            .iter()
+            .copied()
+            .filter(|&k| rmi.bucket_of(k) == bucket)
+            .collect();
+        let positions: Vec<u64> = leaf_keys.iter().map(|&k| rmi.predict(k) + 12_345).collect();
+        let before = rmi.leaves()[bucket];
+        rmi.update_leaf(bucket, &leaf_keys, &positions).unwrap();
+        let after = rmi.leaves()[bucket];
+        assert_eq!(
+            (after.position_lo, after.position_hi),
+            (before.position_lo, before.position_hi)
+        );
+        assert_eq!(rmi.num_keys(), 20_000);
+        let mut out = vec![0; keys.len()];
+        rmi.predict_many(&keys, &mut out).unwrap();
+        assert!(out.windows(2).all(|w| w[0] <= w[1]));
+        for (&key, &position) in leaf_keys.iter().zip(&positions) {
+            let (got, error) = rmi.predict_with_error(key);
+            assert!(got.abs_diff(position) <= error);
+        }
+
+        let code = |r: Result<()>| r.unwrap_err().code();
+        assert_eq!(
+            code(rmi.update_leaf(16, &leaf_keys, &positions)),
+            "ERR_DLHT_INVALID_ARGUMENT"
+        );
+        assert_eq!(
+            code(rmi.update_leaf(bucket, &leaf_keys, &positions[1..])),
+            "ERR_DLHT_INVALID_ARGUMENT"
+        );
+        assert_eq!(
+            code(rmi.update_leaf(bucket, &[2.0, 1.0], &[0, 0])),
+            "ERR_DLHT_UNSORTED_KEYS"
+        );
+        assert_eq!(
+            code(rmi.update_leaf(bucket, &[1.0], &[u64::MAX])),
+            "ERR_DLHT_INVALID_ARGUMENT"
+        );
+        assert_eq!(
+            code(rmi.update_leaf(bucket, &[], &[])),
+            "ERR_DLHT_EMPTY_KEYS"
+        );
+        let mut untrained = Rmi::untrained(RmiConfig::default()).unwrap();
+        assert_eq!(
+            code(untrained.update_leaf(0, &[1.0], &[0])),
+            "ERR_DLHT_INVALID_ARGUMENT"
+        );
+    }
+
+    #[test]
+    fn from_parts_rejects_inconsistent_models() {
+        let keys: Vec<f64> = (0..1000).map(|i| f64::from(i).sqrt()).collect();
+        let rmi = Rmi::train(config(8, ModelType::Cubic), &keys).unwrap();
+        let rebuild = |root: RootModel, leaves: Vec<Leaf>, n: u64| {
+            Rmi::from_parts(*rmi.config(), root, leaves, n, (root.key_min, root.key_max))
+        };
+        assert_eq!(
+            rebuild(*rmi.root(), rmi.leaves().to_vec(), 1000).unwrap(),
+            rmi
+        );
+
+        let corrupt = |r: Result<Rmi>| r.unwrap_err().code() == "ERR_DLHT_CORRUPT_MODEL";
+        assert!(corrupt(rebuild(
+            *rmi.root(),
+            rmi.leaves()[1..].to_vec(),
+            1000
+        )));
+        assert!(corrupt(rebuild(*rmi.root(), rmi.leaves().to_vec(), 999)));
+        let mut root = *rmi.root();
+        root.coefficients[1] = -1.0;
+        assert!(corrupt(rebuild(root, rmi.leaves().to_vec(), 1000)));
+        let mut root = *rmi.root();
+        root.key_min = f64::NAN;
+        assert!(corrupt(rebuild(root, rmi.leaves().to_vec(), 1000)));
+        let tweaks: [fn(&mut Leaf); 6] = [
+            |leaf| leaf.coefficients[3] = -1.0,
+            |leaf| leaf.position_hi = leaf.position_lo * 0.5,
+            |leaf| leaf.position_lo = -1.0,
+            |leaf| leaf.max_error = f64::NAN,
+            |leaf| leaf.key_lo = f64::INFINITY,
+            |leaf| leaf.position_hi = 1e30,
+        ];
+        for tweak in tweaks {
+            let mut leaves = rmi.leaves().to_vec();
+            tweak(&mut leaves[3]);
+            assert!(corrupt(rebuild(*rmi.root(), leaves, 1000)));
+        }
+        assert!(corrupt(Rmi::from_parts(
+            *rmi.config(),
+            *rmi.root(),
+            rmi.leaves().to_vec(),
+            1000,
+            (0.0, 1.0)
+        )));
+        let linear = RmiConfig {
+            model_type: ModelType::Linear,
+            ..*rmi.config()
+        };
+        let has_cubic = rmi
+            .leaves()
+            .iter()
+            .any(|leaf| leaf.model_type == ModelType::Cubic);
+        assert!(has_cubic);
+        assert!(corrupt(Rmi::from_parts(
+            linear,
+            *rmi.root(),
+            rmi.leaves().to_vec(),
+            1000,
+            rmi.key_range()
+        )));
+    }
+
+    #[test]
+    fn stats_sum_up_the_leaves() {
+        let keys: Vec<f64> = (0..5000).map(|i| f64::from(i).powi(2)).collect();
+        let rmi = Rmi::train(config(20, ModelType::Linear), &keys).unwrap();
+        let stats = rmi.stats();
+        assert_eq!(stats.num_keys, 5000);
+        assert_eq!(stats.leaves.len(), 20);
+        assert_eq!(stats.leaves.iter().map(|l| l.num_keys).sum::<u64>(), 5000);
+        assert!(stats.mean_error <= stats.max_error);
+        assert_eq!(stats.model_bytes, format::serialize(&rmi).len() as u64);
+    }
+
+    #[test]
+    fn scaled_rank_walks_exactly() {
+        let (h, n) = ((1u64 << 62) + 12_345, 999_983usize);
+        let mut walker = ScaledRank::new(17, h, n);
+        for i in [17, 18, 100, 5000, 999_982] {
+            assert_eq!(walker.at(i), (i as u128 * h as u128 / n as u128) as u64);
+        }
+    }
+
+    #[test]
+    fn run_length_gallops_to_the_boundary() {
+        let keys: Vec<f64> = (0..100).map(f64::from).collect();
+        for cut in 1..=100 {
+            assert_eq!(run_length(&keys, |k| k < f64::from(cut)), cut as usize);
+        }
+    }
+}

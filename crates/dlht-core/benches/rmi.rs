@@ -1,0 +1,76 @@
+//! Criterion benches of the RMI on seeded data: training 1k/10k/1M keys (linear and cubic) and
+//! prediction, single and batched. Short measurements so `cargo bench` stays within minutes.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use dlht_core::{ModelType, Rmi, RmiConfig};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+fn config(model_type: ModelType) -> RmiConfig {
+    RmiConfig {
+        model_type,
+        stage1_model_type: model_type,
+        ..RmiConfig::default()
+    }
+}
+
+fn train(c: &mut Criterion) {
+    let mut group = c.benchmark_group("train");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(2));
+    for n in [1_000, 10_000, 1_000_000] {
+        let keys = common::lognormal(n, 1);
+        group.throughput(Throughput::Elements(n as u64));
+        for model_type in [ModelType::Linear, ModelType::Cubic] {
+            group.bench_with_input(
+                BenchmarkId::new(model_type.as_str(), n),
+                &keys,
+                |b, keys| b.iter(|| Rmi::train(config(model_type), black_box(keys)).unwrap()),
+            );
+        }
+    }
+    group.finish();
+}
+
+fn predict(c: &mut Criterion) {
+    let keys = common::lognormal(1_000_000, 2);
+    // Probes in random order, as lookups arrive, not the sorted training order.
+    let probes = common::lognormal(1_000_000, 3);
+    let mut probes_shuffled = probes.clone();
+    let mut rng = dlht_core::SplitMix64::new(4);
+    for i in (1..probes_shuffled.len()).rev() {
+        probes_shuffled.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let mut group = c.benchmark_group("predict");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(2));
+    for model_type in [ModelType::Linear, ModelType::Cubic] {
+        let rmi = Rmi::train(config(model_type), &keys).unwrap();
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(BenchmarkId::new("single", model_type.as_str()), |b| {
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 1) % probes_shuffled.len();
+                rmi.predict(black_box(probes_shuffled[i]))
+            })
+        });
+        let mut out = vec![0u64; probes_shuffled.len()];
+        group.throughput(Throughput::Elements(probes_shuffled.len() as u64));
+        group.bench_function(BenchmarkId::new("many_1m", model_type.as_str()), |b| {
+            b.iter(|| {
+                rmi.predict_many(black_box(&probes_shuffled), &mut out)
+                    .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, train, predict);
+criterion_main!(benches);
