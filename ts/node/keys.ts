@@ -273,3 +273,17 @@ export function decodeKeyBytes(bytes: Uint8Array): NodeKey {
   }
   throw new InvalidKeyError('bytes are not a canonical dlht key')
 }
+
+/** Length of `encodeKeyBytes(key)` without building it. */
+export function keyByteLength(key: NodeKey): number {
+  switch (typeof key) {
+    case 'string':
+      return 1 + Buffer.byteLength(key, 'utf8')
+    case 'number':
+      return 9
+    case 'bigint':
+      return 1 + key.toString().length
+    default:
+      return 1 + (Array.isArray(key) ? 8 * key.length : (key as Uint8Array).length)
+  }
+}

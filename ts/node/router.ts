@@ -43,6 +43,8 @@ export interface RoutingTableStats {
  * Start and stop are idempotent.
  */
 export interface Router {
+  /** This peer's id (valid once started). */
+  readonly peerId: string
   start(): Promise<void>
   stop(): Promise<void>
   /** The vnode that owns `position`: the first vnode at or after it, wrapping around the ring. */
@@ -69,13 +71,13 @@ export interface LocalRouterInit {
 
 /** The router of a single-node ring: this peer's vnodes, spread evenly, own every arc. */
 export class LocalRouter implements Router {
-  readonly #peerId: string
+  readonly peerId: string
   readonly #hashSpaceSize: bigint
   readonly #ring: VnodeRing
   readonly #dataPlane: DataPlane
 
   constructor(init: LocalRouterInit) {
-    this.#peerId = init.peerId
+    this.peerId = init.peerId
     this.#hashSpaceSize = init.hashSpaceSize
     this.#dataPlane = init.dataPlane
     this.#ring = new VnodeRing(
@@ -110,7 +112,7 @@ export class LocalRouter implements Router {
   }
 
   dataPlane(owner: VnodeRef): DataPlane {
-    if (owner.peerId !== this.#peerId) {
+    if (owner.peerId !== this.peerId) {
       throw new InvalidArgumentError(`a single-node ring has no peer ${owner.peerId}`)
     }
     return this.#dataPlane
@@ -122,7 +124,7 @@ export class LocalRouter implements Router {
 
   getRoutingTableStats(): RoutingTableStats {
     return {
-      peerId: this.#peerId,
+      peerId: this.peerId,
       hashSpaceSize: this.#hashSpaceSize,
       vnodes: this.#ring.vnodes.map((vnode) => ({ ...vnode, arcStart: this.#ring.arcStart(vnode) })),
       kind: 'local',

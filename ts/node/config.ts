@@ -1,0 +1,173 @@
+// LeadConfig: the seed's LEADConfig in camelCase, with its defaults, plus what a Node embedding
+// needs (data directory, size limits, point keys). Validated once, naming the offending field.
+
+import type { CurveKind } from '../learned/curve.js'
+import type { ModelType } from '../learned/rmi.js'
+import { resolveTrainingConfig, type TrainingConfig } from '../training/training-config.js'
+import { InvalidConfigError } from './errors.js'
+
+/** Point keys: their dimensions' bounds and the curve that linearises them. */
+export interface SpatialConfig {
+  /** Lower bound of each dimension, e.g. [-180, -90] for [lon, lat]. */
+  min: number[]
+  /** Upper bound of each dimension. */
+  max: number[]
+  /** Default 'hilbert'. */
+  kind?: CurveKind
+  /** Curve resolution per dimension (dims * bitsPerDim <= 53); default floor(53 / dims), at most 26. */
+  bitsPerDim?: number
+}
+
+/** Configuration of a LeadNode. Every field is optional in `new LeadNode(config)`. */
+export interface LeadConfig {
+  /** Address the node listens on (used by the overlay). Default 'localhost'. */
+  ip: string
+  /** TCP port (used by the overlay); 0 picks a free port. Default 9000. */
+  basePort: number
+  /** Virtual nodes per physical node. Default 3. */
+  numVirtualNodes: number
+  /** "host:port" or multiaddr of a node of an existing ring; null starts a new ring. Default null. */
+  bootstrapPeer: string | null
+  /** Size of the ring: positions lie in [0, hashSpaceSize). Default 2^62. */
+  hashSpaceSize: bigint
+  /** Leaf models of the RMI. Default 100. */
+  branchingFactor: number
+  /** Leaf model type. Default 'linear'. */
+  modelType: ModelType
+  /** Root model type. Default 'linear'. */
+  stage1ModelType: ModelType
+  /** Seconds between stabilization rounds of the overlay. Default 30. */
+  stabilizeInterval: number
+  /** New keys between two checks of the training triggers. Default 100. */
+  modelUpdateThreshold: number
+  /** Most background tasks (remote calls of one operation, hand-offs) run at once. Default 10. */
+  maxWorkers: number
+  /** Directory of a durable LMDB store; null keeps entries in memory only. Default null. */
+  dataDir: string | null
+  /** Largest serialized value accepted, in bytes. Default 1 MiB. */
+  maxValueBytes: number
+  /** Largest key accepted, in bytes of its canonical form (LMDB's key limit bounds it). Default 1024. */
+  maxKeyBytes: number
+  /** Point keys (number[]) linearised by a space-filling curve; null for scalar keys. Default null. */
+  spatial: SpatialConfig | null
+  /** Retrain by itself when a training trigger fires. Default true. */
+  autoRetrain: boolean
+  /** Training triggers of the default AdaptiveTrainingManager (seed TrainingConfig). */
+  training: TrainingConfig
+}
+
+/** What `new LeadNode()` accepts: any subset of LeadConfig, training as a subset too. */
+export type LeadConfigInit = Partial<Omit<LeadConfig, 'training'>> & { training?: Partial<TrainingConfig> }
+
+export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
+/** LMDB's default maximum key size is 1978 bytes; keys are stored with an 8-byte position prefix. */
+export const MAX_KEY_BYTES_LIMIT = 1970
+
+const DEFAULTS: Omit<LeadConfig, 'training'> = {
+  ip: 'localhost',
+  basePort: 9000,
+  numVirtualNodes: 3,
+  bootstrapPeer: null,
+  hashSpaceSize: 2n ** 62n,
+  branchingFactor: 100,
+  modelType: 'linear',
+  stage1ModelType: 'linear',
+  stabilizeInterval: 30,
+  modelUpdateThreshold: 100,
+  maxWorkers: 10,
+  dataDir: null,
+  maxValueBytes: DEFAULT_MAX_VALUE_BYTES,
+  maxKeyBytes: 1024,
+  spatial: null,
+  autoRetrain: true,
+}
+
+function integerIn(field: string, value: unknown, min: number, max: number): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new InvalidConfigError(field, `must be an integer in [${min}, ${max}], got ${String(value)}`)
+  }
+}
+
+function nonEmptyString(field: string, value: unknown): void {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new InvalidConfigError(field, `must be a non-empty string, got ${String(value)}`)
+  }
+}
+
+function modelType(field: string, value: unknown): void {
+  if (value !== 'linear' && value !== 'cubic') {
+    throw new InvalidConfigError(field, `must be 'linear' or 'cubic', got ${String(value)}`)
+  }
+}
+
+function checkSpatial(spatial: unknown): void {
+  if (spatial === null) return
+  if (typeof spatial !== 'object') throw new InvalidConfigError('spatial', 'must be an object or null')
+  const { min, max, kind, bitsPerDim } = spatial as SpatialConfig
+  if (!Array.isArray(min) || !Array.isArray(max) || min.length === 0 || min.length !== max.length) {
+    throw new InvalidConfigError('spatial', 'needs min and max arrays of the same, non-zero length')
+  }
+  for (let d = 0; d < min.length; d++) {
+    if (!Number.isFinite(min[d]) || !Number.isFinite(max[d]) || !(min[d] < max[d])) {
+      throw new InvalidConfigError('spatial', `bounds of dimension ${d} must be finite with min < max`)
+    }
+  }
+  if (kind !== undefined && kind !== 'hilbert' && kind !== 'z-order') {
+    throw new InvalidConfigError('spatial.kind', `must be 'hilbert' or 'z-order', got ${String(kind)}`)
+  }
+  if (bitsPerDim !== undefined) integerIn('spatial.bitsPerDim', bitsPerDim, 1, Math.floor(53 / min.length))
+}
+
+const CHECKS: { [F in keyof typeof DEFAULTS]: (field: F, value: unknown) => void } = {
+  ip: nonEmptyString,
+  basePort: (field, value) => integerIn(field, value, 0, 65535),
+  numVirtualNodes: (field, value) => integerIn(field, value, 1, 4096),
+  bootstrapPeer: (field, value) => {
+    if (value !== null) nonEmptyString(field, value)
+  },
+  hashSpaceSize: (field, value) => {
+    if (typeof value !== 'bigint' || value < 2n || value > 2n ** 63n) {
+      throw new InvalidConfigError(field, `must be a bigint in [2, 2^63], got ${String(value)}`)
+    }
+  },
+  branchingFactor: (field, value) => integerIn(field, value, 1, 1 << 24),
+  modelType,
+  stage1ModelType: modelType,
+  stabilizeInterval: (field, value) => {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+      throw new InvalidConfigError(field, `must be a positive number of seconds, got ${String(value)}`)
+    }
+  },
+  modelUpdateThreshold: (field, value) => integerIn(field, value, 1, Number.MAX_SAFE_INTEGER),
+  maxWorkers: (field, value) => integerIn(field, value, 1, 1024),
+  dataDir: (field, value) => {
+    if (value !== null) nonEmptyString(field, value)
+  },
+  maxValueBytes: (field, value) => integerIn(field, value, 1, 2 ** 31 - 1),
+  maxKeyBytes: (field, value) => integerIn(field, value, 1, MAX_KEY_BYTES_LIMIT),
+  spatial: (_field, value) => checkSpatial(value),
+  autoRetrain: (field, value) => {
+    if (typeof value !== 'boolean')
+      throw new InvalidConfigError(field, `must be a boolean, got ${String(value)}`)
+  },
+}
+
+/**
+ * Fills in defaults and validates every field.
+ * @throws InvalidConfigError naming the first invalid or unknown field
+ */
+export function resolveLeadConfig(init: LeadConfigInit = {}): Readonly<LeadConfig> {
+  if (typeof init !== 'object' || init === null) throw new InvalidConfigError('', 'must be an object')
+  for (const field of Object.keys(init)) {
+    if (!(field in DEFAULTS) && field !== 'training')
+      throw new InvalidConfigError(field, 'is not a LeadConfig field')
+  }
+  const resolved: Record<string, unknown> = {}
+  for (const field of Object.keys(DEFAULTS) as Array<keyof typeof DEFAULTS>) {
+    const value = init[field] === undefined ? DEFAULTS[field] : init[field]
+    ;(CHECKS[field] as (field: string, value: unknown) => void)(field, value)
+    resolved[field] = value
+  }
+  resolved.training = resolveTrainingConfig(init.training)
+  return Object.freeze(resolved as unknown as LeadConfig)
+}

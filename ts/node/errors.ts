@@ -1,0 +1,47 @@
+// Typed errors of the node layer, each a DlhtError with a stable ERR_DLHT_* code,
+// so applications can tell a misuse (not started, bad config) from a bad value.
+
+import { DlhtError, InvalidArgumentError } from '../errors.js'
+
+/** An operation was called before `start()` resolved or after `stop()`. */
+export class NotStartedError extends DlhtError {
+  constructor(message = 'the node is not started', options?: ErrorOptions) {
+    super('ERR_DLHT_NOT_STARTED', message, options)
+  }
+}
+
+/** A configuration field is missing a valid value; `field` names it (e.g. `numVirtualNodes`). */
+export class InvalidConfigError extends InvalidArgumentError {
+  readonly field: string
+
+  constructor(field: string, message: string, options?: ErrorOptions) {
+    super(`config.${field} ${message}`, 'ERR_DLHT_INVALID_CONFIG', options)
+    this.field = field
+  }
+}
+
+/** A value serializes to more bytes than the node's `maxValueBytes`. */
+export class ValueTooLargeError extends DlhtError {
+  readonly bytes: number
+  readonly limit: number
+
+  constructor(bytes: number, limit: number) {
+    super('ERR_DLHT_VALUE_TOO_LARGE', `value serializes to ${bytes} bytes, more than the limit of ${limit}`)
+    this.bytes = bytes
+    this.limit = limit
+  }
+}
+
+/** A value cannot be serialized (a function, a symbol, a class instance with native state, undefined, ...). */
+export class ValueNotSerializableError extends DlhtError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_DLHT_VALUE_NOT_SERIALIZABLE', message, options)
+  }
+}
+
+/** A data directory was written by a node with an incompatible configuration or format. */
+export class StorageMismatchError extends DlhtError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_DLHT_STORAGE_MISMATCH', message, options)
+  }
+}

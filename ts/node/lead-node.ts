@@ -1,0 +1,545 @@
+// LeadNode: the node an application embeds (the seed's LEADNode). It turns keys into ring positions
+// with its learned hash, asks its Router who owns them, and runs the owners' data planes.
+
+import { randomUUID } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
+import { InvalidArgumentError } from '../errors.js'
+import { RecursiveModelIndex } from '../learned/rmi.js'
+import { LmdbValueStore } from '../storage/lmdb-store.js'
+import { MemoryValueStore } from '../storage/memory-store.js'
+import type { ValueStore } from '../storage/value-store.js'
+import {
+  AdaptiveTrainingManager,
+  type RetrainReason,
+  type TrainingMetrics,
+} from '../training/adaptive-training-manager.js'
+import { type LeadConfig, type LeadConfigInit, resolveLeadConfig } from './config.js'
+import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './data-plane.js'
+import { NotStartedError, StorageMismatchError } from './errors.js'
+import type { NodeKey } from './keys.js'
+import { LearnedHash } from './learned-hash.js'
+import { LocalStore } from './local-store.js'
+import {
+  LocalRouter,
+  type RangeSegment,
+  type Router,
+  type RoutingTableStats,
+  type VnodeRef,
+} from './router.js'
+import { deserializeValue, serializeValue } from './value-codec.js'
+import { toPosition } from './vnodes.js'
+
+/** What a Router factory is given: the overlay builds its router from these. */
+export interface RouterComponents {
+  config: Readonly<LeadConfig>
+  /** This peer's store, to be served to remote peers. */
+  dataPlane: DataPlane
+  learnedHash: LearnedHash
+}
+
+export interface LeadNodeInit {
+  /** Builds the router; default: a LocalRouter (a single-node ring). */
+  router?: (components: RouterComponents) => Router
+}
+
+/** An entry returned by the range queries. */
+export interface RangeEntry<V = unknown> {
+  key: NodeKey
+  value: V
+  position: bigint
+}
+
+export interface RetrainOptions {
+  /** Keys to train on instead of the reservoir sample of inserted keys. */
+  sampleKeys?: readonly NodeKey[]
+  /** Train even if no trigger fires. */
+  force?: boolean
+}
+
+export interface RetrainResult {
+  retrained: boolean
+  reason: RetrainReason
+  modelVersion: number
+  trainingDataSize: number
+  /** Time spent training off the main thread. */
+  trainingMs: number
+  /** Time spent bringing stored entries' positions to the new version (in batches between other work). */
+  repositionMs: number
+}
+
+export interface VnodeStats extends VnodeRef {
+  arcStart: bigint
+  keys: number
+  bytes: number
+}
+
+export interface NodeStats {
+  peerId: string
+  started: boolean
+  storage: string
+  keys: number
+  /** Bytes of the serialized values stored on this peer. */
+  bytes: number
+  vnodes: VnodeStats[]
+  operations: {
+    puts: number
+    gets: number
+    hits: number
+    misses: number
+    deletes: number
+    rangeQueries: number
+    retrains: number
+  }
+  modelVersion: number
+  retraining: boolean
+  lastRetrainError: string | null
+  training: TrainingMetrics
+}
+
+type State = 'stopped' | 'starting' | 'started' | 'stopping'
+
+/** Probes of the model's error taken at each trigger check. */
+const ERROR_PROBES = 32
+const MODEL_META = 'model'
+const CONFIG_META = 'config'
+
+/** Two arcs [hashMin, hashMax] of a wrapping range, in ring order from hashMin. */
+function unwrap(hashMin: bigint, hashMax: bigint, hashSpaceSize: bigint): Array<[bigint, bigint]> {
+  return hashMin <= hashMax
+    ? [[hashMin, hashMax]]
+    : [
+        [hashMin, hashSpaceSize - 1n],
+        [0n, hashMax],
+      ]
+}
+
+/** Merges sorted, possibly overlapping or touching arcs. */
+function mergeArcs(arcs: Array<{ hashMin: bigint; hashMax: bigint }>): Array<[bigint, bigint]> {
+  const merged: Array<[bigint, bigint]> = []
+  for (const { hashMin, hashMax } of arcs) {
+    const last = merged[merged.length - 1]
+    if (last !== undefined && hashMin <= last[1] + 1n) {
+      if (hashMax > last[1]) last[1] = hashMax
+    } else merged.push([hashMin, hashMax])
+  }
+  return merged
+}
+
+/**
+ * A dlht node. Start it, then put, get, delete and query; it retrains its learned hash when the
+ * training manager's triggers fire.
+ *
+ * @example
+ * const node = new LeadNode({ numVirtualNodes: 3, branchingFactor: 100 })
+ * await node.start()
+ * await node.put('mykey', { data: 'value' })
+ * await node.get('mykey') // { data: 'value' }
+ * await node.stop()
+ */
+export class LeadNode extends EventTarget {
+  readonly config: Readonly<LeadConfig>
+  readonly learnedHash: LearnedHash
+  readonly #store: LocalStore
+  readonly #values: ValueStore
+  readonly #router: Router
+  #trainingManager: AdaptiveTrainingManager
+  #state: State = 'stopped'
+  #transition: Promise<void> = Promise.resolve()
+  #retraining: Promise<RetrainResult> | null = null
+  #lastRetrainError: string | null = null
+  #keysSinceCheck = 0
+  readonly #operations = { puts: 0, gets: 0, hits: 0, misses: 0, deletes: 0, rangeQueries: 0, retrains: 0 }
+
+  /** @throws InvalidConfigError naming the first invalid field */
+  constructor(config: LeadConfigInit = {}, init: LeadNodeInit = {}) {
+    super()
+    this.config = resolveLeadConfig(config)
+    const { hashSpaceSize, branchingFactor, modelType, stage1ModelType } = this.config
+    this.learnedHash = new LearnedHash(
+      { hashSpaceSize, branchingFactor, modelType, stage1ModelType },
+      this.config.spatial,
+    )
+    this.#trainingManager = new AdaptiveTrainingManager(this.config.training, { hashSpaceSize })
+    this.#values =
+      this.config.dataDir === null ? new MemoryValueStore() : new LmdbValueStore(this.config.dataDir)
+    this.#store = new LocalStore({
+      learnedHash: this.learnedHash,
+      values: this.#values,
+      maxValueBytes: this.config.maxValueBytes,
+      maxKeyBytes: this.config.maxKeyBytes,
+      onNewKeys: (encoded) => this.#onNewKeys(encoded),
+    })
+    const components = { config: this.config, dataPlane: this.#store, learnedHash: this.learnedHash }
+    this.#router =
+      init.router?.(components) ??
+      new LocalRouter({
+        peerId: `local-${randomUUID()}`,
+        hashSpaceSize,
+        numVirtualNodes: this.config.numVirtualNodes,
+        dataPlane: this.#store,
+      })
+  }
+
+  /** The manager that decides when to retrain; replaceable, as in the seed (`node.trainingManager = ...`). */
+  get trainingManager(): AdaptiveTrainingManager {
+    return this.#trainingManager
+  }
+
+  set trainingManager(manager: AdaptiveTrainingManager) {
+    if (!(manager instanceof AdaptiveTrainingManager)) {
+      throw new InvalidArgumentError('trainingManager must be an AdaptiveTrainingManager')
+    }
+    if (manager.hashSpaceSize !== this.config.hashSpaceSize) {
+      throw new InvalidArgumentError('trainingManager.hashSpaceSize must equal config.hashSpaceSize')
+    }
+    if (this.#store.size > 0) manager.onKeysInserted(this.#store.encodedKeys())
+    this.#trainingManager = manager
+  }
+
+  get peerId(): string {
+    return this.#router.peerId
+  }
+
+  get isStarted(): boolean {
+    return this.#state === 'started'
+  }
+
+  /** Opens the store (restoring a durable one and its model) and starts the router. Idempotent. */
+  start(): Promise<void> {
+    this.#transition = this.#transition.then(async () => {
+      if (this.#state === 'started') return
+      this.#state = 'starting'
+      try {
+        await this.#store.open()
+        this.#restoreModel()
+        await this.#router.start()
+        this.#state = 'started'
+      } catch (err) {
+        this.#state = 'stopped'
+        await this.#store.close().catch(() => {})
+        throw err
+      }
+    })
+    return this.#transition
+  }
+
+  /** Waits for a running retrain, stops the router and closes the store. Idempotent. */
+  stop(): Promise<void> {
+    this.#transition = this.#transition.then(async () => {
+      if (this.#state !== 'started') return
+      this.#state = 'stopping'
+      await this.#retraining?.catch(() => {})
+      try {
+        await this.#router.stop()
+      } finally {
+        await this.#store.close()
+        this.#state = 'stopped'
+      }
+    })
+    return this.#transition
+  }
+
+  #restoreModel(): void {
+    const expected = JSON.stringify({
+      hashSpaceSize: String(this.config.hashSpaceSize),
+      spatial: this.config.spatial,
+    })
+    const written = this.#values.readMeta(CONFIG_META)
+    if (written !== undefined && Buffer.from(written).toString() !== expected) {
+      throw new StorageMismatchError(
+        `data directory was written with ${Buffer.from(written).toString()}, this node has ${expected}`,
+      )
+    }
+    if (written === undefined) void this.#values.writeMeta(CONFIG_META, Buffer.from(expected))
+    const keys = this.#store.encodedKeys()
+    if (keys.length > 0) this.#trainingManager.onKeysInserted(keys)
+    const saved = this.#values.readMeta(MODEL_META)
+    if (saved === undefined || this.learnedHash.version > 0) return
+    const version = Buffer.from(saved).readUInt32BE(0)
+    const model = RecursiveModelIndex.deserialize(saved.subarray(4))
+    this.learnedHash.install(model, version)
+    this.#trainingManager.afterTraining(model.numKeys, version)
+  }
+
+  #assertStarted(): void {
+    if (this.#state !== 'started') throw new NotStartedError(`the node is ${this.#state}`)
+  }
+
+  async #owner(key: NodeKey): Promise<DataPlane> {
+    return this.#router.dataPlane(await this.#router.findSuccessor(this.learnedHash.predict(key)))
+  }
+
+  /** Owners' data planes of many keys, with the indices of the keys each owns. */
+  async #owners(keys: readonly NodeKey[]): Promise<Map<DataPlane, number[]>> {
+    const positions = this.learnedHash.model.predictMany(this.learnedHash.encodeMany(keys))
+    const owners = await this.#router.findSuccessorMany(positions)
+    const groups = new Map<DataPlane, number[]>()
+    for (let i = 0; i < owners.length; i++) {
+      const plane = this.#router.dataPlane(owners[i])
+      const group = groups.get(plane)
+      if (group === undefined) groups.set(plane, [i])
+      else group.push(i)
+    }
+    return groups
+  }
+
+  /**
+   * Stores a value under a key (replacing any previous value).
+   * @throws InvalidKeyError, ValueNotSerializableError, ValueTooLargeError, NotStartedError
+   */
+  async put(key: NodeKey, value: unknown): Promise<void> {
+    this.#assertStarted()
+    const bytes = serializeValue(value, this.config.maxValueBytes)
+    await (await this.#owner(key)).put({ key, value: bytes })
+    this.#operations.puts++
+  }
+
+  /** Stores many entries; all are checked before any is stored. */
+  async putMany(entries: Iterable<readonly [NodeKey, unknown]>): Promise<void> {
+    this.#assertStarted()
+    const records: StoredRecord[] = []
+    for (const [key, value] of entries)
+      records.push({ key, value: serializeValue(value, this.config.maxValueBytes) })
+    const groups = await this.#owners(records.map((record) => record.key))
+    await Promise.all(Array.from(groups, ([plane, indices]) => plane.putMany(indices.map((i) => records[i]))))
+    this.#operations.puts += records.length
+  }
+
+  /** The value stored under `key`, or undefined. */
+  async get<V = unknown>(key: NodeKey): Promise<V | undefined> {
+    this.#assertStarted()
+    const bytes = await (await this.#owner(key)).get(key)
+    this.#countGets(bytes === undefined ? 0 : 1, 1)
+    return bytes === undefined ? undefined : (deserializeValue(bytes) as V)
+  }
+
+  /** Values of many keys, in order (undefined where absent). */
+  async getMany<V = unknown>(keys: readonly NodeKey[]): Promise<Array<V | undefined>> {
+    this.#assertStarted()
+    const values = new Array<V | undefined>(keys.length)
+    const groups = await this.#owners(keys)
+    let hits = 0
+    await Promise.all(
+      Array.from(groups, async ([plane, indices]) => {
+        const found = await plane.getMany(indices.map((i) => keys[i]))
+        for (let j = 0; j < indices.length; j++) {
+          const bytes = found[j]
+          if (bytes !== undefined) {
+            values[indices[j]] = deserializeValue(bytes) as V
+            hits++
+          }
+        }
+      }),
+    )
+    this.#countGets(hits, keys.length)
+    return values
+  }
+
+  #countGets(hits: number, gets: number): void {
+    this.#operations.gets += gets
+    this.#operations.hits += hits
+    this.#operations.misses += gets - hits
+  }
+
+  /** Removes a key; true when it was present. */
+  async delete(key: NodeKey): Promise<boolean> {
+    this.#assertStarted()
+    const deleted = await (await this.#owner(key)).delete(key)
+    this.#operations.deletes++
+    return deleted
+  }
+
+  /**
+   * Entries whose position lies in [hashMin, hashMax] (inclusive), in ring order starting at
+   * hashMin. A Chord ring wraps: when hashMin > hashMax the range runs from hashMin to the end of
+   * the ring and on from 0 to hashMax.
+   */
+  async rangeQuery<V = unknown>(
+    hashMin: bigint | number,
+    hashMax: bigint | number,
+  ): Promise<Array<RangeEntry<V>>> {
+    this.#assertStarted()
+    const size = this.config.hashSpaceSize
+    const arcs = unwrap(toPosition(hashMin, size, 'hashMin'), toPosition(hashMax, size, 'hashMax'), size)
+    return this.#query<V>(arcs, {})
+  }
+
+  /**
+   * Entries whose key lies in [keyMin, keyMax] (keys of one family: numbers and bigints, or
+   * strings and byte arrays), exactly; only the arc the model predicts for the range is scanned.
+   */
+  async rangeQueryKeys<V = unknown>(keyMin: NodeKey, keyMax: NodeKey): Promise<Array<RangeEntry<V>>> {
+    this.#assertStarted()
+    if (this.learnedHash.curve !== null)
+      throw new InvalidArgumentError('use rangeQueryBox on a node of point keys')
+    const { hashMin, hashMax } = this.learnedHash.predictRange(keyMin, keyMax)
+    return this.#query<V>([[hashMin, hashMax]], { keyRange: { min: keyMin, max: keyMax } })
+  }
+
+  /**
+   * Point entries inside the box (inclusive in every dimension): the box is decomposed into
+   * space-filling-curve intervals, only their arcs are scanned, and points are filtered exactly.
+   */
+  async rangeQueryBox<V = unknown>(box: {
+    min: readonly number[]
+    max: readonly number[]
+  }): Promise<Array<RangeEntry<V>>> {
+    this.#assertStarted()
+    const curve = this.learnedHash.curve
+    if (curve === null)
+      throw new InvalidArgumentError('rangeQueryBox needs a node configured with spatial bounds')
+    if (typeof box !== 'object' || box === null) throw new InvalidArgumentError('box must be { min, max }')
+    const intervals = curve.decomposeBox(box.min, box.max)
+    for (let d = 0; d < curve.dims; d++) {
+      if (box.min[d] > box.max[d])
+        throw new InvalidArgumentError(`box.min[${d}] is greater than box.max[${d}]`)
+    }
+    const model = this.learnedHash.model
+    const arcs = mergeArcs(intervals.map(([low, high]) => model.predictRange(low, high)))
+    return this.#query<V>(arcs, { box: { min: [...box.min], max: [...box.max] } })
+  }
+
+  async #query<V>(arcs: Array<[bigint, bigint]>, filter: ScanFilter): Promise<Array<RangeEntry<V>>> {
+    const scanned: ScannedRecord[][] = []
+    for (const [hashMin, hashMax] of arcs) {
+      const segments = await this.#router.coveringSegments(hashMin, hashMax)
+      const pieces = this.#byPeer(segments)
+      scanned.push(
+        ...(await Promise.all(pieces.map((piece) => piece.plane.scan(piece.hashMin, piece.hashMax, filter)))),
+      )
+    }
+    this.#operations.rangeQueries++
+    const entries: Array<RangeEntry<V>> = []
+    for (const records of scanned) {
+      for (const { key, value, position } of records)
+        entries.push({ key, value: deserializeValue(value) as V, position })
+    }
+    return entries
+  }
+
+  /** Joins consecutive segments owned by one peer, so each peer is asked once per contiguous piece. */
+  #byPeer(segments: RangeSegment[]): Array<{ plane: DataPlane; hashMin: bigint; hashMax: bigint }> {
+    const pieces: Array<{ plane: DataPlane; peerId: string; hashMin: bigint; hashMax: bigint }> = []
+    for (const { owner, hashMin, hashMax } of segments) {
+      const last = pieces[pieces.length - 1]
+      if (last !== undefined && last.peerId === owner.peerId) last.hashMax = hashMax
+      else pieces.push({ plane: this.#router.dataPlane(owner), peerId: owner.peerId, hashMin, hashMax })
+    }
+    return pieces
+  }
+
+  /** The vnode that owns a ring position (e.g. `learnedHash.predict(timestamp)`). */
+  async findSuccessor(position: bigint | number): Promise<VnodeRef> {
+    this.#assertStarted()
+    return this.#router.findSuccessor(toPosition(position, this.config.hashSpaceSize))
+  }
+
+  #onNewKeys(encoded: Float64Array): void {
+    this.#trainingManager.onKeysInserted(encoded)
+    this.#keysSinceCheck += encoded.length
+    if (this.#keysSinceCheck < this.config.modelUpdateThreshold) return
+    this.#keysSinceCheck = 0
+    for (const probe of this.#store.probePredictions(ERROR_PROBES)) {
+      this.#trainingManager.onPredictionMade(probe.encoded, probe.predicted, probe.actual)
+    }
+    if (!this.config.autoRetrain || this.#retraining !== null || this.#state !== 'started') return
+    if (!this.#trainingManager.shouldRetrain().retrain) return
+    this.retrainModel().catch((err: unknown) => {
+      this.#lastRetrainError = (err as Error).message
+      this.dispatchEvent(new CustomEvent('error', { detail: err }))
+    })
+  }
+
+  /**
+   * Retrains the learned hash when a trigger fires (or `force`): trains a new model off the main
+   * thread on the reservoir sample (or `sampleKeys`), installs it as the next version, then brings
+   * stored entries' positions up to date in batches. Gets and puts keep being served throughout.
+   */
+  async retrainModel(options: RetrainOptions = {}): Promise<RetrainResult> {
+    this.#assertStarted()
+    while (this.#retraining !== null) await this.#retraining.catch(() => {})
+    const retraining = this.#retrain(options)
+    this.#retraining = retraining
+    try {
+      return await retraining
+    } finally {
+      this.#retraining = null
+    }
+  }
+
+  async #retrain({ sampleKeys, force = false }: RetrainOptions): Promise<RetrainResult> {
+    const { retrain, reason } = this.#trainingManager.shouldRetrain(force)
+    const result = {
+      retrained: false,
+      reason,
+      modelVersion: this.learnedHash.version,
+      trainingDataSize: 0,
+      trainingMs: 0,
+      repositionMs: 0,
+    }
+    if (!retrain) return result
+    const keys =
+      sampleKeys === undefined
+        ? this.#trainingManager.getTrainingData()
+        : this.learnedHash.encodeMany(sampleKeys).sort()
+    if (keys.length === 0) return result
+    const started = performance.now()
+    const model = await RecursiveModelIndex.trainNew(keys, this.learnedHash.options)
+    const trained = performance.now()
+    const version = this.learnedHash.version + 1
+    this.learnedHash.install(model, version)
+    this.#trainingManager.afterTraining(keys.length, version, trained - started)
+    const header = Buffer.alloc(4)
+    header.writeUInt32BE(version)
+    await this.#values.writeMeta(MODEL_META, Buffer.concat([header, model.serialize()]))
+    await this.#store.reposition()
+    this.#operations.retrains++
+    Object.assign(result, {
+      retrained: true,
+      modelVersion: version,
+      trainingDataSize: keys.length,
+      trainingMs: trained - started,
+      repositionMs: performance.now() - trained,
+    })
+    this.dispatchEvent(new CustomEvent('retrain', { detail: result }))
+    return result
+  }
+
+  /** Keys, bytes, per-vnode accounting, operation counters and training metrics (O(keys) for the vnode counts). */
+  getStats(): NodeStats {
+    const routing = this.#router.getRoutingTableStats()
+    const vnodes = this.#state === 'started' ? routing.vnodes : []
+    return {
+      peerId: this.peerId,
+      started: this.#state === 'started',
+      storage: this.#values.kind,
+      keys: this.#store.size,
+      bytes: this.#store.bytes,
+      vnodes: vnodes.map((vnode) => ({ ...vnode, ...this.#measureArc(vnode.arcStart, vnode.id) })),
+      operations: { ...this.#operations },
+      modelVersion: this.learnedHash.version,
+      retraining: this.#retraining !== null,
+      lastRetrainError: this.#lastRetrainError,
+      training: this.#trainingManager.getMetrics(),
+    }
+  }
+
+  /** Keys and bytes in the arc (arcStart, id], which wraps when arcStart >= id. */
+  #measureArc(arcStart: bigint, id: bigint): { keys: number; bytes: number } {
+    const size = this.config.hashSpaceSize
+    let keys = 0
+    let bytes = 0
+    const from = arcStart + 1n === size ? 0n : arcStart + 1n
+    for (const [hashMin, hashMax] of unwrap(from, id, size)) {
+      const measured = this.#store.measure(hashMin, hashMax)
+      keys += measured.keys
+      bytes += measured.bytes
+    }
+    return { keys, bytes }
+  }
+
+  /** The router's view of the ring: this peer's vnodes and their arcs, and router details. */
+  getRoutingTableStats(): RoutingTableStats {
+    return this.#router.getRoutingTableStats()
+  }
+}

@@ -1,0 +1,113 @@
+// The node's learned hash: user keys (scalars or points) to ring positions, through the key
+// encoding (or a space-filling curve) and the current version of the Recursive Model Index.
+
+import { InvalidArgumentError } from '../errors.js'
+import { SpaceFillingCurve } from '../learned/curve.js'
+import { encodeKey, encodeKeys, type Key } from '../learned/keys.js'
+import { RecursiveModelIndex, type RmiDict, type RmiOptions } from '../learned/rmi.js'
+import type { SpatialConfig } from './config.js'
+import { checkNodeKey, compareKeys, keyFamily, type NodeKey } from './keys.js'
+
+/** A model with the version the ring knows it by. */
+export interface LearnedHashDict {
+  modelVersion: number
+  model: RmiDict
+}
+
+/**
+ * Maps user keys to positions in [0, hashSpaceSize) in key order. Version 0 is the untrained,
+ * order-preserving default mapping; every training installs a new version.
+ *
+ * @example
+ * const position = node.learnedHash.predict(Date.now())
+ * const owner = await node.findSuccessor(position)
+ */
+export class LearnedHash {
+  readonly options: Required<RmiOptions>
+  /** The curve of point keys, when the node stores points. */
+  readonly curve: SpaceFillingCurve | null
+  #model: RecursiveModelIndex
+  #version = 0
+
+  constructor(options: RmiOptions, spatial: SpatialConfig | null = null) {
+    this.#model = new RecursiveModelIndex(options)
+    this.options = this.#model.options
+    this.curve = spatial === null ? null : new SpaceFillingCurve(spatial)
+  }
+
+  /** Version of the model in use. */
+  get version(): number {
+    return this.#version
+  }
+
+  get model(): RecursiveModelIndex {
+    return this.#model
+  }
+
+  /** Dimensions of point keys, undefined for scalar keys. */
+  get dims(): number | undefined {
+    return this.curve?.dims
+  }
+
+  /** Installs a model as `version` (which must be newer than the current one). */
+  install(model: RecursiveModelIndex, version: number): void {
+    if (!Number.isSafeInteger(version) || version <= this.#version) {
+      throw new InvalidArgumentError(
+        `model version must be an integer above ${this.#version}, got ${version}`,
+      )
+    }
+    if (model.options.hashSpaceSize !== this.options.hashSpaceSize) {
+      throw new InvalidArgumentError('model hash space differs from the node hash space')
+    }
+    this.#model = model
+    this.#version = version
+  }
+
+  /**
+   * The model's input for a key: the key encoding, or the curve index of a point.
+   * @throws InvalidKeyError for keys the node does not store
+   */
+  encode(key: NodeKey): number {
+    checkNodeKey(key, this.dims)
+    return this.curve === null ? encodeKey(key as Key) : this.curve.index(key as readonly number[])
+  }
+
+  /** Encodes many keys (checked) in one pass. */
+  encodeMany(keys: readonly NodeKey[]): Float64Array {
+    for (const key of keys) checkNodeKey(key, this.dims)
+    if (this.curve === null) return encodeKeys(keys as Key[])
+    const flat = new Float64Array(keys.length * this.curve.dims)
+    for (let i = 0; i < keys.length; i++) flat.set(keys[i] as readonly number[], i * this.curve.dims)
+    return this.curve.indexMany(flat)
+  }
+
+  /** Position of a key. */
+  predict(key: NodeKey): bigint {
+    return this.#model.predict(this.encode(key))
+  }
+
+  /** Position of a key and the model's error bound around it. */
+  predictWithError(key: NodeKey): { position: bigint; error: bigint } {
+    return this.#model.predictWithError(this.encode(key))
+  }
+
+  /**
+   * The arc that holds the position of every key in [keyMin, keyMax] (keys of one family).
+   * @throws InvalidArgumentError when keyMin > keyMax or the keys are of different families
+   */
+  predictRange(keyMin: NodeKey, keyMax: NodeKey): { hashMin: bigint; hashMax: bigint } {
+    const low = this.encode(keyMin)
+    const high = this.encode(keyMax)
+    if (keyFamily(keyMin) !== keyFamily(keyMax)) {
+      throw new InvalidArgumentError('keyMin and keyMax must be keys of the same family')
+    }
+    if (compareKeys(keyMin, keyMax) > 0)
+      throw new InvalidArgumentError('keyMin must not be greater than keyMax')
+    return this.#model.predictRange(low, high)
+  }
+
+  /** The current model and its version, JSON-safe. */
+  toDict(): LearnedHashDict {
+    return { modelVersion: this.#version, model: this.#model.toDict() }
+  }
+}

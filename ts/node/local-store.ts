@@ -1,0 +1,344 @@
+// The entries this peer stores, in ring order: a map for exact lookups by key, an ordered index
+// for position scans, and a value store (memory or LMDB). It is the node's DataPlane.
+
+import { InvalidArgumentError, InvalidKeyError } from '../errors.js'
+import { OrderedIndex } from '../storage/ordered-index.js'
+import type { StoredEntry, ValueStore } from '../storage/value-store.js'
+import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './data-plane.js'
+import { ValueTooLargeError } from './errors.js'
+import {
+  checkNodeKey,
+  compareAnyKeys,
+  compareKeys,
+  KeyMap,
+  keyByteLength,
+  keyFamily,
+  type NodeKey,
+  ownKey,
+} from './keys.js'
+import type { LearnedHash } from './learned-hash.js'
+
+export interface LocalStoreInit {
+  learnedHash: LearnedHash
+  values: ValueStore
+  maxValueBytes: number
+  maxKeyBytes: number
+  /** Called with the encoded form of keys that were not stored before. */
+  onNewKeys?: (encoded: Float64Array) => void
+}
+
+/** A prediction of the current model next to the true scaled rank of the key. */
+export interface PredictionProbe {
+  encoded: number
+  predicted: bigint
+  actual: bigint
+}
+
+/** Ring order: by encoded key (so by position under any model), ties broken by the keys themselves. */
+function compareEntries(a: StoredEntry, b: StoredEntry): number {
+  return a.encoded - b.encoded || compareAnyKeys(a.key, b.key)
+}
+
+/** Entries scanned between two yields to the event loop when re-positioning after a retrain. */
+const REPOSITION_BATCH = 4096
+
+const STALE = -1
+
+function insideBox(point: readonly number[], box: NonNullable<ScanFilter['box']>): boolean {
+  for (let d = 0; d < point.length; d++) if (point[d] < box.min[d] || point[d] > box.max[d]) return false
+  return true
+}
+
+/** This peer's entries. All methods are safe to call while a retrain swaps the model. */
+export class LocalStore implements DataPlane {
+  readonly #learnedHash: LearnedHash
+  readonly #values: ValueStore
+  readonly #maxValueBytes: number
+  readonly #maxKeyBytes: number
+  readonly #onNewKeys: (encoded: Float64Array) => void
+  readonly #entries = new KeyMap<StoredEntry>()
+  readonly #index = new OrderedIndex<StoredEntry>(compareEntries)
+  #bytes = 0
+
+  constructor(init: LocalStoreInit) {
+    this.#learnedHash = init.learnedHash
+    this.#values = init.values
+    this.#maxValueBytes = init.maxValueBytes
+    this.#maxKeyBytes = init.maxKeyBytes
+    this.#onNewKeys = init.onNewKeys ?? (() => {})
+  }
+
+  get modelVersion(): number {
+    return this.#learnedHash.version
+  }
+
+  /** Number of stored keys. */
+  get size(): number {
+    return this.#index.size
+  }
+
+  /** Total size of the stored (serialized) values. */
+  get bytes(): number {
+    return this.#bytes
+  }
+
+  /** Opens the value store and loads the entries it already holds (in ring order). */
+  async open(): Promise<void> {
+    await this.#values.open()
+    const restored = this.#values.restore()
+    const entries = restored.map(
+      ({ key, encoded, size }): StoredEntry => ({
+        key,
+        encoded,
+        size,
+        value: undefined,
+        position: 0n,
+        version: STALE,
+      }),
+    )
+    entries.sort(compareEntries)
+    for (const entry of entries) {
+      this.#entries.set(entry.key, entry)
+      this.#bytes += entry.size
+    }
+    this.#index.load(entries)
+  }
+
+  async close(): Promise<void> {
+    await this.#values.close()
+    this.#entries.clear()
+    this.#index.clear()
+    this.#bytes = 0
+  }
+
+  #positionOf(entry: StoredEntry): bigint {
+    if (entry.version !== this.#learnedHash.version) {
+      entry.position = this.#learnedHash.model.predict(entry.encoded)
+      entry.version = this.#learnedHash.version
+    }
+    return entry.position
+  }
+
+  #checkRecord(record: StoredRecord, at: string): void {
+    if (typeof record !== 'object' || record === null)
+      throw new InvalidArgumentError(`${at} must be a record`)
+    checkNodeKey(record.key, this.#learnedHash.dims)
+    if (keyByteLength(record.key) > this.#maxKeyBytes) {
+      throw new InvalidKeyError(`${at} key is longer than maxKeyBytes (${this.#maxKeyBytes} bytes)`)
+    }
+    if (!(record.value instanceof Uint8Array))
+      throw new InvalidArgumentError(`${at} value must be a Uint8Array`)
+    if (record.value.length > this.#maxValueBytes) {
+      throw new ValueTooLargeError(record.value.length, this.#maxValueBytes)
+    }
+  }
+
+  async put(record: StoredRecord): Promise<void> {
+    this.#checkRecord(record, 'record')
+    await this.#apply([record], Float64Array.of(this.#learnedHash.encode(record.key)))
+  }
+
+  async putMany(records: readonly StoredRecord[]): Promise<void> {
+    for (let i = 0; i < records.length; i++) this.#checkRecord(records[i], `records[${i}]`)
+    await this.#apply(records, this.#learnedHash.encodeMany(records.map((record) => record.key)))
+  }
+
+  /** Stores checked records; the index changes at once, the promise resolves when the values are durable. */
+  #apply(records: readonly StoredRecord[], encoded: Float64Array): Promise<void> {
+    const model = this.#learnedHash.model
+    const version = this.#learnedHash.version
+    const updates: Array<readonly [StoredEntry, Uint8Array]> = []
+    const fresh: number[] = []
+    for (let i = 0; i < records.length; i++) {
+      const { key, value } = records[i]
+      let entry = this.#entries.get(key)
+      if (entry === undefined) {
+        const owned = ownKey(key)
+        entry = { key: owned, encoded: encoded[i], size: 0, value: undefined, position: 0n, version: STALE }
+        this.#entries.set(owned, entry)
+        this.#index.insert(entry)
+        fresh.push(i)
+      }
+      this.#bytes += value.length - entry.size
+      entry.size = value.length
+      updates.push([entry, value])
+    }
+    if (fresh.length > 0) {
+      const freshEncoded = Float64Array.from(fresh, (i) => encoded[i])
+      const positions = model.predictMany(freshEncoded)
+      for (let j = 0; j < fresh.length; j++) {
+        const entry = updates[fresh[j]][0]
+        entry.position = positions[j]
+        entry.version = version
+      }
+      this.#onNewKeys(freshEncoded)
+    }
+    return this.#values.write(updates)
+  }
+
+  async get(key: NodeKey): Promise<Uint8Array | undefined> {
+    checkNodeKey(key, this.#learnedHash.dims)
+    const entry = this.#entries.get(key)
+    return entry === undefined ? undefined : this.#values.read(entry)
+  }
+
+  async getMany(keys: readonly NodeKey[]): Promise<Array<Uint8Array | undefined>> {
+    const dims = this.#learnedHash.dims
+    for (const key of keys) checkNodeKey(key, dims)
+    return keys.map((key) => {
+      const entry = this.#entries.get(key)
+      return entry === undefined ? undefined : this.#values.read(entry)
+    })
+  }
+
+  async delete(key: NodeKey): Promise<boolean> {
+    const [deleted] = await this.deleteMany([key])
+    return deleted
+  }
+
+  async deleteMany(keys: readonly NodeKey[]): Promise<boolean[]> {
+    const dims = this.#learnedHash.dims
+    for (const key of keys) checkNodeKey(key, dims)
+    const removed: StoredEntry[] = []
+    const deleted = keys.map((key) => {
+      const entry = this.#entries.get(key)
+      if (entry === undefined) return false
+      this.#forget(entry)
+      removed.push(entry)
+      return true
+    })
+    if (removed.length > 0) await this.#values.remove(removed)
+    return deleted
+  }
+
+  #forget(entry: StoredEntry): void {
+    this.#entries.delete(entry.key)
+    this.#index.remove(entry)
+    this.#bytes -= entry.size
+  }
+
+  /** Visits the entries whose position lies in [hashMin, hashMax], in order. */
+  #visitArc(hashMin: bigint, hashMax: bigint, visit: (entry: StoredEntry, position: bigint) => void): void {
+    const start = this.#index.lowerBound((entry) => this.#positionOf(entry) < hashMin)
+    this.#index.scanFrom(start, (entry) => {
+      const position = this.#positionOf(entry)
+      if (position > hashMax) return false
+      visit(entry, position)
+      return true
+    })
+  }
+
+  async scan(hashMin: bigint, hashMax: bigint, filter: ScanFilter = {}): Promise<ScannedRecord[]> {
+    return this.scanSync(hashMin, hashMax, filter)
+  }
+
+  /** `scan`, without the promise (for callers on this peer). */
+  scanSync(hashMin: bigint, hashMax: bigint, filter: ScanFilter = {}): ScannedRecord[] {
+    const keep = this.#filterOf(filter)
+    const found: ScannedRecord[] = []
+    this.#visitArc(hashMin, hashMax, (entry, position) => {
+      if (keep(entry)) found.push({ key: entry.key, value: this.#read(entry), position })
+    })
+    return found
+  }
+
+  #read(entry: StoredEntry): Uint8Array {
+    const value = this.#values.read(entry)
+    if (value === undefined)
+      throw new Error(`value of a stored key is missing from the ${this.#values.kind} store`)
+    return value
+  }
+
+  #filterOf({ keyRange, box }: ScanFilter): (entry: StoredEntry) => boolean {
+    if (box !== undefined) return (entry) => Array.isArray(entry.key) && insideBox(entry.key, box)
+    if (keyRange === undefined) return () => true
+    const family = keyFamily(keyRange.min)
+    const low = this.#learnedHash.encode(keyRange.min)
+    const high = this.#learnedHash.encode(keyRange.max)
+    return (entry) => {
+      if (keyFamily(entry.key) !== family) return false
+      // Encoding preserves order within a family: only keys that share a bound's encoding need comparing.
+      if (entry.encoded < low || entry.encoded > high) return false
+      if (entry.encoded === low && compareKeys(entry.key, keyRange.min) < 0) return false
+      return entry.encoded !== high || compareKeys(entry.key, keyRange.max) <= 0
+    }
+  }
+
+  async extract(hashMin: bigint, hashMax: bigint): Promise<ScannedRecord[]> {
+    const taken: StoredEntry[] = []
+    const records: ScannedRecord[] = []
+    this.#visitArc(hashMin, hashMax, (entry, position) => {
+      taken.push(entry)
+      records.push({ key: entry.key, value: this.#read(entry), position })
+    })
+    for (const entry of taken) this.#forget(entry)
+    if (taken.length > 0) await this.#values.remove(taken)
+    return records
+  }
+
+  /** Keys and value bytes stored in [hashMin, hashMax]. */
+  measure(hashMin: bigint, hashMax: bigint): { keys: number; bytes: number } {
+    let keys = 0
+    let bytes = 0
+    this.#visitArc(hashMin, hashMax, (entry) => {
+      keys++
+      bytes += entry.size
+    })
+    return { keys, bytes }
+  }
+
+  /**
+   * The current model's prediction for `count` stored keys spread evenly over the ring order,
+   * next to each key's true position (its rank scaled to the hash space).
+   */
+  probePredictions(count: number, random: () => number = Math.random): PredictionProbe[] {
+    const size = this.#index.size
+    if (size === 0) return []
+    const step = size / Math.min(count, size)
+    const offset = random() * step
+    const ranks = Array.from({ length: Math.min(count, size) }, (_, i) =>
+      Math.min(size - 1, Math.floor(offset + i * step)),
+    )
+    const hashSpaceSize = this.#learnedHash.options.hashSpaceSize
+    const model = this.#learnedHash.model
+    return this.#index.atRanks(ranks).map((entry, i) => ({
+      encoded: entry.encoded,
+      predicted: model.predict(entry.encoded),
+      actual: (BigInt(ranks[i]) * hashSpaceSize) / BigInt(size),
+    }))
+  }
+
+  /** The encoded form of every stored key, in ring order. */
+  encodedKeys(): Float64Array {
+    const keys = new Float64Array(this.#index.size)
+    let at = 0
+    for (const chunk of this.#index.chunks()) for (const entry of chunk) keys[at++] = entry.encoded
+    return keys
+  }
+
+  /**
+   * Brings every entry's cached position up to the current model version, a batch at a time,
+   * yielding to the event loop between batches so that reads and writes keep flowing.
+   */
+  async reposition(): Promise<void> {
+    let sinceYield = 0
+    for (const chunk of this.#index.chunks()) {
+      const version = this.#learnedHash.version
+      const stale = chunk.filter((entry) => entry.version !== version)
+      if (stale.length > 0) {
+        const positions = this.#learnedHash.model.predictMany(
+          Float64Array.from(stale, (entry) => entry.encoded),
+        )
+        for (let i = 0; i < stale.length; i++) {
+          stale[i].position = positions[i]
+          stale[i].version = version
+        }
+      }
+      sinceYield += chunk.length
+      if (sinceYield >= REPOSITION_BATCH) {
+        sinceYield = 0
+        await new Promise<void>((resolve) => setImmediate(resolve))
+      }
+    }
+  }
+}

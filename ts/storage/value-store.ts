@@ -1,0 +1,43 @@
+// Where a node's values live: the entry records shared by the ordered index and the value stores,
+// and the ValueStore interface that the memory and LMDB implementations fulfil.
+
+import type { NodeKey } from '../node/keys.js'
+
+/** One stored key: its identity, its place in ring order, and its value (or where to read it). */
+export interface StoredEntry {
+  readonly key: NodeKey
+  /** The model's input for the key; ring order is the order of `encoded` under every model version. */
+  readonly encoded: number
+  /** Serialized value size in bytes. */
+  size: number
+  /** The serialized value while it is held in memory (always for the memory store, until committed for LMDB). */
+  value: Uint8Array | undefined
+  /** Ring position under model version `version`. */
+  position: bigint
+  version: number
+}
+
+/** An entry found in a durable store when it opens. */
+export interface RestoredEntry {
+  key: NodeKey
+  encoded: number
+  size: number
+}
+
+/** Persistence of values (and of the node's small metadata, such as its model). */
+export interface ValueStore {
+  /** 'memory' or 'lmdb'. */
+  readonly kind: string
+  open(): Promise<void>
+  close(): Promise<void>
+  /** Entries written by an earlier run, in ring order. */
+  restore(): RestoredEntry[]
+  /** The serialized value of a stored entry. */
+  read(entry: StoredEntry): Uint8Array | undefined
+  /** Stores values of entries (new or updated); resolves once they are durable. Readable at once. */
+  write(updates: ReadonlyArray<readonly [StoredEntry, Uint8Array]>): Promise<void>
+  /** Drops the values of removed entries; resolves once that is durable. */
+  remove(entries: readonly StoredEntry[]): Promise<void>
+  readMeta(name: string): Uint8Array | undefined
+  writeMeta(name: string, value: Uint8Array): Promise<void>
+}
