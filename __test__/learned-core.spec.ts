@@ -77,17 +77,18 @@ for (const [name, load] of datasets) {
       assertMonotone(t, rmi.predictMany(probes))
     })
   }
+}
 
+// Sets with few duplicates; heavy duplicates (populations, words sharing their first bytes) cannot
+// spread, because each distinct encoded key has exactly one position.
+for (const [name, load] of datasets.filter(([name]) =>
+  ['city longitudes', 'lognormal', 'uniform'].includes(name),
+)) {
   test(`${name}: positions spread evenly over the hash space`, (t) => {
     const keys = load()
     const rmi = new RecursiveModelIndex()
     rmi.train(keys)
-    const distinct = new Set(keys).size
-    // Heavy duplicates (populations) cannot spread: each distinct key has one position.
-    t.log(
-      `${keys.length} keys, ${distinct} distinct, mean error ${(rmi.stats().meanError / Number(H)) * 100}% of H`,
-    )
-    if (distinct < keys.length * 0.9) return
+    t.log(`mean error ${((rmi.stats().meanError / Number(H)) * 100).toFixed(4)}% of the hash space`)
     const bins = new Array(10).fill(0)
     for (const position of rmi.predictMany(keys)) bins[Number((position * 10n) / H)]++
     for (const count of bins) t.true(Math.abs(count - keys.length / 10) < keys.length * 0.02, `bins ${bins}`)

@@ -6,7 +6,9 @@ use dlht_core::format;
 use dlht_core::keys;
 use dlht_core::rmi::{Leaf, RootModel};
 use dlht_core::{Error as CoreError, ModelType, ReservoirSampler, Rmi, RmiConfig};
-use napi::bindgen_prelude::{AsyncTask, BigInt, BigUint64Array, Float64Array, Uint32Array, Uint8Array};
+use napi::bindgen_prelude::{
+    AsyncTask, BigInt, BigUint64ArraySlice, Float64Array, Float64ArraySlice, Uint32Array, Uint8Array,
+};
 use napi::{Env, Task};
 use napi_derive::napi;
 
@@ -206,7 +208,7 @@ impl NativeRmi {
     }
 
     #[napi]
-    pub fn train(&mut self, sorted_keys: Float64Array) -> Result<()> {
+    pub fn train(&mut self, sorted_keys: Float64ArraySlice) -> Result<()> {
         self.inner = Rmi::train(*self.inner.config(), &sorted_keys).map_err(to_js)?;
         Ok(())
     }
@@ -214,7 +216,7 @@ impl NativeRmi {
     /// Trains a new model off the main thread. Keys are validated here, synchronously, so
     /// input errors keep their codes; the copy lets JavaScript reuse its array meanwhile.
     #[napi(ts_return_type = "Promise<NativeRmi>")]
-    pub fn train_new(&self, sorted_keys: Float64Array) -> Result<AsyncTask<TrainTask>> {
+    pub fn train_new(&self, sorted_keys: Float64ArraySlice) -> Result<AsyncTask<TrainTask>> {
         keys::validate_sorted(&sorted_keys).map_err(to_js)?;
         Ok(AsyncTask::new(TrainTask {
             config: *self.inner.config(),
@@ -247,8 +249,17 @@ impl NativeRmi {
 
     /// Batch prediction into a caller-owned array: no allocation on either side.
     #[napi]
-    pub fn predict_into(&self, keys: Float64Array, mut out: BigUint64Array) -> Result<()> {
-        self.inner.predict_many(&keys, &mut out).map_err(to_js)
+    pub fn predict_into(&self, keys: Float64ArraySlice, mut out: BigUint64ArraySlice) -> Result<()> {
+        let keys_bytes = keys.as_ptr_range();
+        let out_start = out.as_ptr() as *const f64;
+        let out_bytes = out_start..out_start.wrapping_add(out.len());
+        if keys_bytes.start < out_bytes.end && out_bytes.start < keys_bytes.end {
+            return Err(invalid("predictMany: the output must not share memory with the keys"));
+        }
+        // SAFETY: this runs synchronously on the JavaScript thread, so no JavaScript code can touch
+        // `out` while the slice lives, and the check above rules out aliasing with `keys`.
+        let out = unsafe { out.as_mut() };
+        self.inner.predict_many(&keys, out).map_err(to_js)
     }
 
     #[napi]
@@ -257,7 +268,7 @@ impl NativeRmi {
     }
 
     #[napi]
-    pub fn update_leaf(&mut self, bucket_id: u32, sorted_keys: Float64Array, positions: BigUint64Array) -> Result<()> {
+    pub fn update_leaf(&mut self, bucket_id: u32, sorted_keys: Float64ArraySlice, positions: BigUint64ArraySlice) -> Result<()> {
         self.inner
             .update_leaf(bucket_id as usize, &sorted_keys, &positions)
             .map_err(to_js)
@@ -373,7 +384,7 @@ impl NativeReservoir {
     }
 
     #[napi]
-    pub fn insert_many(&mut self, keys: Float64Array) -> Result<()> {
+    pub fn insert_many(&mut self, keys: Float64ArraySlice) -> Result<()> {
         self.inner.insert_many(&keys).map_err(to_js)
     }
 
