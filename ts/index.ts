@@ -19,3 +19,42 @@ export {
   type RmiOptions,
   type TrainingStats,
 } from './learned/rmi.js'
+// node
+export type { LeadConfig, LeadConfigInit, SpatialConfig } from './node/config.js'
+export type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './node/data-plane.js'
+export {
+  InvalidConfigError,
+  NotStartedError,
+  StorageMismatchError,
+  ValueNotSerializableError,
+  ValueTooLargeError,
+} from './node/errors.js'
+export { decodeKeyBytes, encodeKeyBytes, type KeyFamily, type NodeKey } from './node/keys.js'
+export {
+  LeadNode,
+  type LeadNodeInit,
+  type NodeStats,
+  type RangeEntry,
+  type RetrainOptions,
+  type RetrainResult,
+  type RouterComponents,
+  type VnodeStats,
+} from './node/lead-node.js'
+export { LearnedHash, type LearnedHashDict } from './node/learned-hash.js'
+export {
+  LocalRouter,
+  type LocalRouterInit,
+  type RangeSegment,
+  type RouteOptions,
+  type Router,
+  type RoutingTableStats,
+  type VnodeRef,
+} from './node/router.js'
+export {
+  AdaptiveTrainingManager,
+  type AdaptiveTrainingManagerOptions,
+  type RetrainDecision,
+  type RetrainReason,
+  type TrainingMetrics,
+} from './training/adaptive-training-manager.js'
+export { DEFAULT_TRAINING_CONFIG, type TrainingConfig } from './training/training-config.js'
