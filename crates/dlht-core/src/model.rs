@@ -227,10 +227,11 @@ impl Sums {
                 return None;
             }
             m.swap(col, pivot);
-            for row in col + 1..size {
-                let factor = m[row][col] / m[col][col];
-                for k in col..5 {
-                    m[row][k] -= factor * m[col][k];
+            let pivot_row = m[col];
+            for row in m.iter_mut().take(size).skip(col + 1) {
+                let factor = row[col] / pivot_row[col];
+                for (x, p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                    *x -= factor * p;
                 }
             }
         }
