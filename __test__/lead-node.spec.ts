@@ -322,7 +322,7 @@ test('learnedHash and findSuccessor: the seed use cases', async (t) => {
 })
 
 test('stats: per-vnode keys and bytes add up; routing table lists the arcs', async (t) => {
-  const node = await started({ numVirtualNodes: 4 })
+  const node = await started({ numVirtualNodes: 4, autoRetrain: false })
   await node.putMany(
     englishWords()
       .slice(0, 5000)
