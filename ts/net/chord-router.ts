@@ -1,0 +1,981 @@
+// The Chord overlay as LeadNode's Router: this peer's vnodes on a ring of libp2p peers, lookups
+// with a routing cache, data requests served or forwarded, joins and graceful leaves with hand-off.
+
+import { createHash, generateKeyPairSync } from 'node:crypto'
+import { privateKeyFromRaw } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import {
+  type Arc,
+  ArcMap,
+  type ChordRemote,
+  ChordVnode,
+  clockwiseDistance,
+  JoinFailedError,
+  LookupFailedError,
+  type LookupResult,
+  type OwnedArc,
+  rangeWalk,
+} from '../chord/index.js'
+import { RecursiveModelIndex } from '../learned/rmi.js'
+import type { LeadConfig } from '../node/config.js'
+import type { DataPlane, ScanFilter, ScannedRecord } from '../node/data-plane.js'
+import { InvalidConfigError, NotStartedError } from '../node/errors.js'
+import type { RouterComponents } from '../node/lead-node.js'
+import type { LearnedHash, LearnedHashDict } from '../node/learned-hash.js'
+import type { RangeSegment, RouteOptions, Router, RoutingTableStats, VnodeRef } from '../node/router.js'
+import {
+  PeerUnavailableError,
+  UnknownMessageError,
+  UnknownModelVersionError,
+  VnodeUnavailableError,
+} from '../protocol/errors.js'
+import {
+  type ClusterConfig,
+  DATA_PROTOCOL,
+  type DataAnswer,
+  Delete,
+  type DeleteAnswer,
+  Get,
+  type GetAnswer,
+  GetConfig,
+  type KeysRequest,
+  Leave,
+  type LeaveRequest,
+  type MessageCodec,
+  type NeighbourRefs,
+  Neighbours,
+  Notify,
+  type NotifyAnswer,
+  type NotifyRequest,
+  Ping,
+  type PlacedKey,
+  Put,
+  type PutRequest,
+  RING_PROTOCOL,
+  Scan,
+  type ScanAnswer,
+  type ScanRequest,
+  Step,
+  type StepAnswer,
+  type StepRequest,
+  SuccessorLeft,
+  type SuccessorLeftRequest,
+} from '../protocol/messages.js'
+import { bootstrapAddress, createDlhtLibp2p, type DlhtLibp2p } from './libp2p.js'
+import { RemoteDataPlane } from './remote-data-plane.js'
+import type { DlhtService } from './service.js'
+
+/** Options of the overlay beyond LeadConfig. */
+export interface ChordRouterOptions {
+  /** Successors each vnode remembers. Default 8. */
+  successorListLength?: number
+  /** Times a data request may be forwarded by peers that do not own its keys. Default 4. */
+  maxForwards?: number
+  /** Deadline of every remote call, in milliseconds. Default 5000. */
+  callTimeout?: number
+  /** Largest frame sent or accepted, in bytes. Default 4 MiB. */
+  maxFrameSize?: number
+  /** Stabilization period in milliseconds; default `config.stabilizeInterval` seconds. */
+  stabilizeIntervalMs?: number
+  /** Identity of the peer; a new Ed25519 key when absent. */
+  privateKey?: PrivateKey
+}
+
+/** Counters of the overlay, reported in `getRoutingTableStats().overlay`. */
+export interface OverlayStats {
+  /** Lookups run (routing-cache misses), and the remote steps they took. */
+  lookups: number
+  lookupHops: number
+  /** Positions answered from the routing cache or by a local vnode without any message. */
+  cacheHits: number
+  localHits: number
+  /** Range queries routed (`coveringSegments`) and the routing messages they needed. */
+  rangeQueries: number
+  rangeRoutingMessages: number
+  /** Data messages sent, and scans among them. */
+  dataMessages: number
+  scanMessages: number
+  /** Items this peer received without owning them and forwarded. */
+  forwardedItems: number
+  /** Entries handed over to other vnodes (joins and leaves) and taken over from them. */
+  handedOver: number
+  takenOver: number
+}
+
+interface LocalVnode {
+  readonly ref: VnodeRef
+  readonly chord: ChordVnode<VnodeRef>
+  /** False while joining or leaving: the vnode routes but does not serve data. */
+  active: boolean
+}
+
+const MODEL_TIMEOUT_HINT = 'use the same model on every peer (model versions differ)'
+
+/** A new Ed25519 identity, made synchronously so that the peer id is known before start. */
+function generatePrivateKey(): PrivateKey {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+  const seed = privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(-32)
+  const pub = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32)
+  return privateKeyFromRaw(Buffer.concat([seed, pub]))
+}
+
+/** Where vnode `index` of a peer sits: a hash of the peer id and the index, so peers spread evenly. */
+export function vnodePosition(peerId: string, index: number, hashSpaceSize: bigint): bigint {
+  return createHash('sha256').update(`${peerId}/${index}`).digest().readBigUInt64BE(0) % hashSpaceSize
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+}
+
+/** The position arc `(from, to]` as inclusive, non-wrapping position ranges. */
+function arcRanges({ from, to }: Arc, hashSpaceSize: bigint): Array<[bigint, bigint]> {
+  if (from < to) return [[from + 1n, to]]
+  const ranges: Array<[bigint, bigint]> = []
+  if (from + 1n < hashSpaceSize) ranges.push([from + 1n, hashSpaceSize - 1n])
+  ranges.push([0n, to])
+  return ranges
+}
+
+function recordBytes(record: ScannedRecord): number {
+  return record.value.byteLength + 32
+}
+
+/**
+ * A Router over a Chord ring of libp2p peers. `start()` creates the libp2p node (TCP on
+ * `config.ip:config.basePort`), places `numVirtualNodes` vnodes and joins the ring of
+ * `config.bootstrapPeer` (or starts one); `stop()` hands every entry to the successors and leaves.
+ */
+export class ChordRouter implements Router {
+  readonly peerId: string
+  readonly #config: Readonly<LeadConfig>
+  readonly #dataPlane: DataPlane
+  readonly #learnedHash: LearnedHash
+  readonly #options: Required<Omit<ChordRouterOptions, 'privateKey' | 'stabilizeIntervalMs'>>
+  readonly #privateKey: PrivateKey
+  readonly #stabilizeMs: number
+  readonly #vnodes = new Map<bigint, LocalVnode>()
+  readonly #cache = new ArcMap<VnodeRef>()
+  readonly #remotePlanes = new Map<string, RemoteDataPlane>()
+  readonly #stats: OverlayStats = {
+    lookups: 0,
+    lookupHops: 0,
+    cacheHits: 0,
+    localHits: 0,
+    rangeQueries: 0,
+    rangeRoutingMessages: 0,
+    dataMessages: 0,
+    scanMessages: 0,
+    forwardedItems: 0,
+    handedOver: 0,
+    takenOver: 0,
+  }
+  readonly #remote: ChordRemote<VnodeRef>
+  #libp2p: DlhtLibp2p | undefined
+  #service: DlhtService | undefined
+  #running: AbortController | undefined
+  #maintenance: Promise<void> | undefined
+  #transitions = 0
+  #settledWaiters: Array<() => void> = []
+
+  constructor(components: RouterComponents, options: ChordRouterOptions = {}) {
+    this.#config = components.config
+    this.#dataPlane = components.dataPlane
+    this.#learnedHash = components.learnedHash
+    this.#options = {
+      successorListLength: options.successorListLength ?? 8,
+      maxForwards: options.maxForwards ?? 4,
+      callTimeout: options.callTimeout ?? 5000,
+      maxFrameSize: options.maxFrameSize ?? 4 * 1024 * 1024,
+    }
+    this.#stabilizeMs = options.stabilizeIntervalMs ?? this.#config.stabilizeInterval * 1000
+    this.#privateKey = options.privateKey ?? generatePrivateKey()
+    this.peerId = peerIdFromPrivateKey(this.#privateKey).toString()
+    this.#remote = {
+      step: (target, position, avoid, callOptions) =>
+        this.#ringCall(target, Step, { target: target.id, position, avoid: [...avoid] }, callOptions?.signal),
+      neighbours: (target, callOptions) =>
+        this.#ringCall(target, Neighbours, { target: target.id }, callOptions?.signal),
+      notify: (target, candidate, callOptions) => this.#notifyRemote(target, candidate, callOptions?.signal),
+      ping: (target, callOptions) => this.#ringCall(target, Ping, undefined, callOptions?.signal),
+    }
+  }
+
+  get #hashSpaceSize(): bigint {
+    return this.#config.hashSpaceSize
+  }
+
+  /** Where this peer listens (each address ends in /p2p/<peer id>); empty before start. */
+  multiaddrs(): string[] {
+    return this.#service?.multiaddrs() ?? []
+  }
+
+  async start(): Promise<void> {
+    if (this.#running !== undefined) return
+    const running = new AbortController()
+    this.#running = running
+    try {
+      this.#libp2p = await createDlhtLibp2p({
+        ip: this.#config.ip,
+        port: this.#config.basePort,
+        privateKey: this.#privateKey,
+        callTimeout: this.#options.callTimeout,
+        maxFrameSize: this.#options.maxFrameSize,
+      })
+      this.#service = this.#libp2p.services.dlht
+      this.#service.setHandler((protocol, type, body, { signal }) =>
+        this.#handle(protocol, type, body, signal),
+      )
+      await this.#joinRing(running.signal)
+    } catch (err) {
+      this.#running = undefined
+      await this.#libp2p?.stop()
+      this.#libp2p = undefined
+      this.#service = undefined
+      this.#vnodes.clear()
+      throw err
+    }
+    this.#maintenance = this.#maintain(running.signal)
+  }
+
+  async stop(): Promise<void> {
+    const running = this.#running
+    if (running === undefined) return
+    running.abort()
+    await this.#maintenance
+    await this.#leaveRing()
+    this.#running = undefined
+    this.#service?.setHandler(undefined)
+    await this.#libp2p?.stop()
+    this.#libp2p = undefined
+    this.#service = undefined
+    this.#remotePlanes.clear()
+  }
+
+  async findSuccessor(position: bigint, options: RouteOptions = {}): Promise<VnodeRef> {
+    const known = this.#knownArc(position)
+    if (known !== undefined) return known.owner
+    return (await this.#lookup(position, options.signal)).owner
+  }
+
+  async findSuccessorMany(positions: BigUint64Array, options: RouteOptions = {}): Promise<VnodeRef[]> {
+    const owners: VnodeRef[] = new Array(positions.length)
+    for (let i = 0; i < positions.length; i++) {
+      owners[i] =
+        this.#knownArc(positions[i])?.owner ?? (await this.#lookup(positions[i], options.signal)).owner
+    }
+    return owners
+  }
+
+  /**
+   * The owners of `[hashMin, hashMax]` in ring order: from arcs already known (local vnodes, the
+   * routing cache); unknown stretches cost one lookup, then one neighbours call per 8 successors.
+   */
+  async coveringSegments(
+    hashMin: bigint,
+    hashMax: bigint,
+    options: RouteOptions = {},
+  ): Promise<RangeSegment[]> {
+    this.#stats.rangeQueries++
+    const segments: RangeSegment[] = []
+    let cursor = hashMin
+    let rounds = 0
+    for (;;) {
+      const walk = rangeWalk(
+        cursor,
+        hashMax,
+        (position) => this.#knownArc(position, false),
+        this.#hashSpaceSize,
+      )
+      for (const segment of walk.segments) {
+        segments.push({ owner: segment.owner, hashMin: segment.from, hashMax: segment.to })
+      }
+      if (walk.unknownFrom === undefined) return segments
+      if (++rounds > 4 * (segments.length + 16)) {
+        throw new LookupFailedError(`could not route the range [${hashMin}, ${hashMax}]`)
+      }
+      cursor = walk.unknownFrom
+      const previous = segments.at(-1)?.owner
+      if (previous !== undefined && (await this.#learnSuccessors(previous, options.signal))) continue
+      const found = await this.#lookup(cursor, options.signal)
+      this.#stats.rangeRoutingMessages += found.hops
+      if (this.#knownArc(cursor, false) === undefined) this.#cache.add(found.arcStart, found.owner)
+    }
+  }
+
+  dataPlane(owner: VnodeRef): DataPlane {
+    if (owner.peerId === this.peerId) return this.#dataPlane
+    let plane = this.#remotePlanes.get(owner.peerId)
+    if (plane === undefined) {
+      const peer = { peerId: owner.peerId, multiaddrs: owner.multiaddrs }
+      plane = new RemoteDataPlane({
+        call: (codec, request) => {
+          this.#stats.dataMessages++
+          if (codec.type === Scan.type) this.#stats.scanMessages++
+          return this.#call(peer, DATA_PROTOCOL, codec, request)
+        },
+        positionOf: (key) => this.#learnedHash.predict(key),
+        modelVersion: () => this.#learnedHash.version,
+        maxForwards: this.#options.maxForwards,
+        maxMessageBytes: Math.floor(this.#options.maxFrameSize / 4),
+        onAnswer: (answer: DataAnswer) => {
+          if (answer.misrouted > 0) this.#cache.removeWhere((cached) => cached.peerId === owner.peerId)
+        },
+      })
+      this.#remotePlanes.set(owner.peerId, plane)
+    }
+    return plane
+  }
+
+  localVnodes(): readonly VnodeRef[] {
+    return [...this.#vnodes.values()]
+      .filter((vnode) => vnode.active)
+      .map((vnode) => vnode.ref)
+      .sort((a, b) => (a.id < b.id ? -1 : 1))
+  }
+
+  getRoutingTableStats(): RoutingTableStats {
+    const describe = (ref: VnodeRef | null | undefined) =>
+      ref == null ? null : { peerId: ref.peerId, vnodeId: ref.vnodeId, id: ref.id }
+    const active = [...this.#vnodes.values()].filter((vnode) => vnode.active)
+    return {
+      peerId: this.peerId,
+      hashSpaceSize: this.#hashSpaceSize,
+      kind: 'chord',
+      multiaddrs: this.multiaddrs(),
+      vnodes: active.map((vnode) => ({ ...vnode.ref, arcStart: vnode.chord.arcStart })),
+      ring: active.map((vnode) => ({
+        id: vnode.ref.id,
+        predecessor: describe(vnode.chord.predecessor),
+        successors: vnode.chord.successors.map(describe),
+        fingers: [...new Set(vnode.chord.fingers.filter((finger) => finger !== undefined))].map(describe),
+      })),
+      routingCacheArcs: this.#cache.size,
+      overlay: { ...this.#stats },
+    }
+  }
+
+  // --- routing -------------------------------------------------------------------------------
+
+  /** The arc holding `position` if a local vnode owns it or the cache knows it (counted as a hit). */
+  #knownArc(position: bigint, count = true): OwnedArc<VnodeRef> | undefined {
+    for (const vnode of this.#vnodes.values()) {
+      if (vnode.active && vnode.chord.owns(position)) {
+        if (count) this.#stats.localHits++
+        return { start: vnode.chord.arcStart, owner: vnode.ref }
+      }
+    }
+    const cached = this.#cache.find(position)
+    if (cached !== undefined && count) this.#stats.cacheHits++
+    return cached
+  }
+
+  /** An iterative lookup from the local vnode that precedes `position` most closely. */
+  async #lookup(position: bigint, signal?: AbortSignal): Promise<LookupResult<VnodeRef>> {
+    let start: LocalVnode | undefined
+    for (const vnode of this.#vnodes.values()) {
+      if (!vnode.active) continue
+      if (
+        start === undefined ||
+        clockwiseDistance(vnode.ref.id, position, this.#hashSpaceSize) <
+          clockwiseDistance(start.ref.id, position, this.#hashSpaceSize)
+      ) {
+        start = vnode
+      }
+    }
+    if (start === undefined) throw new NotStartedError('the overlay has no vnode on the ring')
+    const result = await start.chord.lookup(this.#remote, position, {
+      signal,
+      onUnreachable: (node) => this.#forget(node),
+    })
+    this.#stats.lookups++
+    this.#stats.lookupHops += result.hops
+    if (result.owner.peerId !== this.peerId) this.#cache.add(result.arcStart, result.owner)
+    return result
+  }
+
+  /** Caches the arcs of `owner`'s successors; false when that taught nothing new. */
+  async #learnSuccessors(owner: VnodeRef, signal?: AbortSignal): Promise<boolean> {
+    if (owner.peerId === this.peerId) return false
+    let neighbours: NeighbourRefs
+    try {
+      this.#stats.rangeRoutingMessages++
+      neighbours = await this.#ringCall(owner, Neighbours, { target: owner.id }, signal)
+    } catch {
+      signal?.throwIfAborted()
+      return false
+    }
+    const before = this.#cache.size
+    let previous = owner.id
+    for (const successor of neighbours.successors) {
+      if (successor.peerId !== this.peerId && successor.id !== owner.id) this.#cache.add(previous, successor)
+      previous = successor.id
+    }
+    return this.#cache.size > before
+  }
+
+  /** Drops a node that failed to answer: all vnodes of its peer, or only it when it is ours. */
+  #forget(node: VnodeRef): void {
+    const isGone =
+      node.peerId === this.peerId
+        ? (other: VnodeRef) => other.id === node.id
+        : (other: VnodeRef) => other.peerId === node.peerId
+    for (const vnode of this.#vnodes.values()) vnode.chord.forget(isGone)
+    this.#cache.removeWhere(isGone)
+  }
+
+  // --- calls ---------------------------------------------------------------------------------
+
+  #requireService(): DlhtService {
+    if (this.#service === undefined) throw new NotStartedError('the overlay is not started')
+    return this.#service
+  }
+
+  async #call<Request, Answer>(
+    peer: { peerId: string; multiaddrs: readonly string[] },
+    protocol: string,
+    codec: MessageCodec<Request, Answer>,
+    request: Request,
+    signal?: AbortSignal,
+  ): Promise<Answer> {
+    try {
+      return await this.#requireService().call(peer, protocol, codec, request, {
+        signal,
+        hashSpaceSize: this.#hashSpaceSize,
+      })
+    } catch (err) {
+      if (err instanceof PeerUnavailableError) {
+        this.#forget({ peerId: peer.peerId, vnodeId: -1, id: -1n, multiaddrs: [] })
+      }
+      throw err
+    }
+  }
+
+  /** A ring call; calls to this peer's own vnodes are served in process, without a message. */
+  #ringCall<Request, Answer>(
+    target: VnodeRef,
+    codec: MessageCodec<Request, Answer>,
+    request: Request,
+    signal?: AbortSignal,
+  ): Promise<Answer> {
+    if (target.peerId === this.peerId) {
+      return this.#serveRing(codec.type, request, true) as Promise<Answer>
+    }
+    return this.#call(target, RING_PROTOCOL, codec, request, signal)
+  }
+
+  /** Notify a (possibly remote) successor and store the entries it hands over with its answer. */
+  async #notifyRemote(target: VnodeRef, candidate: VnodeRef, signal?: AbortSignal): Promise<NotifyAnswer> {
+    const answer = await this.#ringCall(target, Notify, { target: target.id, candidate }, signal)
+    if (answer.records.length > 0) {
+      await this.#dataPlane.putMany(answer.records)
+      this.#stats.takenOver += answer.records.length
+    }
+    return answer
+  }
+
+  // --- serving -------------------------------------------------------------------------------
+
+  async #handle(protocol: string, type: number, body: unknown, signal: AbortSignal): Promise<unknown> {
+    const size = this.#hashSpaceSize
+    const serve = async <Request, Answer>(
+      codec: MessageCodec<Request, Answer>,
+      serveRequest: (request: Request) => Answer | Promise<Answer>,
+    ) => codec.writeAnswer(await serveRequest(codec.readRequest(body, size)))
+    if (protocol === RING_PROTOCOL) {
+      const codec = [Ping, GetConfig, Step, Neighbours, Notify, Leave, SuccessorLeft].find(
+        (candidate) => candidate.type === type,
+      ) as MessageCodec<unknown, unknown> | undefined
+      if (codec === undefined) throw new UnknownMessageError(`unknown ring message ${type}`)
+      return serve(codec, (request) => this.#serveRing(type, request, false))
+    }
+    switch (type) {
+      case Put.type:
+        return serve(Put, (request) => this.#servePut(request, signal))
+      case Get.type:
+        return serve(Get, (request) => this.#serveGet(request, signal))
+      case Delete.type:
+        return serve(Delete, (request) => this.#serveDelete(request, signal))
+      case Scan.type:
+        return serve(Scan, (request) => this.#serveScan(request, signal))
+    }
+    throw new UnknownMessageError(`unknown data message ${type}`)
+  }
+
+  #ringVnode(id: bigint): LocalVnode {
+    const vnode = this.#vnodes.get(id)
+    if (vnode === undefined) throw new VnodeUnavailableError(`peer ${this.peerId} runs no vnode at ${id}`)
+    return vnode
+  }
+
+  /** Serves a ring request (decoded); `local` when it comes from this peer's own vnodes. */
+  async #serveRing(type: number, request: unknown, local: boolean): Promise<unknown> {
+    switch (type) {
+      case Ping.type:
+        return undefined
+      case GetConfig.type:
+        return this.#clusterConfig()
+      case Step.type: {
+        const { target, position, avoid } = request as StepRequest
+        return this.#ringVnode(target).chord.step(position, new Set(avoid)) satisfies StepAnswer
+      }
+      case Neighbours.type:
+        return this.#ringVnode(
+          (request as { target: bigint }).target,
+        ).chord.neighbours() satisfies NeighbourRefs
+      case Notify.type:
+        return this.#serveNotify(request as NotifyRequest, local)
+      case Leave.type:
+        return this.#serveLeave(request as LeaveRequest)
+      case SuccessorLeft.type: {
+        const { target, leaving, successors } = request as SuccessorLeftRequest
+        this.#ringVnode(target).chord.successorLeft(leaving, successors)
+        this.#forget(leaving)
+        return undefined
+      }
+    }
+    throw new UnknownMessageError(`unknown ring message ${type}`)
+  }
+
+  #clusterConfig(): ClusterConfig {
+    return {
+      hashSpaceSize: this.#hashSpaceSize,
+      modelVersion: this.#learnedHash.version,
+      model: this.#learnedHash.version === 0 ? null : JSON.stringify(this.#learnedHash.toDict()),
+      vnodes: this.localVnodes() as VnodeRef[],
+    }
+  }
+
+  async #serveNotify(request: NotifyRequest, local: boolean): Promise<NotifyAnswer> {
+    const vnode = this.#ringVnode(request.target)
+    const outcome = vnode.chord.notify(request.candidate)
+    let records: ScannedRecord[] = []
+    if (outcome.handedOver !== null && !local) {
+      this.#cache.add(outcome.handedOver.from, request.candidate)
+      records = await this.#inTransition(() => this.#extractArc(outcome.handedOver as Arc))
+      this.#stats.handedOver += records.length
+    }
+    return {
+      accepted: outcome.accepted,
+      previousPredecessor: outcome.previousPredecessor,
+      previousArcStart: outcome.previousArcStart,
+      records,
+    }
+  }
+
+  async #serveLeave(request: LeaveRequest): Promise<undefined> {
+    const vnode = this.#ringVnode(request.target)
+    if (request.records.length > 0) {
+      await this.#dataPlane.putMany(request.records)
+      this.#stats.takenOver += request.records.length
+    }
+    vnode.chord.predecessorLeft(request.leaving, request.predecessor, request.arcStart)
+    this.#forget(request.leaving)
+    return undefined
+  }
+
+  async #extractArc(arc: Arc): Promise<ScannedRecord[]> {
+    const records: ScannedRecord[] = []
+    for (const [from, to] of arcRanges(arc, this.#hashSpaceSize)) {
+      records.push(...(await this.#dataPlane.extract(from, to)))
+    }
+    return records
+  }
+
+  #checkModelVersion(version: number): void {
+    if (version !== this.#learnedHash.version) {
+      throw new UnknownModelVersionError(
+        `request placed with model version ${version}, this peer uses ${this.#learnedHash.version}: ${MODEL_TIMEOUT_HINT}`,
+      )
+    }
+  }
+
+  /** Waits while a join or leave moves entries between this peer and its neighbours. */
+  async #settled(signal: AbortSignal): Promise<void> {
+    while (this.#transitions > 0) {
+      signal.throwIfAborted()
+      await new Promise<void>((resolve) => {
+        this.#settledWaiters.push(resolve)
+        signal.addEventListener('abort', () => resolve(), { once: true })
+      })
+    }
+  }
+
+  async #inTransition<T>(work: () => Promise<T>): Promise<T> {
+    this.#transitions++
+    try {
+      return await work()
+    } finally {
+      if (--this.#transitions === 0) {
+        const waiters = this.#settledWaiters
+        this.#settledWaiters = []
+        for (const wake of waiters) wake()
+      }
+    }
+  }
+
+  #ownsLocally(position: bigint): boolean {
+    for (const vnode of this.#vnodes.values()) if (vnode.active && vnode.chord.owns(position)) return true
+    return false
+  }
+
+  /** Splits items into those this peer owns and those to forward (which need a hop left). */
+  #partition<T extends { position: bigint }>(
+    items: readonly T[],
+    ttl: number,
+  ): { owned: number[]; foreign: number[] } {
+    const owned: number[] = []
+    const foreign: number[] = []
+    for (let i = 0; i < items.length; i++) (this.#ownsLocally(items[i].position) ? owned : foreign).push(i)
+    if (foreign.length > 0 && ttl === 0) {
+      throw new LookupFailedError(
+        `${foreign.length} items reached a peer that does not own them, with no hop left`,
+      )
+    }
+    this.#stats.forwardedItems += foreign.length
+    return { owned, foreign }
+  }
+
+  /** Groups items by the peer that owns them now, for forwarding. */
+  async #byOwner<T extends { position: bigint }>(
+    items: readonly T[],
+    indexes: readonly number[],
+    signal: AbortSignal,
+  ): Promise<Map<RemoteDataPlane, number[]>> {
+    const owners = await this.findSuccessorMany(
+      BigUint64Array.from(indexes, (i) => items[i].position),
+      { signal },
+    )
+    const groups = new Map<RemoteDataPlane, number[]>()
+    for (let j = 0; j < indexes.length; j++) {
+      const owner = owners[j]
+      if (owner.peerId === this.peerId)
+        throw new LookupFailedError('routing sent a forwarded request back here')
+      const plane = this.dataPlane(owner) as RemoteDataPlane
+      const group = groups.get(plane)
+      if (group === undefined) groups.set(plane, [indexes[j]])
+      else group.push(indexes[j])
+    }
+    return groups
+  }
+
+  async #servePut(request: PutRequest, signal: AbortSignal): Promise<DataAnswer> {
+    this.#checkModelVersion(request.modelVersion)
+    await this.#settled(signal)
+    const { records, ttl } = request
+    const { owned, foreign } = this.#partition(records, ttl)
+    if (owned.length > 0) await this.#dataPlane.putMany(owned.map((i) => records[i]))
+    const groups = await this.#byOwner(records, foreign, signal)
+    await Promise.all(
+      [...groups].map(([plane, indexes]) =>
+        plane.putRecords(
+          indexes.map((i) => records[i]),
+          ttl - 1,
+        ),
+      ),
+    )
+    return { misrouted: foreign.length }
+  }
+
+  async #serveGet(request: KeysRequest, signal: AbortSignal): Promise<GetAnswer> {
+    this.#checkModelVersion(request.modelVersion)
+    await this.#settled(signal)
+    const { keys, ttl } = request
+    const { owned, foreign } = this.#partition(keys, ttl)
+    const values: Array<Uint8Array | undefined> = new Array(keys.length)
+    const local = await this.#dataPlane.getMany(owned.map((i) => keys[i].key))
+    for (let j = 0; j < owned.length; j++) values[owned[j]] = local[j]
+    await this.#forwardKeys(
+      keys,
+      foreign,
+      signal,
+      async (plane, placed) => plane.getKeys(placed, ttl - 1),
+      values,
+    )
+    return { values, misrouted: foreign.length }
+  }
+
+  async #serveDelete(request: KeysRequest, signal: AbortSignal): Promise<DeleteAnswer> {
+    this.#checkModelVersion(request.modelVersion)
+    await this.#settled(signal)
+    const { keys, ttl } = request
+    const { owned, foreign } = this.#partition(keys, ttl)
+    const present: boolean[] = new Array(keys.length)
+    const local = await this.#dataPlane.deleteMany(owned.map((i) => keys[i].key))
+    for (let j = 0; j < owned.length; j++) present[owned[j]] = local[j]
+    await this.#forwardKeys(
+      keys,
+      foreign,
+      signal,
+      async (plane, placed) => plane.deleteKeys(placed, ttl - 1),
+      present,
+    )
+    return { present, misrouted: foreign.length }
+  }
+
+  async #forwardKeys<R>(
+    keys: readonly PlacedKey[],
+    foreign: readonly number[],
+    signal: AbortSignal,
+    send: (plane: RemoteDataPlane, placed: PlacedKey[]) => Promise<R[]>,
+    results: R[],
+  ): Promise<void> {
+    const groups = await this.#byOwner(keys, foreign, signal)
+    await Promise.all(
+      [...groups].map(async ([plane, indexes]) => {
+        const answers = await send(
+          plane,
+          indexes.map((i) => keys[i]),
+        )
+        for (let j = 0; j < indexes.length; j++) results[indexes[j]] = answers[j]
+      }),
+    )
+  }
+
+  /** Scans the pieces of the range this peer owns, forwards the others, and pages the result. */
+  async #serveScan(request: ScanRequest, signal: AbortSignal): Promise<ScanAnswer> {
+    this.#checkModelVersion(request.modelVersion)
+    await this.#settled(signal)
+    const { hashMin, hashMax, filter, ttl, maxBytes } = request
+    const records: ScannedRecord[] = []
+    let bytes = 0
+    let misrouted = 0
+    for (const piece of this.#ownedPieces(hashMin, hashMax)) {
+      if (bytes > maxBytes) return this.#page(records, maxBytes, piece.from, misrouted)
+      let found: ScannedRecord[]
+      if (piece.local) found = await this.#dataPlane.scan(piece.from, piece.to, filter ?? undefined)
+      else {
+        if (ttl === 0)
+          throw new LookupFailedError('a scan reached a peer that does not own it, with no hop left')
+        misrouted++
+        found = await this.#scanRouted(piece.from, piece.to, filter, ttl - 1, signal)
+      }
+      for (const record of found) bytes += recordBytes(record)
+      records.push(...found)
+    }
+    return this.#page(records, maxBytes, null, misrouted)
+  }
+
+  /** Cuts records at about `maxBytes`, never between two records of one position. */
+  #page(records: ScannedRecord[], maxBytes: number, next: bigint | null, misrouted: number): ScanAnswer {
+    let bytes = 0
+    let cut = 0
+    while (cut < records.length && bytes <= maxBytes) bytes += recordBytes(records[cut++])
+    while (cut < records.length && cut > 0 && records[cut].position === records[cut - 1].position) cut++
+    if (cut === records.length) return { records, resumeFrom: next, misrouted }
+    return { records: records.slice(0, cut), resumeFrom: records[cut].position, misrouted }
+  }
+
+  async #scanRouted(
+    hashMin: bigint,
+    hashMax: bigint,
+    filter: ScanFilter | null,
+    ttl: number,
+    signal: AbortSignal,
+  ): Promise<ScannedRecord[]> {
+    const segments = await this.coveringSegments(hashMin, hashMax, { signal })
+    const pages = await Promise.all(
+      segments.map((segment) =>
+        segment.owner.peerId === this.peerId
+          ? this.#dataPlane.scan(segment.hashMin, segment.hashMax, filter ?? undefined)
+          : (this.dataPlane(segment.owner) as RemoteDataPlane).scanRange(
+              segment.hashMin,
+              segment.hashMax,
+              filter,
+              ttl,
+            ),
+      ),
+    )
+    return pages.flat()
+  }
+
+  /** `[hashMin, hashMax]` cut into pieces this peer owns and pieces it does not, in order. */
+  #ownedPieces(hashMin: bigint, hashMax: bigint): Array<{ from: bigint; to: bigint; local: boolean }> {
+    const localArc = (position: bigint): OwnedArc<VnodeRef> | undefined => {
+      for (const vnode of this.#vnodes.values()) {
+        if (vnode.active && vnode.chord.owns(position))
+          return { start: vnode.chord.arcStart, owner: vnode.ref }
+      }
+      return undefined
+    }
+    const size = this.#hashSpaceSize
+    const pieces: Array<{ from: bigint; to: bigint; local: boolean }> = []
+    let cursor = hashMin
+    for (;;) {
+      const walk = rangeWalk(cursor, hashMax, localArc, size)
+      for (const segment of walk.segments) pieces.push({ from: segment.from, to: segment.to, local: true })
+      if (walk.unknownFrom === undefined) return pieces
+      const gapStart = walk.unknownFrom
+      const remaining = clockwiseDistance(gapStart, hashMax, size)
+      let nextOwned: bigint | undefined
+      for (const vnode of this.#vnodes.values()) {
+        if (!vnode.active) continue
+        const first = (vnode.chord.arcStart + 1n) % size
+        const distance = clockwiseDistance(gapStart, first, size)
+        if (distance > 0n && distance <= remaining) {
+          if (nextOwned === undefined || distance < clockwiseDistance(gapStart, nextOwned, size))
+            nextOwned = first
+        }
+      }
+      if (nextOwned === undefined) {
+        pieces.push({ from: gapStart, to: hashMax, local: false })
+        return pieces
+      }
+      pieces.push({ from: gapStart, to: nextOwned - 1n, local: false })
+      cursor = nextOwned
+    }
+  }
+
+  // --- joining, maintenance, leaving -----------------------------------------------------------
+
+  #newVnode(index: number): LocalVnode {
+    const ref: VnodeRef = {
+      peerId: this.peerId,
+      vnodeId: index,
+      id: vnodePosition(this.peerId, index, this.#hashSpaceSize),
+      multiaddrs: this.multiaddrs(),
+    }
+    const vnode = {
+      ref,
+      chord: new ChordVnode(ref, {
+        hashSpaceSize: this.#hashSpaceSize,
+        successorListLength: this.#options.successorListLength,
+      }),
+      active: false,
+    }
+    this.#vnodes.set(ref.id, vnode)
+    return vnode
+  }
+
+  async #joinRing(signal: AbortSignal): Promise<void> {
+    const count = this.#config.numVirtualNodes
+    let entry: VnodeRef
+    let first = 0
+    if (this.#config.bootstrapPeer === null) {
+      const founder = this.#newVnode(0)
+      founder.active = true
+      entry = founder.ref
+      first = 1
+    } else {
+      const service = this.#requireService()
+      const bootstrap = await service.connect(bootstrapAddress(this.#config.bootstrapPeer), { signal })
+      const config = await this.#call(bootstrap, RING_PROTOCOL, GetConfig, undefined, signal)
+      this.#adoptClusterConfig(config)
+      entry = config.vnodes[0]
+      if (entry === undefined) throw new JoinFailedError('the bootstrap peer has no vnode on the ring yet')
+    }
+    for (let index = first; index < count; index++)
+      await this.#joinVnode(this.#newVnode(index), entry, signal)
+  }
+
+  #adoptClusterConfig(config: ClusterConfig): void {
+    if (config.hashSpaceSize !== this.#hashSpaceSize) {
+      throw new InvalidConfigError(
+        'hashSpaceSize',
+        `is ${this.#hashSpaceSize} but the ring of the bootstrap peer uses ${config.hashSpaceSize}`,
+      )
+    }
+    if (config.model === null || config.modelVersion <= this.#learnedHash.version) return
+    const dict = JSON.parse(config.model) as LearnedHashDict
+    this.#learnedHash.install(RecursiveModelIndex.fromDict(dict.model), dict.modelVersion)
+  }
+
+  /** Joins one vnode, retrying while the ring is still settling around its place. */
+  async #joinVnode(vnode: LocalVnode, via: VnodeRef, signal: AbortSignal): Promise<void> {
+    const attempts = 10
+    await this.#inTransition(async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await vnode.chord.join(this.#remote, via, { signal, onUnreachable: (node) => this.#forget(node) })
+          vnode.active = true
+          return
+        } catch (err) {
+          signal.throwIfAborted()
+          if (attempt >= attempts || !(err instanceof JoinFailedError || err instanceof LookupFailedError)) {
+            this.#vnodes.delete(vnode.ref.id)
+            throw err
+          }
+          await sleep(Math.min(1000, Math.max(50, this.#stabilizeMs / 2)), signal)
+        }
+      }
+    })
+  }
+
+  /** Runs check-predecessor, stabilize and fix-fingers on every vnode, every stabilize interval. */
+  async #maintain(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await sleep(this.#stabilizeMs, signal)
+      for (const vnode of [...this.#vnodes.values()]) {
+        if (signal.aborted) return
+        if (!vnode.active) continue
+        const options = { signal, onUnreachable: (node: VnodeRef) => this.#forget(node) }
+        try {
+          await vnode.chord.checkPredecessor(this.#remote, options)
+          await vnode.chord.stabilize(this.#remote, options)
+          await vnode.chord.fixFingers(this.#remote, options)
+        } catch {
+          // Aborted by stop(), or a neighbour failed mid-round: the next round repairs it.
+        }
+      }
+    }
+  }
+
+  /** Hands every vnode's arc and entries to its successor and tells its predecessor. */
+  async #leaveRing(): Promise<void> {
+    for (const vnode of [...this.#vnodes.values()]) {
+      if (vnode.active) await this.#leaveVnode(vnode)
+      this.#vnodes.delete(vnode.ref.id)
+    }
+  }
+
+  async #leaveVnode(vnode: LocalVnode): Promise<void> {
+    const { chord, ref } = vnode
+    const successors = chord.successors.filter(
+      (node) => node.id !== ref.id && (node.peerId !== this.peerId || this.#vnodes.get(node.id)?.active),
+    )
+    await this.#inTransition(async () => {
+      for (const successor of successors) {
+        const remote = successor.peerId !== this.peerId
+        vnode.active = false
+        const records = remote ? await this.#extractArc({ from: chord.arcStart, to: ref.id }) : []
+        try {
+          await this.#ringCall(successor, Leave, {
+            target: successor.id,
+            leaving: ref,
+            predecessor: chord.predecessor,
+            arcStart: chord.arcStart,
+            records,
+          })
+          this.#stats.handedOver += records.length
+          break
+        } catch {
+          if (records.length > 0) await this.#dataPlane.putMany(records)
+          vnode.active = true
+        }
+      }
+    })
+    const predecessor = chord.predecessor
+    if (predecessor !== null && predecessor.id !== ref.id) {
+      await this.#ringCall(predecessor, SuccessorLeft, {
+        target: predecessor.id,
+        leaving: ref,
+        successors: [...chord.successors],
+      }).catch(() => {})
+    }
+  }
+}
+
+/**
+ * The Router factory for `new LeadNode(config, { router: chordRouter() })`: the node joins the
+ * ring of `config.bootstrapPeer` (or starts one) over libp2p on `config.ip:config.basePort`.
+ */
+export function chordRouter(options: ChordRouterOptions = {}): (components: RouterComponents) => ChordRouter {
+  return (components) => new ChordRouter(components, options)
+}

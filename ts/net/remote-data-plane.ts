@@ -1,0 +1,227 @@
+// The data plane of another peer, reached over its long-lived /dlht/1.0.0/data stream.
+// Single calls made in one event-loop turn are batched into one message; large batches are split.
+
+import { InvalidArgumentError } from '../errors.js'
+import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from '../node/data-plane.js'
+import type { NodeKey } from '../node/keys.js'
+import {
+  type DataAnswer,
+  Delete,
+  Get,
+  type MessageCodec,
+  type PlacedKey,
+  Put,
+  Scan,
+  type ScanAnswer,
+} from '../protocol/messages.js'
+
+/** Calls a data message on the peer (bound to its address and stream by the router). */
+export type DataCall = <Request, Answer>(
+  codec: MessageCodec<Request, Answer>,
+  request: Request,
+) => Promise<Answer>
+
+export interface RemoteDataPlaneInit {
+  call: DataCall
+  /** Position of a key under the local model (the peer checks it uses the same version). */
+  positionOf(key: NodeKey): bigint
+  /** Version of the local model. */
+  modelVersion(): number
+  /** Times a request may be forwarded by peers that no longer own its keys. */
+  maxForwards: number
+  /** Approximate budget of one message's payload, in bytes. */
+  maxMessageBytes: number
+  /** Told about every answer (for stats and to drop stale routes). */
+  onAnswer(answer: DataAnswer): void
+}
+
+/** Estimated wire size of a record beyond its value. */
+const RECORD_OVERHEAD = 32
+
+/** Collects the items of one event-loop turn and sends them as one request. */
+class Batcher<Item, Result> {
+  #items: Item[] = []
+  #waiters: Array<{ resolve(result: Result): void; reject(err: unknown): void }> = []
+  readonly #send: (items: Item[]) => Promise<Result[]>
+
+  constructor(send: (items: Item[]) => Promise<Result[]>) {
+    this.#send = send
+  }
+
+  add(item: Item): Promise<Result> {
+    if (this.#items.length === 0) setImmediate(() => this.#flush())
+    this.#items.push(item)
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }))
+  }
+
+  #flush(): void {
+    const items = this.#items
+    const waiters = this.#waiters
+    this.#items = []
+    this.#waiters = []
+    this.#send(items).then(
+      (results) => {
+        for (let i = 0; i < waiters.length; i++) waiters[i].resolve(results[i])
+      },
+      (err) => {
+        for (const waiter of waiters) waiter.reject(err)
+      },
+    )
+  }
+}
+
+/** Splits items into chunks of about `budget` bytes each. */
+function chunked<T>(items: readonly T[], sizeOf: (item: T) => number, budget: number): T[][] {
+  const chunks: T[][] = []
+  let current: T[] = []
+  let bytes = 0
+  for (const item of items) {
+    const size = sizeOf(item)
+    if (current.length > 0 && bytes + size > budget) {
+      chunks.push(current)
+      current = []
+      bytes = 0
+    }
+    current.push(item)
+    bytes += size
+  }
+  if (current.length > 0) chunks.push(current)
+  return chunks
+}
+
+function keySize(key: NodeKey): number {
+  if (typeof key === 'string') return key.length * 3
+  if (key instanceof Uint8Array) return key.byteLength
+  return Array.isArray(key) ? key.length * 9 : 16
+}
+
+/**
+ * A remote peer's DataPlane. Keys carry the position the local model gives them; the peer serves
+ * the keys it owns and forwards the others (at most `maxForwards` times).
+ */
+export class RemoteDataPlane implements DataPlane {
+  readonly #init: RemoteDataPlaneInit
+  readonly #puts = new Batcher<ScannedRecord, undefined>((records) => this.putRecords(records))
+  readonly #gets = new Batcher<PlacedKey, Uint8Array | undefined>((keys) => this.getKeys(keys))
+  readonly #deletes = new Batcher<PlacedKey, boolean>((keys) => this.deleteKeys(keys))
+
+  constructor(init: RemoteDataPlaneInit) {
+    this.#init = init
+  }
+
+  get modelVersion(): number {
+    return this.#init.modelVersion()
+  }
+
+  #place(key: NodeKey): PlacedKey {
+    return { position: this.#init.positionOf(key), key }
+  }
+
+  #header(ttl: number): { modelVersion: number; ttl: number } {
+    return { modelVersion: this.#init.modelVersion(), ttl }
+  }
+
+  async #answered<A extends DataAnswer>(answer: Promise<A>): Promise<A> {
+    const result = await answer
+    this.#init.onAnswer(result)
+    return result
+  }
+
+  async put(record: StoredRecord): Promise<void> {
+    await this.#puts.add({ ...record, position: this.#init.positionOf(record.key) })
+  }
+
+  async putMany(records: readonly StoredRecord[]): Promise<void> {
+    await this.putRecords(
+      records.map((record) => ({ ...record, position: this.#init.positionOf(record.key) })),
+    )
+  }
+
+  /** Stores placed records, split into messages of about `maxMessageBytes`. */
+  async putRecords(records: readonly ScannedRecord[], ttl = this.#init.maxForwards): Promise<undefined[]> {
+    const chunks = chunked(
+      records,
+      (record) => record.value.byteLength + keySize(record.key) + RECORD_OVERHEAD,
+      this.#init.maxMessageBytes,
+    )
+    await Promise.all(
+      chunks.map((chunk) => this.#answered(this.#init.call(Put, { ...this.#header(ttl), records: chunk }))),
+    )
+    return new Array(records.length).fill(undefined)
+  }
+
+  get(key: NodeKey): Promise<Uint8Array | undefined> {
+    return this.#gets.add(this.#place(key))
+  }
+
+  getMany(keys: readonly NodeKey[]): Promise<Array<Uint8Array | undefined>> {
+    return this.getKeys(keys.map((key) => this.#place(key)))
+  }
+
+  /** Values of placed keys, in order. */
+  async getKeys(
+    keys: readonly PlacedKey[],
+    ttl = this.#init.maxForwards,
+  ): Promise<Array<Uint8Array | undefined>> {
+    const chunks = chunked(
+      keys,
+      (item) => keySize(item.key) + RECORD_OVERHEAD,
+      this.#init.maxMessageBytes / 4,
+    )
+    const answers = await Promise.all(
+      chunks.map((chunk) => this.#answered(this.#init.call(Get, { ...this.#header(ttl), keys: chunk }))),
+    )
+    return answers.flatMap((answer) => answer.values)
+  }
+
+  delete(key: NodeKey): Promise<boolean> {
+    return this.#deletes.add(this.#place(key))
+  }
+
+  deleteMany(keys: readonly NodeKey[]): Promise<boolean[]> {
+    return this.deleteKeys(keys.map((key) => this.#place(key)))
+  }
+
+  /** Deletes placed keys; whether each was present, in order. */
+  async deleteKeys(keys: readonly PlacedKey[], ttl = this.#init.maxForwards): Promise<boolean[]> {
+    const chunks = chunked(keys, (item) => keySize(item.key) + RECORD_OVERHEAD, this.#init.maxMessageBytes)
+    const answers = await Promise.all(
+      chunks.map((chunk) => this.#answered(this.#init.call(Delete, { ...this.#header(ttl), keys: chunk }))),
+    )
+    return answers.flatMap((answer) => answer.present)
+  }
+
+  scan(hashMin: bigint, hashMax: bigint, filter?: ScanFilter): Promise<ScannedRecord[]> {
+    return this.scanRange(hashMin, hashMax, filter ?? null)
+  }
+
+  /** Scans `[hashMin, hashMax]` page by page (each page about `maxMessageBytes`). */
+  async scanRange(
+    hashMin: bigint,
+    hashMax: bigint,
+    filter: ScanFilter | null,
+    ttl = this.#init.maxForwards,
+  ): Promise<ScannedRecord[]> {
+    const records: ScannedRecord[] = []
+    let from: bigint | null = hashMin
+    while (from !== null) {
+      const page: ScanAnswer = await this.#answered(
+        this.#init.call(Scan, {
+          ...this.#header(ttl),
+          hashMin: from,
+          hashMax,
+          filter,
+          maxBytes: this.#init.maxMessageBytes,
+        }),
+      )
+      records.push(...page.records)
+      from = page.resumeFrom
+    }
+    return records
+  }
+
+  /** Entries leave a peer only through the ring's hand-off, never by a remote extract. */
+  async extract(): Promise<ScannedRecord[]> {
+    throw new InvalidArgumentError('extract is only available on the local data plane')
+  }
+}

@@ -1,0 +1,253 @@
+// The dlht libp2p service: registers the /dlht/1.0.0 protocols and keeps one long-lived stream per
+// peer and protocol, so every remote call is a pipelined request on a stream that is already open.
+
+import type {
+  Connection,
+  PeerId,
+  Startable,
+  Stream,
+  StreamHandler,
+  StreamHandlerOptions,
+} from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { DlhtError } from '../errors.js'
+import { PeerUnavailableError, RemoteCallTimeoutError } from '../protocol/errors.js'
+import type { MessageCodec } from '../protocol/messages.js'
+import { DATA_MESSAGES, DATA_PROTOCOL, RING_MESSAGES, RING_PROTOCOL } from '../protocol/messages.js'
+import { DEFAULT_MAX_FRAME_SIZE, RpcClient, serveRpc } from '../protocol/rpc.js'
+
+/** Options of the dlht service. */
+export interface DlhtServiceInit {
+  /** Largest frame sent or accepted, in bytes. Default 4 MiB. */
+  maxFrameSize?: number
+  /** Deadline of every remote call (dial included), in milliseconds. Default 5000. */
+  callTimeout?: number
+}
+
+/** The libp2p components the service uses. */
+export interface DlhtServiceComponents {
+  peerId: PeerId
+  registrar: {
+    handle(protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>
+    unhandle(protocol: string): Promise<void>
+  }
+  connectionManager: {
+    getConnections(peerId?: PeerId): Connection[]
+    openConnection(
+      target: PeerId | Multiaddr | Multiaddr[],
+      options?: { signal?: AbortSignal },
+    ): Promise<Connection>
+  }
+  addressManager: { getAddresses(): Multiaddr[] }
+}
+
+/** A peer to call: its id and where it listens. */
+export interface PeerAddress {
+  peerId: string
+  multiaddrs: readonly string[]
+}
+
+/** Serves one request of a dlht protocol; throws typed errors, which travel back to the caller. */
+export type DlhtRequestHandler = (
+  protocol: string,
+  type: number,
+  body: unknown,
+  options: { signal: AbortSignal; remotePeer: string },
+) => unknown
+
+export interface CallOptions {
+  signal?: AbortSignal
+  /** Positions in answers are checked against this ring size. Default 2^64. */
+  hashSpaceSize?: bigint
+}
+
+/** Requests arrived before the node attached its handler (it is still starting). */
+export class NodeNotReadyError extends DlhtError {
+  constructor(message = 'the dlht node is not serving yet') {
+    super('ERR_DLHT_NOT_READY', message)
+  }
+}
+
+const SERVED: Record<string, ReadonlySet<number>> = {
+  [RING_PROTOCOL]: RING_MESSAGES,
+  [DATA_PROTOCOL]: DATA_MESSAGES,
+}
+
+/** Resolves like `promise`, or rejects as soon as `signal` aborts. */
+function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
+}
+
+function timeoutOrUnavailable(err: unknown, what: string): Error {
+  if (err instanceof DOMException && err.name === 'TimeoutError') {
+    return new RemoteCallTimeoutError(`${what} timed out`, { cause: err })
+  }
+  if (err instanceof DlhtError || (err instanceof DOMException && err.name === 'AbortError')) return err
+  return new PeerUnavailableError(`${what} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+}
+
+/**
+ * The service (`libp2p.services.dlht`). Startable: `start` registers the protocol handlers,
+ * `stop` unregisters them and closes the streams. Both are idempotent.
+ */
+export class DlhtService implements Startable {
+  readonly [Symbol.toStringTag] = '@dlht/service'
+  readonly maxFrameSize: number
+  readonly callTimeout: number
+  readonly #components: DlhtServiceComponents
+  readonly #clients = new Map<string, Promise<RpcClient>>()
+  readonly #served = new Set<Stream>()
+  #handler: DlhtRequestHandler | undefined
+  #started = false
+
+  constructor(components: DlhtServiceComponents, init: DlhtServiceInit = {}) {
+    this.#components = components
+    this.maxFrameSize = init.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
+    this.callTimeout = init.callTimeout ?? 5000
+  }
+
+  get peerId(): string {
+    return this.#components.peerId.toString()
+  }
+
+  /** Where this peer listens, each address ending in /p2p/<peer id>. */
+  multiaddrs(): string[] {
+    return this.#components.addressManager.getAddresses().map((address) => address.toString())
+  }
+
+  /** Attaches (or detaches, with undefined) what serves incoming requests. */
+  setHandler(handler: DlhtRequestHandler | undefined): void {
+    this.#handler = handler
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) return
+    this.#started = true
+    for (const protocol of [RING_PROTOCOL, DATA_PROTOCOL]) {
+      await this.#components.registrar.handle(
+        protocol,
+        (stream, connection) => this.#serve(protocol, stream, connection),
+        {
+          maxInboundStreams: 64,
+          maxOutboundStreams: 64,
+        },
+      )
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#started) return
+    this.#started = false
+    for (const protocol of [RING_PROTOCOL, DATA_PROTOCOL]) await this.#components.registrar.unhandle(protocol)
+    const clients = [...this.#clients.values()]
+    this.#clients.clear()
+    for (const client of await Promise.allSettled(clients))
+      if (client.status === 'fulfilled') client.value.close()
+    for (const stream of this.#served) stream.abort(new PeerUnavailableError('the dlht service stopped'))
+    this.#served.clear()
+  }
+
+  /**
+   * Calls `codec` on `peer` over the long-lived stream of `protocol`, opening it when needed.
+   * Bounded by `callTimeout` and by `options.signal`.
+   * @throws RemoteCallTimeoutError, PeerUnavailableError, a protocol error, or the remote's typed error
+   */
+  async call<Request, Answer>(
+    peer: PeerAddress,
+    protocol: string,
+    codec: MessageCodec<Request, Answer>,
+    request: Request,
+    options: CallOptions = {},
+  ): Promise<Answer> {
+    const timeout = AbortSignal.timeout(this.callTimeout)
+    const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal])
+    let client: RpcClient
+    try {
+      client = await raceSignal(this.#client(peer, protocol), signal)
+    } catch (err) {
+      throw timeoutOrUnavailable(err, `connecting to ${peer.peerId}`)
+    }
+    const body = await client.call(codec.type, codec.writeRequest(request), { signal })
+    return codec.readAnswer(body, options.hashSpaceSize ?? 2n ** 64n)
+  }
+
+  /**
+   * Dials an address that may lack a peer id ("host:port" bootstraps) and returns the peer id
+   * the connection authenticated (noise proves it).
+   */
+  async connect(address: Multiaddr, options: { signal?: AbortSignal } = {}): Promise<PeerAddress> {
+    const timeout = AbortSignal.timeout(this.callTimeout)
+    const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal])
+    try {
+      const connection = await this.#components.connectionManager.openConnection(address, { signal })
+      const peerId = connection.remotePeer.toString()
+      return { peerId, multiaddrs: [address.encapsulate(`/p2p/${peerId}`).toString()] }
+    } catch (err) {
+      throw timeoutOrUnavailable(err, `dialling ${address.toString()}`)
+    }
+  }
+
+  #client(peer: PeerAddress, protocol: string): Promise<RpcClient> {
+    const key = `${peer.peerId} ${protocol}`
+    const known = this.#clients.get(key)
+    if (known !== undefined) {
+      return known.then((client) => {
+        if (client.isOpen) return client
+        if (this.#clients.get(key) === known) this.#clients.delete(key)
+        return this.#client(peer, protocol)
+      })
+    }
+    const opening = this.#open(peer, protocol)
+    this.#clients.set(key, opening)
+    opening.catch(() => {
+      if (this.#clients.get(key) === opening) this.#clients.delete(key)
+    })
+    return opening
+  }
+
+  async #open(peer: PeerAddress, protocol: string): Promise<RpcClient> {
+    if (!this.#started) throw new PeerUnavailableError('the dlht service is stopped')
+    const signal = AbortSignal.timeout(this.callTimeout)
+    const peerId = peerIdFromString(peer.peerId)
+    try {
+      const connection =
+        this.#components.connectionManager.getConnections(peerId).find((open) => open.status === 'open') ??
+        (await this.#components.connectionManager.openConnection(
+          peer.multiaddrs.length > 0 ? peer.multiaddrs.map((address) => multiaddr(address)) : peerId,
+          { signal },
+        ))
+      const stream = await connection.newStream(protocol, { signal })
+      return new RpcClient(stream, { maxFrameSize: this.maxFrameSize })
+    } catch (err) {
+      throw timeoutOrUnavailable(err, `opening ${protocol} to ${peer.peerId}`)
+    }
+  }
+
+  async #serve(protocol: string, stream: Stream, connection: Connection): Promise<void> {
+    this.#served.add(stream)
+    const remotePeer = connection.remotePeer.toString()
+    try {
+      await serveRpc(
+        stream,
+        (type, body, { signal }) => {
+          if (this.#handler === undefined) throw new NodeNotReadyError()
+          return this.#handler(protocol, type, body, { signal, remotePeer })
+        },
+        { maxFrameSize: this.maxFrameSize, serves: (type) => SERVED[protocol].has(type) },
+      )
+    } finally {
+      this.#served.delete(stream)
+    }
+  }
+}
+
+/** The service factory for `createLibp2p({ services: { dlht: dlhtService(init) } })`. */
+export function dlhtService(init: DlhtServiceInit = {}): (components: DlhtServiceComponents) => DlhtService {
+  return (components) => new DlhtService(components, init)
+}

@@ -1,0 +1,469 @@
+// The messages of the dlht protocols: ring maintenance and the data plane, as compact msgpack tuples.
+// Each message has a codec that writes its request and answer and reads them back, checked.
+
+import type { Neighbours as ChordNeighbours, NotifyOutcome } from '../chord/index.js'
+import type { ScanFilter, ScannedRecord } from '../node/data-plane.js'
+import { decodeKeyBytes, encodeKeyBytes, type NodeKey } from '../node/keys.js'
+import type { VnodeRef } from '../node/router.js'
+import {
+  readArray,
+  readBigint,
+  readBoolean,
+  readBytes,
+  readNullable,
+  readNumber,
+  readString,
+  readUint,
+} from './codec.js'
+import { MalformedMessageError } from './errors.js'
+
+/** A vnode's predecessor, arc and successors, as sent over the wire. */
+export type NeighbourRefs = ChordNeighbours<VnodeRef>
+
+/** A notify outcome with the entries of the arc the candidate took over. */
+export interface NotifyAnswer extends NotifyOutcome<VnodeRef> {
+  records: ScannedRecord[]
+}
+
+/** Ring maintenance: lookups, stabilization, joins and graceful leaves. */
+export const RING_PROTOCOL = '/dlht/1.0.0/ring'
+/** Data plane: put, get, delete and scans of ring positions, batched. */
+export const DATA_PROTOCOL = '/dlht/1.0.0/data'
+
+/**
+ * One message of a protocol: its type id and how its request and answer cross the wire.
+ * Readers take the ring size so that every position is checked to lie on the ring.
+ */
+export interface MessageCodec<Request, Answer> {
+  readonly type: number
+  writeRequest(request: Request): unknown
+  readRequest(body: unknown, hashSpaceSize: bigint): Request
+  writeAnswer(answer: Answer): unknown
+  readAnswer(body: unknown, hashSpaceSize: bigint): Answer
+}
+
+function writeRef(ref: VnodeRef): unknown {
+  return [ref.peerId, ref.vnodeId, ref.id, ref.multiaddrs]
+}
+
+function readRef(value: unknown, hashSpaceSize: bigint): VnodeRef {
+  const [peerId, vnodeId, id, multiaddrs] = readArray(value, 'vnode', 4)
+  return {
+    peerId: readString(peerId, 'peer id'),
+    vnodeId: readUint(vnodeId, 'vnode index'),
+    id: readBigint(id, 'vnode id', hashSpaceSize),
+    multiaddrs: readArray(multiaddrs, 'multiaddrs').map((address) => readString(address, 'multiaddr')),
+  }
+}
+
+function readRefs(value: unknown, hashSpaceSize: bigint): VnodeRef[] {
+  return readArray(value, 'vnodes').map((ref) => readRef(ref, hashSpaceSize))
+}
+
+function readKey(value: unknown): NodeKey {
+  try {
+    return decodeKeyBytes(readBytes(value, 'key'))
+  } catch (err) {
+    throw new MalformedMessageError('key bytes are not a canonical key', { cause: err })
+  }
+}
+
+function writeRecords(records: readonly ScannedRecord[]): unknown {
+  return records.map((record) => [record.position, encodeKeyBytes(record.key), record.value])
+}
+
+function readRecords(value: unknown, hashSpaceSize: bigint): ScannedRecord[] {
+  return readArray(value, 'records').map((record) => {
+    const [position, key, bytes] = readArray(record, 'record', 3)
+    return {
+      position: readBigint(position, 'position', hashSpaceSize),
+      key: readKey(key),
+      value: readBytes(bytes, 'value'),
+    }
+  })
+}
+
+function readNothing(body: unknown): undefined {
+  if (body !== null && body !== undefined) throw new MalformedMessageError('expected an empty body')
+  return undefined
+}
+
+const nothing = {
+  write: (): unknown => null,
+  read: (body: unknown): undefined => readNothing(body),
+}
+
+/** Liveness check (check-predecessor). */
+export const Ping: MessageCodec<undefined, undefined> = {
+  type: 1,
+  writeRequest: nothing.write,
+  readRequest: nothing.read,
+  writeAnswer: nothing.write,
+  readAnswer: nothing.read,
+}
+
+/** What a joining node learns from its bootstrap peer. */
+export interface ClusterConfig {
+  hashSpaceSize: bigint
+  modelVersion: number
+  /** JSON of the learned hash (`LearnedHashDict`); null while the ring uses the untrained mapping. */
+  model: string | null
+  /** The answering peer's vnodes, where the joiner's lookups start. */
+  vnodes: VnodeRef[]
+}
+
+export const GetConfig: MessageCodec<undefined, ClusterConfig> = {
+  type: 2,
+  writeRequest: nothing.write,
+  readRequest: nothing.read,
+  writeAnswer: (config) => [
+    config.hashSpaceSize,
+    config.modelVersion,
+    config.model,
+    config.vnodes.map(writeRef),
+  ],
+  readAnswer: (body) => {
+    const [hashSpaceSize, modelVersion, model, vnodes] = readArray(body, 'config', 4)
+    const size = readBigint(hashSpaceSize, 'hash space size')
+    return {
+      hashSpaceSize: size,
+      modelVersion: readUint(modelVersion, 'model version'),
+      model: readNullable(model, (json) => readString(json, 'model')),
+      vnodes: readRefs(vnodes, size),
+    }
+  },
+}
+
+/** A ring call addressed to one vnode of the receiving peer. */
+interface Addressed {
+  target: bigint
+}
+
+export interface StepRequest extends Addressed {
+  position: bigint
+  avoid: bigint[]
+}
+
+export type StepAnswer =
+  | { kind: 'owner'; owner: VnodeRef; arcStart: bigint }
+  | { kind: 'next'; next: VnodeRef }
+
+/** One step of an iterative lookup (find_successor). */
+export const Step: MessageCodec<StepRequest, StepAnswer> = {
+  type: 3,
+  writeRequest: (request) => [request.target, request.position, request.avoid],
+  readRequest: (body, size) => {
+    const [target, position, avoid] = readArray(body, 'step', 3)
+    return {
+      target: readBigint(target, 'target', size),
+      position: readBigint(position, 'position', size),
+      avoid: readArray(avoid, 'avoid').map((id) => readBigint(id, 'avoided id', size)),
+    }
+  },
+  writeAnswer: (answer) =>
+    answer.kind === 'owner' ? [0, writeRef(answer.owner), answer.arcStart] : [1, writeRef(answer.next)],
+  readAnswer: (body, size) => {
+    const fields = readArray(body, 'step answer')
+    if (fields[0] === 0 && fields.length === 3) {
+      return {
+        kind: 'owner',
+        owner: readRef(fields[1], size),
+        arcStart: readBigint(fields[2], 'arc start', size),
+      }
+    }
+    if (fields[0] === 1 && fields.length === 2) return { kind: 'next', next: readRef(fields[1], size) }
+    throw new MalformedMessageError('step answer is neither an owner nor a next hop')
+  },
+}
+
+/** get_predecessor and get_successor_list in one call. */
+export const Neighbours: MessageCodec<Addressed, NeighbourRefs> = {
+  type: 4,
+  writeRequest: (request) => [request.target],
+  readRequest: (body, size) => ({ target: readBigint(readArray(body, 'neighbours', 1)[0], 'target', size) }),
+  writeAnswer: (answer) => [
+    answer.predecessor === null ? null : writeRef(answer.predecessor),
+    answer.arcStart,
+    answer.successors.map(writeRef),
+  ],
+  readAnswer: (body, size) => {
+    const [predecessor, arcStart, successors] = readArray(body, 'neighbours answer', 3)
+    return {
+      predecessor: readNullable(predecessor, (ref) => readRef(ref, size)),
+      arcStart: readBigint(arcStart, 'arc start', size),
+      successors: readRefs(successors, size),
+    }
+  },
+}
+
+export interface NotifyRequest extends Addressed {
+  candidate: VnodeRef
+}
+
+/** Chord's notify; the answer carries the entries of the arc the candidate now owns. */
+export const Notify: MessageCodec<NotifyRequest, NotifyAnswer> = {
+  type: 5,
+  writeRequest: (request) => [request.target, writeRef(request.candidate)],
+  readRequest: (body, size) => {
+    const [target, candidate] = readArray(body, 'notify', 2)
+    return { target: readBigint(target, 'target', size), candidate: readRef(candidate, size) }
+  },
+  writeAnswer: (answer) => [
+    answer.accepted,
+    answer.previousPredecessor === null ? null : writeRef(answer.previousPredecessor),
+    answer.previousArcStart,
+    writeRecords(answer.records),
+  ],
+  readAnswer: (body, size) => {
+    const [accepted, previousPredecessor, previousArcStart, records] = readArray(body, 'notify answer', 4)
+    return {
+      accepted: readBoolean(accepted, 'accepted'),
+      previousPredecessor: readNullable(previousPredecessor, (ref) => readRef(ref, size)),
+      previousArcStart: readBigint(previousArcStart, 'arc start', size),
+      records: readRecords(records, size),
+    }
+  },
+}
+
+export interface LeaveRequest extends Addressed {
+  leaving: VnodeRef
+  predecessor: VnodeRef | null
+  arcStart: bigint
+  records: ScannedRecord[]
+}
+
+/** A gracefully leaving vnode hands its arc and entries to its successor. */
+export const Leave: MessageCodec<LeaveRequest, undefined> = {
+  type: 6,
+  writeRequest: (request) => [
+    request.target,
+    writeRef(request.leaving),
+    request.predecessor === null ? null : writeRef(request.predecessor),
+    request.arcStart,
+    writeRecords(request.records),
+  ],
+  readRequest: (body, size) => {
+    const [target, leaving, predecessor, arcStart, records] = readArray(body, 'leave', 5)
+    return {
+      target: readBigint(target, 'target', size),
+      leaving: readRef(leaving, size),
+      predecessor: readNullable(predecessor, (ref) => readRef(ref, size)),
+      arcStart: readBigint(arcStart, 'arc start', size),
+      records: readRecords(records, size),
+    }
+  },
+  writeAnswer: nothing.write,
+  readAnswer: nothing.read,
+}
+
+export interface SuccessorLeftRequest extends Addressed {
+  leaving: VnodeRef
+  successors: VnodeRef[]
+}
+
+/** A gracefully leaving vnode tells its predecessor whom to point at instead. */
+export const SuccessorLeft: MessageCodec<SuccessorLeftRequest, undefined> = {
+  type: 7,
+  writeRequest: (request) => [request.target, writeRef(request.leaving), request.successors.map(writeRef)],
+  readRequest: (body, size) => {
+    const [target, leaving, successors] = readArray(body, 'successor left', 3)
+    return {
+      target: readBigint(target, 'target', size),
+      leaving: readRef(leaving, size),
+      successors: readRefs(successors, size),
+    }
+  },
+  writeAnswer: nothing.write,
+  readAnswer: nothing.read,
+}
+
+/** Fields of every data request: the model version positions were computed with, and a hop budget. */
+export interface DataRequest {
+  modelVersion: number
+  /** Times the request may still be forwarded to a better owner. */
+  ttl: number
+}
+
+function readDataHeader(modelVersion: unknown, ttl: unknown): DataRequest {
+  return { modelVersion: readUint(modelVersion, 'model version'), ttl: readUint(ttl, 'ttl') }
+}
+
+/** A key at the position the sender's model gives it. */
+export interface PlacedKey {
+  position: bigint
+  key: NodeKey
+}
+
+function writePlacedKeys(keys: readonly PlacedKey[]): unknown {
+  return keys.map((item) => [item.position, encodeKeyBytes(item.key)])
+}
+
+function readPlacedKeys(value: unknown, size: bigint): PlacedKey[] {
+  return readArray(value, 'keys').map((item) => {
+    const [position, key] = readArray(item, 'placed key', 2)
+    return { position: readBigint(position, 'position', size), key: readKey(key) }
+  })
+}
+
+/**
+ * Every data answer says how many of its items the receiver did not own and forwarded, so that
+ * the caller can drop the stale routes it used.
+ */
+export interface DataAnswer {
+  misrouted: number
+}
+
+export interface PutRequest extends DataRequest {
+  records: ScannedRecord[]
+}
+
+export const Put: MessageCodec<PutRequest, DataAnswer> = {
+  type: 20,
+  writeRequest: (request) => [request.modelVersion, request.ttl, writeRecords(request.records)],
+  readRequest: (body, size) => {
+    const [modelVersion, ttl, records] = readArray(body, 'put', 3)
+    return { ...readDataHeader(modelVersion, ttl), records: readRecords(records, size) }
+  },
+  writeAnswer: (answer) => answer.misrouted,
+  readAnswer: (body) => ({ misrouted: readUint(body, 'misrouted') }),
+}
+
+export interface KeysRequest extends DataRequest {
+  keys: PlacedKey[]
+}
+
+function keysRequest(what: string) {
+  return {
+    writeRequest: (request: KeysRequest): unknown => [
+      request.modelVersion,
+      request.ttl,
+      writePlacedKeys(request.keys),
+    ],
+    readRequest: (body: unknown, size: bigint): KeysRequest => {
+      const [modelVersion, ttl, keys] = readArray(body, what, 3)
+      return { ...readDataHeader(modelVersion, ttl), keys: readPlacedKeys(keys, size) }
+    },
+  }
+}
+
+export interface GetAnswer extends DataAnswer {
+  /** In request order; undefined where the key is absent. */
+  values: Array<Uint8Array | undefined>
+}
+
+/** Values of many keys. */
+export const Get: MessageCodec<KeysRequest, GetAnswer> = {
+  type: 21,
+  ...keysRequest('get'),
+  writeAnswer: (answer) => [answer.values.map((value) => value ?? null), answer.misrouted],
+  readAnswer: (body) => {
+    const [values, misrouted] = readArray(body, 'get answer', 2)
+    return {
+      values: readArray(values, 'values').map((value) =>
+        value === null ? undefined : readBytes(value, 'value'),
+      ),
+      misrouted: readUint(misrouted, 'misrouted'),
+    }
+  },
+}
+
+export interface DeleteAnswer extends DataAnswer {
+  /** In request order: whether each key was present. */
+  present: boolean[]
+}
+
+/** Deletes many keys. */
+export const Delete: MessageCodec<KeysRequest, DeleteAnswer> = {
+  type: 22,
+  ...keysRequest('delete'),
+  writeAnswer: (answer) => [answer.present, answer.misrouted],
+  readAnswer: (body) => {
+    const [present, misrouted] = readArray(body, 'delete answer', 2)
+    return {
+      present: readArray(present, 'deleted').map((flag) => readBoolean(flag, 'deleted')),
+      misrouted: readUint(misrouted, 'misrouted'),
+    }
+  },
+}
+
+export interface ScanRequest extends DataRequest {
+  hashMin: bigint
+  hashMax: bigint
+  filter: ScanFilter | null
+  /** Answer at most about this many bytes of records; the rest is fetched from `resumeFrom`. */
+  maxBytes: number
+}
+
+export interface ScanAnswer extends DataAnswer {
+  records: ScannedRecord[]
+  /** Where to continue when the answer was cut at `maxBytes`; null when complete. */
+  resumeFrom: bigint | null
+}
+
+function writeFilter(filter: ScanFilter | null): unknown {
+  if (filter === null) return null
+  return [
+    filter.keyRange === undefined
+      ? null
+      : [encodeKeyBytes(filter.keyRange.min), encodeKeyBytes(filter.keyRange.max)],
+    filter.box === undefined ? null : [filter.box.min, filter.box.max],
+  ]
+}
+
+function readCoordinates(value: unknown): number[] {
+  return readArray(value, 'box corner').map((coordinate) => readNumber(coordinate, 'coordinate'))
+}
+
+function readFilter(value: unknown): ScanFilter {
+  const [keyRange, box] = readArray(value, 'filter', 2)
+  const filter: ScanFilter = {}
+  if (keyRange !== null) {
+    const [min, max] = readArray(keyRange, 'key range', 2)
+    filter.keyRange = { min: readKey(min), max: readKey(max) }
+  }
+  if (box !== null) {
+    const [min, max] = readArray(box, 'box', 2)
+    filter.box = { min: readCoordinates(min), max: readCoordinates(max) }
+  }
+  return filter
+}
+
+/** Records of a position range (inclusive, not wrapping), in position order, paged by size. */
+export const Scan: MessageCodec<ScanRequest, ScanAnswer> = {
+  type: 23,
+  writeRequest: (request) => [
+    request.modelVersion,
+    request.ttl,
+    request.hashMin,
+    request.hashMax,
+    writeFilter(request.filter),
+    request.maxBytes,
+  ],
+  readRequest: (body, size) => {
+    const [modelVersion, ttl, hashMin, hashMax, filter, maxBytes] = readArray(body, 'scan', 6)
+    const request = {
+      ...readDataHeader(modelVersion, ttl),
+      hashMin: readBigint(hashMin, 'hashMin', size),
+      hashMax: readBigint(hashMax, 'hashMax', size),
+      filter: readNullable(filter, readFilter),
+      maxBytes: readUint(maxBytes, 'maxBytes'),
+    }
+    if (request.hashMin > request.hashMax) throw new MalformedMessageError('scan range must not wrap')
+    return request
+  },
+  writeAnswer: (answer) => [writeRecords(answer.records), answer.resumeFrom, answer.misrouted],
+  readAnswer: (body, size) => {
+    const [records, resumeFrom, misrouted] = readArray(body, 'scan answer', 3)
+    return {
+      records: readRecords(records, size),
+      resumeFrom: readNullable(resumeFrom, (position) => readBigint(position, 'resumeFrom', size)),
+      misrouted: readUint(misrouted, 'misrouted'),
+    }
+  },
+}
+
+/** Message types served on each protocol. */
+export const RING_MESSAGES: ReadonlySet<number> = new Set(
+  [Ping, GetConfig, Step, Neighbours, Notify, Leave, SuccessorLeft].map((codec) => codec.type),
+)
+export const DATA_MESSAGES: ReadonlySet<number> = new Set([Put, Get, Delete, Scan].map((codec) => codec.type))
