@@ -34,13 +34,13 @@ export {
   LeadNode,
   type LeadNodeInit,
   type NodeStats,
-  type RangeEntry,
   type RetrainOptions,
   type RetrainResult,
   type RouterComponents,
   type VnodeStats,
 } from './node/lead-node.js'
 export { LearnedHash, type LearnedHashDict } from './node/learned-hash.js'
+export { RangeEntry } from './node/range-entry.js'
 export {
   LocalRouter,
   type LocalRouterInit,

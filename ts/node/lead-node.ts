@@ -19,6 +19,7 @@ import { NotStartedError, StorageMismatchError } from './errors.js'
 import type { NodeKey } from './keys.js'
 import { LearnedHash } from './learned-hash.js'
 import { LocalStore } from './local-store.js'
+import { RangeEntry } from './range-entry.js'
 import {
   LocalRouter,
   type RangeSegment,
@@ -40,13 +41,6 @@ export interface RouterComponents {
 export interface LeadNodeInit {
   /** Builds the router; default: a LocalRouter (a single-node ring). */
   router?: (components: RouterComponents) => Router
-}
-
-/** An entry returned by the range queries. */
-export interface RangeEntry<V = unknown> {
-  key: NodeKey
-  value: V
-  position: bigint
 }
 
 export interface RetrainOptions {
@@ -410,10 +404,7 @@ export class LeadNode extends EventTarget {
     }
     this.#operations.rangeQueries++
     const entries: Array<RangeEntry<V>> = []
-    for (const records of scanned) {
-      for (const { key, value, position } of records)
-        entries.push({ key, value: deserializeValue(value) as V, position })
-    }
+    for (const records of scanned) for (const record of records) entries.push(new RangeEntry<V>(record))
     return entries
   }
 

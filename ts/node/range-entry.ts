@@ -1,0 +1,33 @@
+// An entry returned by a range query. Its value is decoded on first access: a query that reads
+// only keys and positions (counting, paging, routing) never pays for decoding values.
+
+import type { ScannedRecord } from './data-plane.js'
+import type { NodeKey } from './keys.js'
+import { deserializeValue } from './value-codec.js'
+
+/** A key, its ring position and its value (decoded when first read, then kept). */
+export class RangeEntry<V = unknown> {
+  readonly key: NodeKey
+  readonly position: bigint
+  #bytes: Uint8Array | undefined
+  #value: V | undefined
+
+  constructor(record: ScannedRecord) {
+    this.key = record.key
+    this.position = record.position
+    this.#bytes = record.value
+  }
+
+  get value(): V {
+    if (this.#bytes !== undefined) {
+      this.#value = deserializeValue(this.#bytes) as V
+      this.#bytes = undefined
+    }
+    return this.#value as V
+  }
+
+  /** A plain `{ key, value, position }` object (for logging, JSON with a bigint replacer, deep equality). */
+  toJSON(): { key: NodeKey; value: V; position: bigint } {
+    return { key: this.key, value: this.value, position: this.position }
+  }
+}
