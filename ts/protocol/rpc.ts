@@ -15,6 +15,9 @@ import {
   UnknownMessageError,
 } from './errors.js'
 
+/** Id of a failure that concerns the whole stream (no call has it: call ids stay below 2^31). */
+const STREAM_FAILURE_ID = 0xffffffff
+
 /** Default largest frame, in bytes of payload (4 MiB). */
 export const DEFAULT_MAX_FRAME_SIZE = 4 * 1024 * 1024
 
@@ -208,6 +211,9 @@ export class RpcClient {
         if (envelope.kind === EnvelopeKind.Request) {
           throw new MalformedMessageError('received a request on the calling end of a stream')
         }
+        if (envelope.kind === EnvelopeKind.Failure && envelope.id === STREAM_FAILURE_ID) {
+          throw errorFromWire(envelope.code, envelope.message)
+        }
         const pending = this.#pending.get(envelope.id)
         if (pending === undefined) continue
         this.#pending.delete(envelope.id)
@@ -314,6 +320,12 @@ export async function serveRpc(
     close(new PeerUnavailableError('the peer closed the stream'))
   } catch (err) {
     closing.abort(err)
+    if (err instanceof ProtocolError) {
+      // Tell the caller why its stream is closing, in place of an answer it cannot be matched to.
+      const [code, message] = errorToWire(err)
+      writer.write(encodeEnvelope({ kind: EnvelopeKind.Failure, id: STREAM_FAILURE_ID, code, message }))
+      await Promise.race([writer.drained(), new Promise((resolve) => setTimeout(resolve, 1000))])
+    }
     writer.close()
     stream.abort(err as Error)
   }
