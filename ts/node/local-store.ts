@@ -39,6 +39,9 @@ function compareEntries(a: StoredEntry, b: StoredEntry): number {
   return a.encoded - b.encoded || compareAnyKeys(a.key, b.key)
 }
 
+const encodedOf = (entry: StoredEntry): number => entry.encoded
+const compareTiedEntries = (a: StoredEntry, b: StoredEntry): number => compareAnyKeys(a.key, b.key)
+
 /** Entries scanned between two yields to the event loop when re-positioning after a retrain. */
 const REPOSITION_BATCH = 4096
 
@@ -57,7 +60,7 @@ export class LocalStore implements DataPlane {
   readonly #maxKeyBytes: number
   readonly #onNewKeys: (encoded: Float64Array) => void
   readonly #entries = new KeyMap<StoredEntry>()
-  readonly #index = new OrderedIndex<StoredEntry>(compareEntries)
+  readonly #index = new OrderedIndex<StoredEntry>(encodedOf, compareTiedEntries)
   #bytes = 0
 
   constructor(init: LocalStoreInit) {
@@ -164,8 +167,10 @@ export class LocalStore implements DataPlane {
       updates.push([entry, value])
     }
     if (fresh.length > 0) {
-      const freshEncoded = Float64Array.from(fresh, (i) => encoded[i])
-      const positions = model.predictMany(freshEncoded)
+      const freshEncoded = new Float64Array(fresh.length)
+      for (let j = 0; j < fresh.length; j++) freshEncoded[j] = encoded[fresh[j]]
+      const positions =
+        fresh.length === 1 ? [model.predict(freshEncoded[0])] : model.predictMany(freshEncoded)
       for (let j = 0; j < fresh.length; j++) {
         const entry = updates[fresh[j]][0]
         entry.position = positions[j]

@@ -1,0 +1,257 @@
+// One embedded LeadNode reproducing the seed's benchmark table (PUT, GET, range query of 100 keys,
+// retraining at 1k and 10k keys), next to a plain Map + v8.serialize baseline measured in the same
+// run; also get latency while a retrain runs. Writes results/node.json.
+
+import { deserialize, serialize } from 'node:v8'
+import { seededRandom } from '../__test__/helpers/datasets.js'
+import { LeadNode } from '../ts/index.js'
+import { percentile, writeResults } from './measure.js'
+
+const KEYS = 200_000
+const BATCH = 1000
+const SINGLE_OPS = 50_000
+const RANGE_QUERIES = 20_000
+const RANGE_SIZE = 100
+
+interface Row {
+  opsPerSecond: number
+  p50Us: number
+  p99Us: number
+}
+
+const random = seededRandom(2024)
+const keys = Array.from({ length: KEYS }, () => Math.floor(random() * 2 ** 48))
+const values = keys.map((_, i) => ({ data: `value-${i}` }))
+const probe = Array.from({ length: SINGLE_OPS }, () => keys[Math.floor(random() * KEYS)])
+
+/** Runs `operation` once per item, awaiting each: throughput and per-call latency percentiles. */
+async function timed<T>(
+  items: readonly T[],
+  operation: (item: T, index: number) => Promise<unknown>,
+): Promise<Row> {
+  const latencies = new Float64Array(items.length)
+  const start = process.hrtime.bigint()
+  for (let i = 0; i < items.length; i++) {
+    const begin = process.hrtime.bigint()
+    await operation(items[i], i)
+    latencies[i] = Number(process.hrtime.bigint() - begin) / 1000
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9
+  const samples = Array.from(latencies)
+  return {
+    opsPerSecond: Math.round(items.length / seconds),
+    p50Us: round(percentile(samples, 50)),
+    p99Us: round(percentile(samples, 99)),
+  }
+}
+
+/** Throughput of operations done in batches of `BATCH` (one awaited call per batch). */
+async function batched(count: number, run: (from: number, to: number) => Promise<unknown>): Promise<number> {
+  const start = process.hrtime.bigint()
+  for (let from = 0; from < count; from += BATCH) await run(from, Math.min(count, from + BATCH))
+  return Math.round(count / (Number(process.hrtime.bigint() - start) / 1e9))
+}
+
+function round(value: number, digits = 2): number {
+  return Number(value.toFixed(digits))
+}
+
+function batches(from: number): number[] {
+  return Array.from({ length: Math.ceil((KEYS - from) / BATCH) }, (_, i) => from + i * BATCH)
+}
+
+async function baseline() {
+  const map = new Map<number, Uint8Array>()
+  const put = async (key: number, value: unknown) => {
+    map.set(key, serialize(value))
+  }
+  const get = async (key: number) => {
+    const bytes = map.get(key)
+    return bytes === undefined ? undefined : deserialize(bytes)
+  }
+  const putRow = await timed(keys, (key, i) => put(key, values[i]))
+  const getRow = await timed(probe, (key) => get(key))
+  return { put: putRow, get: getRow }
+}
+
+async function nodeTable() {
+  const node = new LeadNode({ autoRetrain: false })
+  await node.start()
+  const loaded = KEYS - 20_000
+  const putBatched = await batched(loaded, (from, to) =>
+    node.putMany(keys.slice(from, to).map((key, i) => [key, values[from + i]])),
+  )
+  const putSingle = await timed(keys.slice(loaded), (key, i) => node.put(key, values[loaded + i]))
+  await node.retrainModel({ force: true })
+  const getBatched = await batched(SINGLE_OPS, (from, to) => node.getMany(probe.slice(from, to)))
+  const getSingle = await timed(probe, (key) => node.get(key))
+
+  const ordered = [...new Set(keys)].sort((a, b) => a - b)
+  const starts = Array.from({ length: RANGE_QUERIES }, () =>
+    Math.floor(random() * (ordered.length - RANGE_SIZE)),
+  )
+  const arcs = starts.map((at) => [
+    node.learnedHash.predict(ordered[at]),
+    node.learnedHash.predict(ordered[at + RANGE_SIZE - 1]),
+  ])
+  let found = 0
+  const rangeQuery = await timed(arcs, async ([low, high]) => {
+    found += (await node.rangeQuery(low, high)).length
+  })
+  const rangeQueryReadingValues = await timed(arcs, async ([low, high]) => {
+    for (const entry of await node.rangeQuery(low, high)) entry.value
+  })
+  const rangeQueryKeys = await timed(starts, (at) =>
+    node.rangeQueryKeys(ordered[at], ordered[at + RANGE_SIZE - 1]),
+  )
+  await node.stop()
+  return {
+    putBatched,
+    putSingle,
+    getBatched,
+    getSingle,
+    rangeQuery: { ...rangeQuery, meanEntries: round(found / RANGE_QUERIES, 1) },
+    rangeQueryReadingValues,
+    rangeQueryKeys,
+  }
+}
+
+/** Forced retrains of a node holding `count` keys: total time (training off-thread + re-positioning). */
+async function retraining(count: number, runs: number) {
+  const node = new LeadNode({ autoRetrain: false })
+  await node.start()
+  await node.putMany(keys.slice(0, count).map((key, i) => [key, values[i]]))
+  const totals: number[] = []
+  const training: number[] = []
+  for (let run = 0; run < runs; run++) {
+    const result = await node.retrainModel({ force: true })
+    totals.push(result.trainingMs + result.repositionMs)
+    training.push(result.trainingMs)
+  }
+  await node.stop()
+  return {
+    keys: count,
+    trainingDataSize: Math.min(count, 10_000),
+    p50Ms: round(percentile(totals, 50), 3),
+    p99Ms: round(percentile(totals, 99), 3),
+    trainingP50Ms: round(percentile(training, 50), 3),
+  }
+}
+
+/**
+ * Single gets, yielding to the event loop every few calls as a server would, while retrains of a
+ * node holding every key run: get latency percentiles during the retrains.
+ */
+async function getsDuringRetrain() {
+  const node = new LeadNode({ autoRetrain: false })
+  await node.start()
+  for (const from of batches(0))
+    await node.putMany(keys.slice(from, from + BATCH).map((key, i) => [key, values[from + i]]))
+  let retraining = true
+  const retrains = (async () => {
+    for (let run = 0; run < 5; run++) await node.retrainModel({ force: true })
+    retraining = false
+  })()
+  const latencies: number[] = []
+  for (let i = 0; retraining; i++) {
+    const begin = process.hrtime.bigint()
+    await node.get(probe[i % SINGLE_OPS])
+    latencies.push(Number(process.hrtime.bigint() - begin) / 1000)
+    if (i % 16 === 0) await new Promise<void>((resolve) => setImmediate(resolve))
+  }
+  await retrains
+  await node.stop()
+  return {
+    keys: KEYS,
+    retrains: 5,
+    gets: latencies.length,
+    p50Us: round(percentile(latencies, 50)),
+    p99Us: round(percentile(latencies, 99)),
+    maxUs: round(Math.max(...latencies)),
+  }
+}
+
+const started = Date.now()
+const base = await baseline()
+const node = await nodeTable()
+const retrain = { '1k keys': await retraining(1_000, 21), '10k keys': await retraining(10_000, 11) }
+const duringRetrain = await getsDuringRetrain()
+
+const results = {
+  keys: KEYS,
+  batch: BATCH,
+  value: values[0],
+  baseline: { description: 'async put/get over a JS Map with v8.serialize values, same keys', ...base },
+  node,
+  retrain,
+  getDuringRetrain: duringRetrain,
+  ratios: {
+    putBatchedVsBaseline: round(node.putBatched / base.put.opsPerSecond),
+    getBatchedVsBaseline: round(node.getBatched / base.get.opsPerSecond),
+    putSingleVsBaseline: round(node.putSingle.opsPerSecond / base.put.opsPerSecond),
+    getSingleVsBaseline: round(node.getSingle.opsPerSecond / base.get.opsPerSecond),
+  },
+  targets: {
+    putBatchedOpsPerSecond: 500_000,
+    getBatchedOpsPerSecond: 1_000_000,
+    singleCallP99Us: 50,
+    rangeQuery100OpsPerSecond: 100_000,
+    getP99DuringRetrainUs: 1000,
+  },
+  seconds: round((Date.now() - started) / 1000, 1),
+}
+
+const row = (name: string, ops: number | string, p50: number | string, p99: number | string) =>
+  console.log(
+    `${name.padEnd(38)} ${String(ops).padStart(12)} ${String(p50).padStart(10)} ${String(p99).padStart(10)}`,
+  )
+row('operation', 'ops/s', 'p50', 'p99')
+row(`PUT (putMany, batches of ${BATCH})`, node.putBatched, '-', '-')
+row(
+  'PUT (single put)',
+  node.putSingle.opsPerSecond,
+  `${node.putSingle.p50Us} us`,
+  `${node.putSingle.p99Us} us`,
+)
+row(`GET (getMany, batches of ${BATCH})`, node.getBatched, '-', '-')
+row(
+  'GET (single get)',
+  node.getSingle.opsPerSecond,
+  `${node.getSingle.p50Us} us`,
+  `${node.getSingle.p99Us} us`,
+)
+row(
+  'range query, 100 keys',
+  node.rangeQuery.opsPerSecond,
+  `${node.rangeQuery.p50Us} us`,
+  `${node.rangeQuery.p99Us} us`,
+)
+row(
+  'range query, 100 keys, values read',
+  node.rangeQueryReadingValues.opsPerSecond,
+  `${node.rangeQueryReadingValues.p50Us} us`,
+  `${node.rangeQueryReadingValues.p99Us} us`,
+)
+row(
+  'rangeQueryKeys, 100 keys',
+  node.rangeQueryKeys.opsPerSecond,
+  `${node.rangeQueryKeys.p50Us} us`,
+  `${node.rangeQueryKeys.p99Us} us`,
+)
+for (const [name, r] of Object.entries(retrain))
+  row(`retraining, ${name}`, '-', `${r.p50Ms} ms`, `${r.p99Ms} ms`)
+row('GET during retraining (200k keys)', '-', `${duringRetrain.p50Us} us`, `${duringRetrain.p99Us} us`)
+row(
+  'baseline PUT (Map + v8.serialize)',
+  base.put.opsPerSecond,
+  `${base.put.p50Us} us`,
+  `${base.put.p99Us} us`,
+)
+row(
+  'baseline GET (Map + v8.deserialize)',
+  base.get.opsPerSecond,
+  `${base.get.p50Us} us`,
+  `${base.get.p99Us} us`,
+)
+console.log(`ratios vs baseline: ${JSON.stringify(results.ratios)}; ${results.seconds} s`)
+console.log(`wrote ${writeResults('node', results)}`)
