@@ -34,6 +34,7 @@ import {
   type ClusterConfig,
   DATA_PROTOCOL,
   type DataAnswer,
+  type DataRequest,
   Delete,
   type DeleteAnswer,
   Get,
@@ -316,11 +317,7 @@ export class ChordRouter implements Router {
     if (plane === undefined) {
       const peer = { peerId: owner.peerId, multiaddrs: owner.multiaddrs }
       plane = new RemoteDataPlane({
-        call: (codec, request) => {
-          this.#stats.dataMessages++
-          if (codec.type === Scan.type) this.#stats.scanMessages++
-          return this.#call(peer, DATA_PROTOCOL, codec, request)
-        },
+        call: (codec, request) => this.#dataCall(peer, codec, request),
         positionOf: (key) => this.#learnedHash.predict(key),
         modelVersion: () => this.#learnedHash.version,
         maxForwards: this.#options.maxForwards,
@@ -332,6 +329,31 @@ export class ChordRouter implements Router {
       this.#remotePlanes.set(owner.peerId, plane)
     }
     return plane
+  }
+
+  /**
+   * A data call to `peer`. When the peer is gone (it left or died since we routed to it), the
+   * request is sent once more, with one hop less, to whoever owns its first position now.
+   */
+  async #dataCall<Request, Answer>(
+    peer: { peerId: string; multiaddrs: readonly string[] },
+    codec: MessageCodec<Request, Answer>,
+    request: Request,
+  ): Promise<Answer> {
+    this.#stats.dataMessages++
+    if (codec.type === Scan.type) this.#stats.scanMessages++
+    try {
+      return await this.#call(peer, DATA_PROTOCOL, codec, request)
+    } catch (err) {
+      const data = request as DataRequest & Partial<PutRequest & KeysRequest & ScanRequest>
+      const position = data.records?.[0]?.position ?? data.keys?.[0]?.position ?? data.hashMin
+      if (!(err instanceof PeerUnavailableError) || data.ttl === 0 || position === undefined) throw err
+      const retried = { ...data, ttl: data.ttl - 1 } as Request
+      const signal = AbortSignal.timeout(this.#options.callTimeout)
+      const owner = await this.findSuccessor(position, { signal })
+      if (owner.peerId !== this.peerId) return this.#dataCall(owner, codec, retried)
+      return (await this.#serveData(codec.type, retried, signal)) as Answer
+    }
   }
 
   localVnodes(): readonly VnodeRef[] {
@@ -496,15 +518,24 @@ export class ChordRouter implements Router {
       if (codec === undefined) throw new UnknownMessageError(`unknown ring message ${type}`)
       return serve(codec, (request) => this.#serveRing(type, request, false))
     }
+    const codec = [Put, Get, Delete, Scan].find((candidate) => candidate.type === type) as
+      | MessageCodec<unknown, unknown>
+      | undefined
+    if (codec === undefined) throw new UnknownMessageError(`unknown data message ${type}`)
+    return serve(codec, (request) => this.#serveData(type, request, signal))
+  }
+
+  /** Serves a data request (decoded), from a peer or re-routed from here. */
+  #serveData(type: number, request: unknown, signal: AbortSignal): Promise<DataAnswer> {
     switch (type) {
       case Put.type:
-        return serve(Put, (request) => this.#servePut(request, signal))
+        return this.#servePut(request as PutRequest, signal)
       case Get.type:
-        return serve(Get, (request) => this.#serveGet(request, signal))
+        return this.#serveGet(request as KeysRequest, signal)
       case Delete.type:
-        return serve(Delete, (request) => this.#serveDelete(request, signal))
+        return this.#serveDelete(request as KeysRequest, signal)
       case Scan.type:
-        return serve(Scan, (request) => this.#serveScan(request, signal))
+        return this.#serveScan(request as ScanRequest, signal)
     }
     throw new UnknownMessageError(`unknown data message ${type}`)
   }

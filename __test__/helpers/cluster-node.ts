@@ -1,0 +1,67 @@
+// One dlht node in its own process, driven by the cluster harness over IPC: it starts a LeadNode
+// with the Chord overlay, reports its address, runs the operations it is sent, and exits with its parent.
+
+import { chordRouter } from '../../ts/net/chord-router.js'
+import type { LeadConfigInit } from '../../ts/node/config.js'
+import { LeadNode } from '../../ts/node/lead-node.js'
+
+/** What the harness passes in `process.argv[2]` (JSON, bigints as strings). */
+export interface ClusterNodeOptions {
+  bootstrapPeer: string | null
+  numVirtualNodes: number
+  stabilizeInterval: number
+  callTimeout: number
+  /** Keys to train the ring's model on before any other node joins (first node only). */
+  trainOn?: Array<string | number>
+}
+
+/** A request from the harness: an operation with its arguments. */
+export interface ClusterRequest {
+  id: number
+  op: string
+  args: unknown[]
+}
+
+const options = JSON.parse(process.argv[2]) as ClusterNodeOptions
+const config: LeadConfigInit = {
+  ip: '127.0.0.1',
+  basePort: 0,
+  bootstrapPeer: options.bootstrapPeer,
+  numVirtualNodes: options.numVirtualNodes,
+  stabilizeInterval: options.stabilizeInterval,
+  autoRetrain: false,
+}
+const node = new LeadNode(config, { router: chordRouter({ callTimeout: options.callTimeout }) })
+
+const operations: Record<string, (...args: never[]) => unknown> = {
+  put: (key: string, value: unknown) => node.put(key, value),
+  putMany: (entries: Array<[string, unknown]>) => node.putMany(entries),
+  get: (key: string) => node.get(key),
+  getMany: (keys: string[]) => node.getMany(keys),
+  delete: (key: string) => node.delete(key),
+  rangeQuery: async (low: bigint, high: bigint) =>
+    (await node.rangeQuery(low, high)).map((entry) => ({ key: entry.key, position: entry.position })),
+  positions: (keys: string[]) => keys.map((key) => node.learnedHash.predict(key)),
+  stats: () => ({ node: node.getStats(), routing: node.getRoutingTableStats() }),
+  stop: async () => {
+    await node.stop()
+    setImmediate(() => process.exit(0))
+  },
+}
+
+process.on('disconnect', () => process.exit(0))
+process.on('message', async (request: ClusterRequest) => {
+  try {
+    const operation = operations[request.op]
+    if (operation === undefined) throw new Error(`unknown operation ${request.op}`)
+    const result = await operation(...(request.args as never[]))
+    process.send?.({ id: request.id, result })
+  } catch (err) {
+    const error = err as Error & { code?: string }
+    process.send?.({ id: request.id, error: { name: error.name, code: error.code, message: error.message } })
+  }
+})
+
+await node.start()
+if (options.trainOn !== undefined) await node.retrainModel({ sampleKeys: options.trainOn, force: true })
+process.send?.({ ready: true, multiaddrs: node.getRoutingTableStats().multiaddrs, peerId: node.peerId })

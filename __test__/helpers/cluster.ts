@@ -1,0 +1,163 @@
+// A cluster of dlht node processes on 127.0.0.1 for tests and benchmarks: each node is a child
+// process (`node --import tsx cluster-node.ts`) on a free port, driven over IPC, always killed at the end.
+
+import { type ChildProcess, fork } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import type { ClusterNodeOptions } from './cluster-node.js'
+
+const SCRIPT = fileURLToPath(new URL('./cluster-node.ts', import.meta.url))
+const NODE = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url))
+
+const everyChild = new Set<ChildProcess>()
+process.on('exit', () => {
+  for (const child of everyChild) child.kill('SIGKILL')
+})
+
+/** An error a node reported for an operation. */
+export class ClusterNodeError extends Error {
+  readonly code: string | undefined
+  constructor(error: { name: string; code?: string; message: string }) {
+    super(error.message)
+    this.name = error.name
+    this.code = error.code
+  }
+}
+
+/** One node process. */
+export class ClusterNode {
+  readonly child: ChildProcess
+  readonly peerId: string
+  readonly multiaddr: string
+  readonly port: number
+  #nextId = 0
+  readonly #pending = new Map<number, { resolve(value: unknown): void; reject(err: unknown): void }>()
+
+  constructor(child: ChildProcess, ready: { multiaddrs: string[]; peerId: string }) {
+    this.child = child
+    this.peerId = ready.peerId
+    this.multiaddr = ready.multiaddrs[0]
+    this.port = Number(this.multiaddr.split('/')[4])
+    child.on(
+      'message',
+      (message: { id: number; result?: unknown; error?: { name: string; message: string } }) => {
+        const pending = this.#pending.get(message.id)
+        if (pending === undefined) return
+        this.#pending.delete(message.id)
+        if (message.error !== undefined) pending.reject(new ClusterNodeError(message.error))
+        else pending.resolve(message.result)
+      },
+    )
+    child.on('exit', () => {
+      for (const pending of this.#pending.values()) pending.reject(new Error('the node process exited'))
+      this.#pending.clear()
+    })
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  /** Runs an operation of cluster-node.ts on this node. */
+  call<T = unknown>(op: string, ...args: unknown[]): Promise<T> {
+    const id = this.#nextId++
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject })
+      this.child.send({ id, op, args })
+    })
+  }
+
+  /** Graceful leave: the node hands its entries over and exits. */
+  async stop(): Promise<void> {
+    if (!this.alive) return
+    const exited = new Promise((resolve) => this.child.once('exit', resolve))
+    await this.call('stop').catch(() => {})
+    await exited
+  }
+
+  /** Kills the process at once (SIGKILL): no hand-off. */
+  async kill(): Promise<void> {
+    if (!this.alive) return
+    const exited = new Promise((resolve) => this.child.once('exit', resolve))
+    this.child.kill('SIGKILL')
+    await exited
+  }
+}
+
+export interface ClusterOptions {
+  numVirtualNodes?: number
+  /** Seconds. Default 0.2. */
+  stabilizeInterval?: number
+  /** Milliseconds. Default 1500. */
+  callTimeout?: number
+  /** Keys the first node trains the ring model on before others join. */
+  trainOn?: Array<string | number>
+}
+
+/** Starts one node process; `bootstrapPeer` null starts a new ring. */
+export async function startNode(
+  bootstrapPeer: string | null,
+  options: ClusterOptions = {},
+): Promise<ClusterNode> {
+  const nodeOptions: ClusterNodeOptions = {
+    bootstrapPeer,
+    numVirtualNodes: options.numVirtualNodes ?? 3,
+    stabilizeInterval: options.stabilizeInterval ?? 0.2,
+    callTimeout: options.callTimeout ?? 1500,
+    trainOn: bootstrapPeer === null ? options.trainOn : undefined,
+  }
+  const child = fork(SCRIPT, [JSON.stringify(nodeOptions)], {
+    execPath: NODE,
+    execArgv: ['--import', 'tsx'],
+    serialization: 'advanced',
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  everyChild.add(child)
+  child.once('exit', () => everyChild.delete(child))
+  const ready = await new Promise<{ multiaddrs: string[]; peerId: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('node process did not start in 30 s')), 30_000)
+    child.once('message', (message: { ready?: boolean; multiaddrs: string[]; peerId: string }) => {
+      clearTimeout(timer)
+      resolve(message)
+    })
+    child.once('exit', (code) => reject(new Error(`node process exited with ${code} before it was ready`)))
+  })
+  return new ClusterNode(child, ready)
+}
+
+/** A cluster whose processes are all killed when `teardown` runs (and when this process exits). */
+export class Cluster {
+  readonly nodes: ClusterNode[] = []
+  readonly options: ClusterOptions
+
+  constructor(options: ClusterOptions = {}) {
+    this.options = options
+  }
+
+  /** Starts `count` nodes: the first founds the ring, the others join it via "localhost:port". */
+  static async start(count: number, options: ClusterOptions = {}): Promise<Cluster> {
+    const cluster = new Cluster(options)
+    try {
+      for (let i = 0; i < count; i++) await cluster.add()
+    } catch (err) {
+      await cluster.killAll()
+      throw err
+    }
+    return cluster
+  }
+
+  get alive(): ClusterNode[] {
+    return this.nodes.filter((node) => node.alive)
+  }
+
+  /** Starts one more node, joining through the first live node. */
+  async add(): Promise<ClusterNode> {
+    const via = this.alive[0]
+    const node = await startNode(via === undefined ? null : `localhost:${via.port}`, this.options)
+    this.nodes.push(node)
+    return node
+  }
+
+  async killAll(): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.kill()))
+  }
+}
