@@ -93,7 +93,7 @@ export interface NodeStats {
 type State = 'stopped' | 'starting' | 'started' | 'stopping'
 
 /** Probes of the model's error taken at each trigger check. */
-const ERROR_PROBES = 32
+const ERROR_PROBES = 16
 const MODEL_META = 'model'
 const CONFIG_META = 'config'
 

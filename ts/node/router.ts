@@ -99,9 +99,10 @@ export class LocalRouter implements Router {
   }
 
   async findSuccessorMany(positions: BigUint64Array): Promise<VnodeRef[]> {
-    return Array.from(positions, (position) =>
-      this.#ring.successor(toPosition(position, this.#hashSpaceSize)),
-    )
+    const owners = new Array<VnodeRef>(positions.length)
+    for (let i = 0; i < positions.length; i++)
+      owners[i] = this.#ring.successor(toPosition(positions[i], this.#hashSpaceSize))
+    return owners
   }
 
   async coveringSegments(hashMin: bigint, hashMax: bigint): Promise<RangeSegment[]> {

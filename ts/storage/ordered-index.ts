@@ -151,7 +151,9 @@ export class OrderedIndex<E> {
     this.clear()
     for (let from = 0; from < sorted.length; from += half) {
       const entries = sorted.slice(from, from + half)
-      this.#insertChunk(this.#chunks.length, this.#newChunk(Float64Array.from(entries, this.#key), entries))
+      const keys = new Float64Array(entries.length)
+      for (let i = 0; i < entries.length; i++) keys[i] = this.#key(entries[i])
+      this.#insertChunk(this.#chunks.length, this.#newChunk(keys, entries))
     }
     this.#size = sorted.length
   }

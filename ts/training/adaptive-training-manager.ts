@@ -110,8 +110,7 @@ export class AdaptiveTrainingManager {
    * to the hash space). The absolute difference feeds the error triggers.
    */
   onPredictionMade(_key: unknown, predicted: bigint | number, actual: bigint | number): void {
-    const difference = BigInt(predicted) - BigInt(actual)
-    const error = Number(difference < 0n ? -difference : difference) / Number(this.hashSpaceSize)
+    const error = Math.abs(Number(predicted) - Number(actual)) / Number(this.hashSpaceSize)
     const window = this.#errors.length
     const slot = this.#errorCount % window
     if (this.#errorCount >= window) this.#errorSum -= this.#errors[slot]
