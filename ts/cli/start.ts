@@ -31,8 +31,10 @@ section(`one LeadNode, ${CITIES} largest cities keyed by "name (country)"`)
 const node = new LeadNode({ numVirtualNodes: 3, basePort: 0 })
 await node.start()
 await node.putMany(cities.map((city) => [`${city.name} (${city.country})`, { population: city.population }]))
+const afterPuts = node.getStats()
 console.log(
-  `stored ${node.getStats().keys} keys; model version ${node.learnedHash.version} (retrained by itself)`,
+  `stored ${afterPuts.keys} keys; model version ${afterPuts.modelVersion}` +
+    (afterPuts.retraining ? ', a retrain triggered by the new keys is running off the main thread' : ''),
 )
 console.log(`get('Paris (FR)') ->`, await node.get('Paris (FR)'))
 
