@@ -74,6 +74,29 @@ async function baseline() {
   return { put: putRow, get: getRow }
 }
 
+/** Runs every measured path on a small throwaway node first, so that the JIT has compiled them. */
+async function warmUp(): Promise<void> {
+  const node = new LeadNode({ autoRetrain: false })
+  await node.start()
+  const count = 20_000
+  for (let from = 0; from < count; from += BATCH) {
+    await node.putMany(keys.slice(from, from + BATCH).map((key, i) => [key, values[from + i]]))
+  }
+  for (let i = 0; i < 2000; i++) await node.put(keys[count + i], values[i])
+  await node.retrainModel({ force: true })
+  for (let from = 0; from < count; from += BATCH) await node.getMany(keys.slice(from, from + BATCH))
+  for (let i = 0; i < count; i++) await node.get(keys[i])
+  for (let i = 0; i < 2000; i++) {
+    for (const entry of await node.rangeQuery(
+      node.learnedHash.predict(keys[i]),
+      node.learnedHash.predict(keys[i]) + 10n ** 15n,
+    ))
+      entry.value
+    await node.rangeQueryKeys(keys[i], keys[i] + 1e9)
+  }
+  await node.stop()
+}
+
 async function nodeTable() {
   const node = new LeadNode({ autoRetrain: false })
   await node.start()
@@ -83,7 +106,7 @@ async function nodeTable() {
   )
   const putSingle = await timed(keys.slice(loaded), (key, i) => node.put(key, values[loaded + i]))
   await node.retrainModel({ force: true })
-  const getBatched = await batched(SINGLE_OPS, (from, to) => node.getMany(probe.slice(from, to)))
+  const getBatched = await batched(KEYS, (from, to) => node.getMany(keys.slice(from, to)))
   const getSingle = await timed(probe, (key) => node.get(key))
 
   const ordered = [...new Set(keys)].sort((a, b) => a - b)
@@ -172,6 +195,7 @@ async function getsDuringRetrain() {
 }
 
 const started = Date.now()
+await warmUp()
 const base = await baseline()
 const node = await nodeTable()
 const retrain = { '1k keys': await retraining(1_000, 21), '10k keys': await retraining(10_000, 11) }

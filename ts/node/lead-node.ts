@@ -97,6 +97,11 @@ const ERROR_PROBES = 16
 const MODEL_META = 'model'
 const CONFIG_META = 'config'
 
+/** The items at `indices`; the array itself when the indices are all of it (one owner: the common case). */
+function pick<T>(items: readonly T[], indices: number[]): readonly T[] {
+  return indices.length === items.length ? items : indices.map((i) => items[i])
+}
+
 /** Two arcs [hashMin, hashMax] of a wrapping range, in ring order from hashMin. */
 function unwrap(hashMin: bigint, hashMax: bigint, hashSpaceSize: bigint): Array<[bigint, bigint]> {
   return hashMin <= hashMax
@@ -295,7 +300,7 @@ export class LeadNode extends EventTarget {
     for (const [key, value] of entries)
       records.push({ key, value: serializeValue(value, this.config.maxValueBytes) })
     const groups = await this.#owners(records.map((record) => record.key))
-    await Promise.all(Array.from(groups, ([plane, indices]) => plane.putMany(indices.map((i) => records[i]))))
+    await Promise.all(Array.from(groups, ([plane, indices]) => plane.putMany(pick(records, indices))))
     this.#operations.puts += records.length
   }
 
@@ -315,7 +320,7 @@ export class LeadNode extends EventTarget {
     let hits = 0
     await Promise.all(
       Array.from(groups, async ([plane, indices]) => {
-        const found = await plane.getMany(indices.map((i) => keys[i]))
+        const found = await plane.getMany(pick(keys, indices))
         for (let j = 0; j < indices.length; j++) {
           const bytes = found[j]
           if (bytes !== undefined) {
