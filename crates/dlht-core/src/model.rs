@@ -41,31 +41,94 @@ impl fmt::Display for ModelType {
 }
 
 /// Maps keys of `[lo, hi]` onto `[0, 1]`; keys outside clamp to the ends and NaN clamps to `lo`.
-/// Working on halves keeps `hi - lo` finite even for the whole f64 range.
+/// Keys are centred on the midpoint first: `|key − mid|` never exceeds half the width, so even the
+/// whole f64 range does not overflow, and for nearby keys the subtraction is exact.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Normalizer {
     lo: f64,
     hi: f64,
-    lo_half: f64,
-    inv_half_width: f64,
+    mid: f64,
+    inv_width: f64,
 }
 
 impl Normalizer {
     pub(crate) fn new(lo: f64, hi: f64) -> Self {
-        let inv = 1.0 / (hi * 0.5 - lo * 0.5);
+        let inv = 0.5 / (hi * 0.5 - lo * 0.5);
         Normalizer {
             lo,
             hi,
-            lo_half: lo * 0.5,
-            // A zero (or subnormal) width would give inf·0 = NaN: such an interval maps to 0.
-            inv_half_width: if inv.is_finite() { inv } else { 0.0 },
+            mid: lo * 0.5 + hi * 0.5,
+            // A zero (or subnormal) width would give inf·0 = NaN: such an interval maps to ½.
+            inv_width: if inv.is_finite() { inv } else { 0.0 },
         }
     }
 
-    /// Each step (clamp, halve, subtract, scale by a positive constant) rounds monotonically.
+    /// The clamped key minus the midpoint: clamp and subtraction of a constant round monotonically.
     #[inline(always)]
-    pub(crate) fn apply(&self, key: f64) -> f64 {
-        (key.max(self.lo).min(self.hi) * 0.5 - self.lo_half) * self.inv_half_width
+    fn centred(&self, key: f64) -> f64 {
+        clamp(key, self.lo, self.hi) - self.mid
+    }
+
+    /// The normalised key, about `[0, 1]`; scaling by a positive constant keeps it monotone.
+    #[inline(always)]
+    pub(crate) fn t(&self, key: f64) -> f64 {
+        self.centred(key) * self.inv_width + 0.5
+    }
+}
+
+/// A fitted model bound to its key interval and output range, as predictions read it.
+///
+/// Two evaluation paths, chosen per stage by its configured model type so that training and
+/// prediction always agree: the general one evaluates `poly` at `t`; the linear one folds the
+/// normalisation into the line, `base + (key − mid)·slope`, one multiply-add on the critical path.
+/// Both are monotone, and the output clamp maps NaN to `out_lo`. Fields the linear path reads
+/// come first so they share a cache line.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+pub(crate) struct HotModel {
+    norm: Normalizer,
+    slope: f64,
+    base: f64,
+    out_lo: f64,
+    out_hi: f64,
+    poly: Poly,
+}
+
+impl HotModel {
+    pub(crate) fn new(norm: Normalizer, poly: Poly, out_lo: f64, out_hi: f64) -> Self {
+        HotModel {
+            norm,
+            slope: poly.d[1] * norm.inv_width,
+            base: poly.d[0] + 0.5 * poly.d[1],
+            out_lo,
+            out_hi,
+            poly,
+        }
+    }
+
+    /// `LINEAR` must be the same for every evaluation of a model (see the type's doc) and set only
+    /// for linear polynomials (`ModelType::Linear` guarantees it).
+    #[inline(always)]
+    pub(crate) fn eval<const LINEAR: bool>(&self, key: f64) -> f64 {
+        let centred = self.norm.centred(key);
+        let value = if LINEAR {
+            self.base + centred * self.slope
+        } else {
+            self.poly.eval(centred * self.norm.inv_width + 0.5)
+        };
+        clamp(value, self.out_lo, self.out_hi)
+    }
+}
+
+/// `x` clamped to `[lo, hi]`, NaN to `lo`. Written as compare-and-select so it compiles to one
+/// `maxsd` and one `minsd` (`f64::max`/`min` need extra NaN handling on x86).
+#[inline(always)]
+pub(crate) fn clamp(x: f64, lo: f64, hi: f64) -> f64 {
+    let x = if x > lo { x } else { lo };
+    if x < hi {
+        x
+    } else {
+        hi
     }
 }
 
@@ -90,7 +153,8 @@ impl Poly {
     pub(crate) fn eval(&self, t: f64) -> f64 {
         // Plain mul/add, not mul_add: without a target FMA unit mul_add is a slow libm call.
         let x = t - self.shift;
-        self.d[0] + self.d[1] * x + self.d[2] * (x * x.abs()) + self.d[3] * (x * x * x)
+        // Any order sums non-decreasing terms monotonically; the big constant goes last.
+        self.d[0] + (self.d[1] * x + (self.d[2] * (x * x.abs()) + self.d[3] * (x * x * x)))
     }
 
     /// The evaluation form of `c0 + c1·t + c2·t² + c3·t³` on `t ∈ [0, 1]`, or `None` when it is not
@@ -272,18 +336,33 @@ mod tests {
     #[test]
     fn normalizer_clamps_and_survives_extreme_ranges() {
         let n = Normalizer::new(10.0, 20.0);
-        assert_eq!(n.apply(10.0), 0.0);
-        assert_eq!(n.apply(20.0), 1.0);
-        assert_eq!(n.apply(15.0), 0.5);
-        assert_eq!(n.apply(f64::NEG_INFINITY), 0.0);
-        assert_eq!(n.apply(f64::NAN), 0.0);
-        assert_eq!(n.apply(1e300), 1.0);
+        assert_eq!(n.t(10.0), 0.0);
+        assert_eq!(n.t(20.0), 1.0);
+        assert_eq!(n.t(15.0), 0.5);
+        assert_eq!(n.t(f64::NEG_INFINITY), 0.0);
+        assert_eq!(n.t(f64::NAN), 0.0);
+        assert_eq!(n.t(1e300), 1.0);
         let whole = Normalizer::new(-f64::MAX, f64::MAX);
-        assert!((whole.apply(0.0) - 0.5).abs() < 1e-15);
-        assert!((whole.apply(f64::MAX) - 1.0).abs() < 1e-15);
+        assert_eq!(whole.t(0.0), 0.5);
+        assert!((whole.t(f64::MAX) - 1.0).abs() < 1e-15);
+        assert!(whole.t(-f64::MAX).abs() < 1e-15);
         let point = Normalizer::new(3.0, 3.0);
-        assert_eq!(point.apply(3.0), 0.0);
-        assert_eq!(point.apply(f64::INFINITY), 0.0);
+        assert_eq!(point.t(3.0), 0.5);
+        assert_eq!(point.t(f64::INFINITY), 0.5);
+    }
+
+    #[test]
+    fn linear_and_general_paths_agree_and_clamp() {
+        let poly = Poly::from_coefficients(ModelType::Linear, [100.0, 50.0, 0.0, 0.0]).unwrap();
+        let model = HotModel::new(Normalizer::new(1e12, 1e12 + 1e3), poly, 100.0, 140.0);
+        for i in 0..=1000 {
+            let key = 1e12 + f64::from(i);
+            let (fast, general) = (model.eval::<true>(key), model.eval::<false>(key));
+            assert!((fast - general).abs() < 1e-9, "{key}: {fast} vs {general}");
+        }
+        assert_eq!(model.eval::<true>(2e12), 140.0);
+        assert_eq!(model.eval::<true>(f64::NAN), 100.0);
+        assert_eq!(model.eval::<false>(f64::NEG_INFINITY), 100.0);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::ops::Range;
 use crate::error::{Error, Result};
 use crate::format;
 use crate::keys::validate_sorted;
-use crate::model::{ModelType, Normalizer, Poly, Sums};
+use crate::model::{HotModel, ModelType, Normalizer, Poly, Sums};
 
 /// Largest accepted branching factor.
 pub const MAX_BRANCHING_FACTOR: usize = 1_000_000;
@@ -99,32 +99,35 @@ pub struct LeafStats {
     pub max_error: f64,
 }
 
-/// What prediction reads of a leaf, derived from its [`Leaf`]: eleven flat f64s.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct HotLeaf {
-    norm: Normalizer,
-    poly: Poly,
-    position_lo: f64,
-    position_hi: f64,
+/// Largest f64 below 2^63. Positions are clamped to it, so converting one to an integer is a single
+/// signed conversion (x86 has no unsigned one).
+const POSITION_LIMIT: f64 = 9_223_372_036_854_774_784.0;
+
+/// The evaluation form of a leaf; `None` when its coefficients are not a monotone model.
+fn leaf_model(leaf: &Leaf) -> Option<HotModel> {
+    let poly = Poly::from_coefficients(leaf.model_type, leaf.coefficients)?;
+    let norm = Normalizer::new(leaf.key_lo, leaf.key_hi);
+    let (lo, hi) = (
+        leaf.position_lo.min(POSITION_LIMIT),
+        leaf.position_hi.min(POSITION_LIMIT),
+    );
+    Some(HotModel::new(norm, poly, lo, hi))
 }
 
-impl HotLeaf {
-    fn of(leaf: &Leaf) -> Option<HotLeaf> {
-        Some(HotLeaf {
-            norm: Normalizer::new(leaf.key_lo, leaf.key_hi),
-            poly: Poly::from_coefficients(leaf.model_type, leaf.coefficients)?,
-            position_lo: leaf.position_lo,
-            position_hi: leaf.position_hi,
-        })
-    }
+/// The root's leaf for `key`.
+#[inline(always)]
+fn bucket<const LINEAR: bool>(root: &HotModel, key: f64) -> usize {
+    // SAFETY: `eval` clamps to [0, branching_factor − 1] ⊂ [0, 10^6] and maps NaN to 0.
+    unsafe { root.eval::<LINEAR>(key).to_int_unchecked::<u32>() as usize }
+}
 
-    /// Monotone: a monotone polynomial, clamped, floored (`as` truncates non-negative values and
-    /// saturates), capped.
-    #[inline(always)]
-    fn position(&self, key: f64, max_position: u64) -> u64 {
-        let value = self.poly.eval(self.norm.apply(key));
-        (value.max(self.position_lo).min(self.position_hi) as u64).min(max_position)
-    }
+/// The leaf's position for `key`: monotone, as the model is and flooring is.
+#[inline(always)]
+fn position<const LINEAR: bool>(leaf: &HotModel, key: f64, max_position: u64) -> u64 {
+    // SAFETY: `eval` clamps to [position_lo, position_hi] capped at POSITION_LIMIT, a range
+    // `from_parts` checked lies in [0, 2^63), and maps NaN to its lower end.
+    let position = unsafe { leaf.eval::<LINEAR>(key).to_int_unchecked::<i64>() };
+    (position as u64).min(max_position)
 }
 
 /// A trained or untrained two-stage RMI. Positions never decrease as keys grow.
@@ -134,10 +137,9 @@ pub struct Rmi {
     root: RootModel,
     leaves: Vec<Leaf>,
     num_keys: u64,
-    // Derived from `root` and `leaves` in `assemble`: the flat form predictions read.
-    root_norm: Normalizer,
-    root_poly: Poly,
-    hot: Vec<HotLeaf>,
+    // Derived from `root` and `leaves` by `from_parts`: the flat form predictions read.
+    root_hot: HotModel,
+    hot: Vec<HotModel>,
 }
 
 impl Rmi {
@@ -156,8 +158,12 @@ impl Rmi {
             },
             leaves: Vec::new(),
             num_keys: 0,
-            root_norm: Normalizer::new(-f64::MAX, f64::MAX),
-            root_poly: Poly::constant(0.0),
+            root_hot: HotModel::new(
+                Normalizer::new(-f64::MAX, f64::MAX),
+                Poly::constant(0.0),
+                0.0,
+                0.0,
+            ),
             hot: Vec::new(),
         })
     }
@@ -179,7 +185,15 @@ impl Rmi {
         let (sums, distinct) = accumulate(config.stage1_model_type, keys, &root_norm, root_targets);
         let (root_type, root_coefficients, root_poly) =
             sums.fit(config.stage1_model_type, distinct);
-        let bucket = |key: f64| bucket_index(&root_norm, &root_poly, branching - 1, key);
+        let root_hot = HotModel::new(root_norm, root_poly, 0.0, (branching - 1) as f64);
+        let root_linear = config.stage1_model_type == ModelType::Linear;
+        let bucket = |key: f64| {
+            if root_linear {
+                bucket::<true>(&root_hot, key)
+            } else {
+                bucket::<false>(&root_hot, key)
+            }
+        };
 
         // The root is monotone, so each leaf's keys form one run of the sorted keys.
         let mut runs: Vec<(usize, Range<usize>)> = Vec::new();
@@ -225,7 +239,7 @@ impl Rmi {
             let mut ranks = ScaledRank::new(range.start, h, n);
             let targets = lower_bounds(run).map(|first| ranks.at(range.start + first));
             let leaf = &mut leaves[b];
-            (leaf.max_error, leaf.mean_error) = measure(leaf, run, targets, h);
+            (leaf.max_error, leaf.mean_error) = measure(&config, leaf, run, targets);
         }
 
         let root = RootModel {
@@ -304,7 +318,7 @@ impl Rmi {
             } else {
                 None
             };
-            let hot_leaf = HotLeaf::of(leaf);
+            let hot_leaf = leaf_model(leaf);
             match (problem, hot_leaf) {
                 (None, Some(hot_leaf)) => hot.push(hot_leaf),
                 (Some(problem), _) => return corrupt(format!("leaf {i} {problem}: {leaf:?}")),
@@ -325,11 +339,15 @@ impl Rmi {
         }
         Ok(Rmi {
             config,
-            root_norm: Normalizer::new(root.key_min, root.key_max),
+            root_hot: HotModel::new(
+                Normalizer::new(root.key_min, root.key_max),
+                root_poly,
+                0.0,
+                (config.branching_factor - 1) as f64,
+            ),
             root,
             leaves,
             num_keys,
-            root_poly,
             hot,
         })
     }
@@ -362,12 +380,14 @@ impl Rmi {
 
     /// The leaf the root picks for `key` (untrained: the slice of the ring the key falls in).
     pub fn bucket_of(&self, key: f64) -> usize {
-        if self.is_trained() {
-            bucket_index(&self.root_norm, &self.root_poly, self.hot.len() - 1, key)
-        } else {
+        if !self.is_trained() {
             let position = untrained_position(key, self.config.hash_space_size);
-            (position as u128 * self.config.branching_factor as u128
-                / self.config.hash_space_size as u128) as usize
+            let scaled = position as u128 * self.config.branching_factor as u128;
+            (scaled / self.config.hash_space_size as u128) as usize
+        } else if self.config.stage1_model_type == ModelType::Linear {
+            bucket::<true>(&self.root_hot, key)
+        } else {
+            bucket::<false>(&self.root_hot, key)
         }
     }
 
@@ -375,10 +395,12 @@ impl Rmi {
     /// it to `H − 1`.
     #[inline]
     pub fn predict(&self, key: f64) -> u64 {
-        if self.is_trained() {
-            self.trained_position(key)
-        } else {
-            untrained_position(key, self.config.hash_space_size)
+        match self.paths() {
+            Some((true, true)) => self.trained_position::<true, true>(key),
+            Some((true, false)) => self.trained_position::<true, false>(key),
+            Some((false, true)) => self.trained_position::<false, true>(key),
+            Some((false, false)) => self.trained_position::<false, false>(key),
+            None => untrained_position(key, self.config.hash_space_size),
         }
     }
 
@@ -413,15 +435,21 @@ impl Rmi {
                 keys.len()
             )));
         }
-        // One branch outside the loop keeps the loop body straight-line.
-        if self.is_trained() {
+        // Branching once, outside the loop, keeps the loop body straight-line.
+        fn fill(keys: &[f64], out: &mut [u64], position: impl Fn(f64) -> u64) {
             for (slot, &key) in out.iter_mut().zip(keys) {
-                *slot = self.trained_position(key);
+                *slot = position(key);
             }
-        } else {
-            for (slot, &key) in out.iter_mut().zip(keys) {
-                *slot = untrained_position(key, self.config.hash_space_size);
+        }
+        let h = self.config.hash_space_size;
+        match self.paths() {
+            Some((true, true)) => fill(keys, out, |key| self.trained_position::<true, true>(key)),
+            Some((true, false)) => fill(keys, out, |key| self.trained_position::<true, false>(key)),
+            Some((false, true)) => fill(keys, out, |key| self.trained_position::<false, true>(key)),
+            Some((false, false)) => {
+                fill(keys, out, |key| self.trained_position::<false, false>(key))
             }
+            None => fill(keys, out, |key| untrained_position(key, h)),
         }
         Ok(())
     }
@@ -476,8 +504,9 @@ impl Rmi {
             num_keys: keys.len() as u64,
             ..old
         };
-        (leaf.max_error, leaf.mean_error) = measure(&leaf, keys, positions.iter().copied(), h);
-        let hot = HotLeaf::of(&leaf).expect("fitted coefficients are monotone");
+        (leaf.max_error, leaf.mean_error) =
+            measure(&self.config, &leaf, keys, positions.iter().copied());
+        let hot = leaf_model(&leaf).expect("fitted coefficients are monotone");
         self.num_keys = self.num_keys - old.num_keys + leaf.num_keys;
         self.leaves[bucket_id] = leaf;
         self.hot[bucket_id] = hot;
@@ -511,12 +540,19 @@ impl Rmi {
         }
     }
 
+    /// For a trained model, whether the root and the leaves take the linear evaluation path.
+    fn paths(&self) -> Option<(bool, bool)> {
+        self.is_trained().then_some((
+            self.config.stage1_model_type == ModelType::Linear,
+            self.config.model_type == ModelType::Linear,
+        ))
+    }
+
     #[inline(always)]
-    fn trained_position(&self, key: f64) -> u64 {
+    fn trained_position<const ROOT_LINEAR: bool, const LEAF_LINEAR: bool>(&self, key: f64) -> u64 {
         let max_position = self.config.hash_space_size - 1;
-        let position = self.hot
-            [bucket_index(&self.root_norm, &self.root_poly, self.hot.len() - 1, key)]
-        .position(key, max_position);
+        let leaf = &self.hot[bucket::<ROOT_LINEAR>(&self.root_hot, key)];
+        let position = position::<LEAF_LINEAR>(leaf, key, max_position);
         let position = if key > self.root.key_max {
             max_position
         } else {
@@ -528,12 +564,6 @@ impl Rmi {
             0
         }
     }
-}
-
-/// The root's leaf for `key`: monotone as the root polynomial is, floored and clamped.
-#[inline(always)]
-fn bucket_index(norm: &Normalizer, poly: &Poly, last: usize, key: f64) -> usize {
-    (poly.eval(norm.apply(key)).max(0.0) as usize).min(last)
 }
 
 /// Order-preserving map of all f64 onto `[0, h)`: the bit pattern with the sign bit flipped for
@@ -569,7 +599,7 @@ fn accumulate(
         for (&key, y) in keys.iter().zip(targets) {
             distinct += u64::from(key != previous);
             previous = key;
-            sums.add::<CUBIC>(norm.apply(key), y);
+            sums.add::<CUBIC>(norm.t(key), y);
         }
         (sums, distinct)
     }
@@ -580,13 +610,25 @@ fn accumulate(
 }
 
 /// Largest (rounded up to an f64) and mean distance between each key's predicted position and its
-/// target, computed on the integer positions `predict` returns.
-fn measure(leaf: &Leaf, keys: &[f64], targets: impl Iterator<Item = u64>, h: u64) -> (f64, f64) {
-    let hot = HotLeaf::of(leaf).expect("fitted coefficients are monotone");
+/// target, computed on the integer positions `predict` returns, along the same evaluation path.
+fn measure(
+    config: &RmiConfig,
+    leaf: &Leaf,
+    keys: &[f64],
+    targets: impl Iterator<Item = u64>,
+) -> (f64, f64) {
+    let model = leaf_model(leaf).expect("fitted coefficients are monotone");
+    let max_position = config.hash_space_size - 1;
+    let linear = config.model_type == ModelType::Linear;
     let mut max = 0u64;
     let mut sum = 0u128;
     for (&key, target) in keys.iter().zip(targets) {
-        let error = hot.position(key, h - 1).abs_diff(target);
+        let predicted = if linear {
+            position::<true>(&model, key, max_position)
+        } else {
+            position::<false>(&model, key, max_position)
+        };
+        let error = predicted.abs_diff(target);
         max = max.max(error);
         sum += u128::from(error);
     }
