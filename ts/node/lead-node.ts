@@ -222,7 +222,10 @@ export class LeadNode extends EventTarget {
     return this.#transition
   }
 
-  /** Waits for a running retrain, stops the router and closes the store. Idempotent. */
+  /**
+   * Waits for a running retrain, stops the router and closes the store. Idempotent. An in-memory
+   * node forgets its entries here; a node with a `dataDir` finds them again at the next start.
+   */
   stop(): Promise<void> {
     this.#transition = this.#transition.then(async () => {
       if (this.#state !== 'started') return

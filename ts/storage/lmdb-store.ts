@@ -2,6 +2,7 @@
 // a sortable 8-byte prefix, then the canonical key bytes), so the database itself is in ring order.
 
 import { type Database, open, type RootDatabase } from 'lmdb'
+import { NotStartedError } from '../node/errors.js'
 import { decodeKeyBytes, encodeKeyBytes } from '../node/keys.js'
 import type { RestoredEntry, StoredEntry, ValueStore } from './value-store.js'
 
@@ -60,7 +61,7 @@ export class LmdbValueStore implements ValueStore {
   }
 
   #db(): Database<Uint8Array, Buffer> {
-    if (this.#entries === undefined) throw new Error('LMDB store is not open')
+    if (this.#entries === undefined) throw new NotStartedError('the LMDB store is closed')
     return this.#entries
   }
 
