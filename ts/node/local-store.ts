@@ -2,7 +2,7 @@
 // for position scans, and a value store (memory or LMDB). It is the node's DataPlane.
 
 import { InvalidArgumentError, InvalidKeyError } from '../errors.js'
-import { OrderedIndex } from '../storage/ordered-index.js'
+import { RingIndex } from '../storage/ring-index.js'
 import type { StoredEntry, ValueStore } from '../storage/value-store.js'
 import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './data-plane.js'
 import { ValueTooLargeError } from './errors.js'
@@ -40,20 +40,10 @@ function compareEntries(a: StoredEntry, b: StoredEntry): number {
   return a.encoded - b.encoded || compareAnyKeys(a.key, b.key)
 }
 
-const encodedOf = (entry: StoredEntry): number => entry.encoded
-
-/** The encoded keys of entries (a loop: `Float64Array.from` with a mapper is many times slower). */
-function encodedKeysOf(entries: readonly StoredEntry[]): Float64Array {
-  const keys = new Float64Array(entries.length)
-  for (let i = 0; i < entries.length; i++) keys[i] = entries[i].encoded
-  return keys
-}
 const compareTiedEntries = (a: StoredEntry, b: StoredEntry): number => compareAnyKeys(a.key, b.key)
 
 /** Entries scanned between two yields to the event loop when re-positioning after a retrain. */
 const REPOSITION_BATCH = 4096
-
-const STALE = -1
 
 function insideBox(point: readonly number[], box: NonNullable<ScanFilter['box']>): boolean {
   for (let d = 0; d < point.length; d++) if (point[d] < box.min[d] || point[d] > box.max[d]) return false
@@ -68,7 +58,7 @@ export class LocalStore implements DataPlane {
   readonly #maxKeyBytes: number
   readonly #onNewKeys: (encoded: Float64Array) => void
   readonly #entries = new KeyMap<StoredEntry>()
-  readonly #index = new OrderedIndex<StoredEntry>(encodedOf, compareTiedEntries)
+  readonly #index: RingIndex<StoredEntry>
   #bytes = 0
 
   constructor(init: LocalStoreInit) {
@@ -77,6 +67,11 @@ export class LocalStore implements DataPlane {
     this.#maxValueBytes = init.maxValueBytes
     this.#maxKeyBytes = init.maxKeyBytes
     this.#onNewKeys = init.onNewKeys ?? (() => {})
+    const learnedHash = init.learnedHash
+    this.#index = new RingIndex<StoredEntry>(compareTiedEntries, {
+      version: () => learnedHash.version,
+      place: (keys, out) => learnedHash.model.predictMany(keys, out),
+    })
   }
 
   get modelVersion(): number {
@@ -98,14 +93,7 @@ export class LocalStore implements DataPlane {
     await this.#values.open()
     const restored = this.#values.restore()
     const entries = restored.map(
-      ({ key, encoded, size }): StoredEntry => ({
-        key,
-        encoded,
-        size,
-        value: undefined,
-        position: 0n,
-        version: STALE,
-      }),
+      ({ key, encoded, size }): StoredEntry => ({ key, encoded, size, value: undefined }),
     )
     entries.sort(compareEntries)
     for (const entry of entries) {
@@ -120,14 +108,6 @@ export class LocalStore implements DataPlane {
     this.#entries.clear()
     this.#index.clear()
     this.#bytes = 0
-  }
-
-  #positionOf(entry: StoredEntry): bigint {
-    if (entry.version !== this.#learnedHash.version) {
-      entry.position = this.#learnedHash.model.predict(entry.encoded)
-      entry.version = this.#learnedHash.version
-    }
-    return entry.position
   }
 
   #checkRecord(record: StoredRecord, at: string): void {
@@ -156,19 +136,16 @@ export class LocalStore implements DataPlane {
 
   /** Stores checked records; the index changes at once, the promise resolves when the values are durable. */
   #apply(records: readonly StoredRecord[], encoded: Float64Array): Promise<void> {
-    const model = this.#learnedHash.model
-    const version = this.#learnedHash.version
     const updates: Array<readonly [StoredEntry, Uint8Array]> = []
-    const fresh: number[] = []
+    const fresh: StoredEntry[] = []
     for (let i = 0; i < records.length; i++) {
       const { key, value } = records[i]
       let entry = this.#entries.get(key)
       if (entry === undefined) {
         const owned = ownKey(key)
-        entry = { key: owned, encoded: encoded[i], size: 0, value: undefined, position: 0n, version: STALE }
+        entry = { key: owned, encoded: encoded[i], size: 0, value: undefined }
         this.#entries.set(owned, entry)
-        this.#index.insert(entry)
-        fresh.push(i)
+        fresh.push(entry)
       }
       this.#bytes += value.length - entry.size
       entry.size = value.length
@@ -176,13 +153,12 @@ export class LocalStore implements DataPlane {
     }
     if (fresh.length > 0) {
       const freshEncoded = new Float64Array(fresh.length)
-      for (let j = 0; j < fresh.length; j++) freshEncoded[j] = encoded[fresh[j]]
-      const positions =
-        fresh.length === 1 ? [model.predict(freshEncoded[0])] : model.predictMany(freshEncoded)
-      for (let j = 0; j < fresh.length; j++) {
-        const entry = updates[fresh[j]][0]
-        entry.position = positions[j]
-        entry.version = version
+      for (let j = 0; j < fresh.length; j++) freshEncoded[j] = fresh[j].encoded
+      const model = this.#learnedHash.model
+      if (fresh.length === 1) this.#index.insert(fresh[0], model.predict(freshEncoded[0]))
+      else {
+        const positions = model.predictMany(freshEncoded)
+        for (let j = 0; j < fresh.length; j++) this.#index.insert(fresh[j], positions[j])
       }
       this.#onNewKeys(freshEncoded)
     }
@@ -232,13 +208,7 @@ export class LocalStore implements DataPlane {
 
   /** Visits the entries whose position lies in [hashMin, hashMax], in order. */
   #visitArc(hashMin: bigint, hashMax: bigint, visit: (entry: StoredEntry, position: bigint) => void): void {
-    const start = this.#index.lowerBound((entry) => this.#positionOf(entry) < hashMin)
-    this.#index.scanFrom(start, (entry) => {
-      const position = this.#positionOf(entry)
-      if (position > hashMax) return false
-      visit(entry, position)
-      return true
-    })
+    this.#index.scan(hashMin, hashMax, visit)
   }
 
   async scan(hashMin: bigint, hashMax: bigint, filter: ScanFilter = {}): Promise<ScannedRecord[]> {
@@ -313,21 +283,16 @@ export class LocalStore implements DataPlane {
       Math.min(size - 1, Math.floor(offset + i * step)),
     )
     const positionsPerRank = Number(this.#learnedHash.options.hashSpaceSize) / size
-    const probed = this.#index.atRanks(ranks)
-    const predicted = this.#learnedHash.model.predictMany(encodedKeysOf(probed))
-    return probed.map((entry, i) => ({
+    return this.#index.atRanks(ranks).map(({ entry, position }, i) => ({
       encoded: entry.encoded,
-      predicted: predicted[i],
+      predicted: position,
       actual: ranks[i] * positionsPerRank,
     }))
   }
 
   /** The encoded form of every stored key, in ring order. */
   encodedKeys(): Float64Array {
-    const keys = new Float64Array(this.#index.size)
-    let at = 0
-    for (const chunk of this.#index.chunks()) for (const entry of chunk) keys[at++] = entry.encoded
-    return keys
+    return this.#index.encodedKeys()
   }
 
   /**
@@ -335,22 +300,6 @@ export class LocalStore implements DataPlane {
    * yielding to the event loop between batches so that reads and writes keep flowing.
    */
   async reposition(): Promise<void> {
-    let sinceYield = 0
-    for (const chunk of this.#index.chunks()) {
-      const version = this.#learnedHash.version
-      const stale = chunk.filter((entry) => entry.version !== version)
-      if (stale.length > 0) {
-        const positions = this.#learnedHash.model.predictMany(encodedKeysOf(stale))
-        for (let i = 0; i < stale.length; i++) {
-          stale[i].position = positions[i]
-          stale[i].version = version
-        }
-      }
-      sinceYield += chunk.length
-      if (sinceYield >= REPOSITION_BATCH) {
-        sinceYield = 0
-        await new Promise<void>((resolve) => setImmediate(resolve))
-      }
-    }
+    await this.#index.refresh(() => new Promise<void>((resolve) => setImmediate(resolve)), REPOSITION_BATCH)
   }
 }

@@ -12,9 +12,6 @@ export interface StoredEntry {
   size: number
   /** The serialized value while it is held in memory (always for the memory store, until committed for LMDB). */
   value: Uint8Array | undefined
-  /** Ring position under model version `version`. */
-  position: bigint
-  version: number
 }
 
 /** An entry found in a durable store when it opens. */

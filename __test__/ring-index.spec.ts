@@ -1,0 +1,93 @@
+// The ring index against a sorted array: random inserts and removals with many tied keys, small
+// chunks so that splits and emptied chunks happen often, and position scans across model versions.
+
+import test from 'ava'
+import { type Placement, RingIndex } from '../ts/storage/ring-index.js'
+import { seededRandom } from './helpers/datasets.js'
+
+interface Item {
+  encoded: number
+  id: number
+}
+
+/** A placement whose mapping (position = encoded * scale) changes with its version. */
+function placement(): Placement & { scale: bigint; bump(scale: bigint): void } {
+  let version = 0
+  return {
+    scale: 10n,
+    version: () => version,
+    place(keys, out) {
+      for (let i = 0; i < keys.length; i++) out[i] = BigInt(keys[i]) * this.scale
+    },
+    bump(scale) {
+      this.scale = scale
+      version++
+    },
+  }
+}
+
+const compare = (a: Item, b: Item) => a.encoded - b.encoded || a.id - b.id
+
+function scanAll(index: RingIndex<Item>, hashMin: bigint, hashMax: bigint): Array<[number, bigint]> {
+  const found: Array<[number, bigint]> = []
+  index.scan(hashMin, hashMax, (item, position) => {
+    found.push([item.id, position])
+  })
+  return found
+}
+
+test('inserts, removals and scans agree with a sorted array, across model versions', (t) => {
+  const random = seededRandom(9)
+  const place = placement()
+  const index = new RingIndex<Item>((a, b) => a.id - b.id, place, 8)
+  const model: Item[] = []
+  for (let step = 0; step < 5000; step++) {
+    if (model.length > 0 && random() < 0.4) {
+      const victim = model.splice(Math.floor(random() * model.length), 1)[0]
+      t.true(index.remove(victim))
+      t.false(index.remove(victim))
+    } else {
+      const item = { encoded: Math.floor(random() * 50), id: step }
+      index.insert(item, BigInt(item.encoded) * place.scale)
+      model.push(item)
+    }
+    if (step === 2500) place.bump(1000n)
+  }
+  model.sort(compare)
+  t.is(index.size, model.length)
+  t.deepEqual(
+    Array.from(index.encodedKeys()),
+    model.map((item) => item.encoded),
+  )
+  const expected = (low: bigint, high: bigint) =>
+    model
+      .map((item): [number, bigint] => [item.id, BigInt(item.encoded) * place.scale])
+      .filter(([, position]) => position >= low && position <= high)
+  for (const [low, high] of [
+    [0n, 100_000n],
+    [20_000n, 30_000n],
+    [25_000n, 25_000n],
+    [49_001n, 60_000n],
+    [-5n, -1n],
+  ]) {
+    t.deepEqual(scanAll(index, low, high), expected(low, high))
+  }
+  place.bump(7n)
+  t.deepEqual(scanAll(index, 70n, 140n), expected(70n, 140n), 'positions follow a new version')
+  const ranks = [0, 3, Math.floor(model.length / 2), model.length - 1]
+  t.deepEqual(
+    index.atRanks(ranks).map(({ entry, position }) => [entry, position]),
+    ranks.map((rank) => [model[rank], BigInt(model[rank].encoded) * 7n]),
+  )
+  index.load(model)
+  t.deepEqual(scanAll(index, 0n, 10n ** 9n), expected(0n, 10n ** 9n))
+})
+
+test('an empty index and a missing entry', (t) => {
+  const index = new RingIndex<Item>((a, b) => a.id - b.id, placement())
+  t.deepEqual(scanAll(index, 0n, 100n), [])
+  t.false(index.remove({ encoded: 1, id: 1 }))
+  index.insert({ encoded: 1, id: 1 }, 10n)
+  t.deepEqual(scanAll(index, 11n, 100n), [])
+  t.deepEqual(scanAll(index, 10n, 10n), [[1, 10n]])
+})
