@@ -210,7 +210,7 @@ export class LeadNode extends EventTarget {
       this.#state = 'starting'
       try {
         await this.#store.open()
-        this.#restoreModel()
+        await this.#restoreModel()
         await this.#router.start()
         this.#state = 'started'
       } catch (err) {
@@ -241,7 +241,7 @@ export class LeadNode extends EventTarget {
     return this.#transition
   }
 
-  #restoreModel(): void {
+  async #restoreModel(): Promise<void> {
     const expected = JSON.stringify({
       hashSpaceSize: String(this.config.hashSpaceSize),
       spatial: this.config.spatial,
@@ -252,7 +252,7 @@ export class LeadNode extends EventTarget {
         `data directory was written with ${Buffer.from(written).toString()}, this node has ${expected}`,
       )
     }
-    if (written === undefined) void this.#values.writeMeta(CONFIG_META, Buffer.from(expected))
+    if (written === undefined) await this.#values.writeMeta(CONFIG_META, Buffer.from(expected))
     const keys = this.#store.encodedKeys()
     if (keys.length > 0) this.#trainingManager.onKeysInserted(keys)
     const saved = this.#values.readMeta(MODEL_META)
