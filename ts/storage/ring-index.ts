@@ -38,7 +38,7 @@ export class RingIndex<E extends { readonly encoded: number }> {
   #lastKeys = new Float64Array(16)
   #size = 0
 
-  constructor(tie: (a: E, b: E) => number, placement: Placement, maxChunk = 512) {
+  constructor(tie: (a: E, b: E) => number, placement: Placement, maxChunk = 256) {
     this.#tie = tie
     this.#placement = placement
     this.#maxChunk = maxChunk
