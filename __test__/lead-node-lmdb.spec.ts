@@ -57,6 +57,8 @@ test('a data directory refuses a node with another hash space', async (t) => {
   const other = new LeadNode({ dataDir, hashSpaceSize: 2n ** 40n })
   await t.throwsAsync(other.start(), { instanceOf: StorageMismatchError })
   t.false(other.isStarted)
+  await t.throwsAsync(other.start(), { instanceOf: StorageMismatchError }, 'a failed start can be retried')
+  await other.stop()
 })
 
 test('values are readable at once, before the LMDB commit resolves', async (t) => {

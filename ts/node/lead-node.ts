@@ -205,7 +205,7 @@ export class LeadNode extends EventTarget {
 
   /** Opens the store (restoring a durable one and its model) and starts the router. Idempotent. */
   start(): Promise<void> {
-    this.#transition = this.#transition.then(async () => {
+    return this.#transitionTo(async () => {
       if (this.#state === 'started') return
       this.#state = 'starting'
       try {
@@ -219,7 +219,6 @@ export class LeadNode extends EventTarget {
         throw err
       }
     })
-    return this.#transition
   }
 
   /**
@@ -227,7 +226,7 @@ export class LeadNode extends EventTarget {
    * node forgets its entries here; a node with a `dataDir` finds them again at the next start.
    */
   stop(): Promise<void> {
-    this.#transition = this.#transition.then(async () => {
+    return this.#transitionTo(async () => {
       if (this.#state !== 'started') return
       this.#state = 'stopping'
       await this.#retraining?.catch(() => {})
@@ -238,7 +237,13 @@ export class LeadNode extends EventTarget {
         this.#state = 'stopped'
       }
     })
-    return this.#transition
+  }
+
+  /** Runs start and stop one after the other, whatever the previous one's outcome. */
+  #transitionTo(step: () => Promise<void>): Promise<void> {
+    const next = this.#transition.then(step, step)
+    this.#transition = next.catch(() => {})
+    return next
   }
 
   async #restoreModel(): Promise<void> {
@@ -457,6 +462,7 @@ export class LeadNode extends EventTarget {
   async retrainModel(options: RetrainOptions = {}): Promise<RetrainResult> {
     this.#assertStarted()
     while (this.#retraining !== null) await this.#retraining.catch(() => {})
+    this.#assertStarted()
     const retraining = this.#retrain(options)
     this.#retraining = retraining
     try {
