@@ -161,7 +161,7 @@ test.serial(
   'a SIGKILLed node: callers get errors within the timeout, the rest of the ring re-stabilizes',
   async (t) => {
     const keys = wordKeys(1500)
-    const started = await cluster(t, 4, { trainOn: keys, callTimeout: 1000 })
+    const started = await cluster(t, 4, { trainOn: keys, callTimeout: 2000 })
     const [anchor, , , victim] = started.nodes
     await anchor.call(
       'putMany',

@@ -5,7 +5,7 @@ import { chordRouter } from '../../ts/net/chord-router.js'
 import type { LeadConfigInit } from '../../ts/node/config.js'
 import { LeadNode } from '../../ts/node/lead-node.js'
 
-/** What the harness passes in `process.argv[2]` (JSON, bigints as strings). */
+/** What the harness sends as its first IPC message. */
 export interface ClusterNodeOptions {
   bootstrapPeer: string | null
   numVirtualNodes: number
@@ -22,7 +22,7 @@ export interface ClusterRequest {
   args: unknown[]
 }
 
-const options = JSON.parse(process.argv[2]) as ClusterNodeOptions
+const options = await new Promise<ClusterNodeOptions>((resolve) => process.once('message', resolve))
 const config: LeadConfigInit = {
   ip: '127.0.0.1',
   basePort: 0,

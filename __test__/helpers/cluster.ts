@@ -105,13 +105,14 @@ export async function startNode(
     callTimeout: options.callTimeout ?? 1500,
     trainOn: bootstrapPeer === null ? options.trainOn : undefined,
   }
-  const child = fork(SCRIPT, [JSON.stringify(nodeOptions)], {
+  const child = fork(SCRIPT, [], {
     execPath: NODE,
     execArgv: ['--import', 'tsx'],
     serialization: 'advanced',
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   everyChild.add(child)
+  child.send(nodeOptions)
   child.once('exit', () => everyChild.delete(child))
   const ready = await new Promise<{ multiaddrs: string[]; peerId: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('node process did not start in 30 s')), 30_000)

@@ -11,6 +11,7 @@ import {
   type ChordRemote,
   ChordVnode,
   clockwiseDistance,
+  iterativeLookup,
   JoinFailedError,
   LookupFailedError,
   type LookupResult,
@@ -184,6 +185,10 @@ export class ChordRouter implements Router {
   #running: AbortController | undefined
   #maintenance: Promise<void> | undefined
   #transitions = 0
+  #lookupsRunning = 0
+  /** The remote vnode that took over the arc of the last vnode to leave. */
+  #handedTo: VnodeRef | undefined
+  #lookupSlots: Array<() => void> = []
   #settledWaiters: Array<() => void> = []
 
   constructor(components: RouterComponents, options: ChordRouterOptions = {}) {
@@ -261,18 +266,38 @@ export class ChordRouter implements Router {
   }
 
   async findSuccessor(position: bigint, options: RouteOptions = {}): Promise<VnodeRef> {
-    const known = this.#knownArc(position)
-    if (known !== undefined) return known.owner
-    return (await this.#lookup(position, options.signal)).owner
+    return this.#knownArc(position)?.owner ?? this.#coldLookup(position, options.signal)
   }
 
   async findSuccessorMany(positions: BigUint64Array, options: RouteOptions = {}): Promise<VnodeRef[]> {
     const owners: VnodeRef[] = new Array(positions.length)
     for (let i = 0; i < positions.length; i++) {
       owners[i] =
-        this.#knownArc(positions[i])?.owner ?? (await this.#lookup(positions[i], options.signal)).owner
+        this.#knownArc(positions[i])?.owner ?? (await this.#coldLookup(positions[i], options.signal))
     }
     return owners
+  }
+
+  /**
+   * A lookup for a routing-cache miss. Concurrent misses queue for one of `maxWorkers` slots and
+   * look at the cache again when their turn comes, so a burst of misses on one arc costs one lookup.
+   */
+  async #coldLookup(position: bigint, signal?: AbortSignal): Promise<VnodeRef> {
+    while (this.#lookupsRunning >= this.#config.maxWorkers) {
+      await new Promise<void>((resolve) => this.#lookupSlots.push(resolve))
+    }
+    const known = this.#knownArc(position)
+    if (known !== undefined) {
+      this.#lookupSlots.shift()?.()
+      return known.owner
+    }
+    this.#lookupsRunning++
+    try {
+      return (await this.#lookup(position, signal)).owner
+    } finally {
+      this.#lookupsRunning--
+      this.#lookupSlots.shift()?.()
+    }
   }
 
   /**
@@ -412,11 +437,19 @@ export class ChordRouter implements Router {
         start = vnode
       }
     }
-    if (start === undefined) throw new NotStartedError('the overlay has no vnode on the ring')
-    const result = await start.chord.lookup(this.#remote, position, {
-      signal,
-      onUnreachable: (node) => this.#forget(node),
-    })
+    const options = { signal, onUnreachable: (node: VnodeRef) => this.#forget(node) }
+    let result: LookupResult<VnodeRef>
+    if (start !== undefined) result = await start.chord.lookup(this.#remote, position, options)
+    else if (this.#handedTo !== undefined) {
+      // Every vnode has left (the peer is stopping): ask the vnode that took over our last arc.
+      const via = this.#handedTo
+      result = await iterativeLookup(
+        position,
+        () => ({ kind: 'next', next: via }),
+        this.#remote.step,
+        options,
+      )
+    } else throw new NotStartedError('the overlay has no vnode on the ring')
     this.#stats.lookups++
     this.#stats.lookupHops += result.hops
     if (result.owner.peerId !== this.peerId) this.#cache.add(result.arcStart, result.owner)
@@ -985,6 +1018,7 @@ export class ChordRouter implements Router {
             records,
           })
           this.#stats.handedOver += records.length
+          if (remote) this.#handedTo = successor
           break
         } catch {
           if (records.length > 0) await this.#dataPlane.putMany(records)

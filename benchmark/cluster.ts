@@ -1,0 +1,135 @@
+// Remote operations on a 3-process loopback cluster: PUT, GET and range query (100 keys), with
+// throughput, p50 and p99, measured from a client node whose keys all live on the other processes.
+
+import { performance } from 'node:perf_hooks'
+import { Cluster } from '../__test__/helpers/cluster.js'
+import { seededRandom } from '../__test__/helpers/datasets.js'
+import { chordRouter } from '../ts/net/chord-router.js'
+import { LeadNode } from '../ts/node/lead-node.js'
+import { percentile, writeResults } from './measure.js'
+
+const KEY_COUNT = 20_000
+const BATCH = 1000
+const IN_FLIGHT = 256
+
+interface Latencies {
+  opsPerSecond: number
+  p50Ms: number
+  p99Ms: number
+}
+
+/** Runs `count` operations with `inFlight` of them outstanding at any time. */
+async function closedLoop(
+  count: number,
+  inFlight: number,
+  operation: (i: number) => Promise<unknown>,
+): Promise<Latencies> {
+  const latencies: number[] = []
+  let next = 0
+  const start = performance.now()
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < count) {
+        const i = next++
+        const began = performance.now()
+        await operation(i)
+        latencies.push(performance.now() - began)
+      }
+    }),
+  )
+  const seconds = (performance.now() - start) / 1000
+  return { opsPerSecond: count / seconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) }
+}
+
+/** Throughput of batch calls (`putMany`/`getMany` of BATCH keys), a few batches in flight. */
+async function batched(keys: number[], operation: (batch: number[]) => Promise<unknown>): Promise<Latencies> {
+  const batches = Math.ceil(keys.length / BATCH)
+  const result = await closedLoop(batches, 4, (b) => operation(keys.slice(b * BATCH, (b + 1) * BATCH)))
+  return { ...result, opsPerSecond: result.opsPerSecond * BATCH }
+}
+
+const random = seededRandom(42)
+const sample = Array.from({ length: KEY_COUNT }, () => Math.floor(random() * 1e9))
+const cluster = await Cluster.start(3, { trainOn: sample, stabilizeInterval: 1, callTimeout: 5000 })
+const client = new LeadNode(
+  {
+    ip: '127.0.0.1',
+    basePort: 0,
+    bootstrapPeer: `localhost:${cluster.nodes[0].port}`,
+    numVirtualNodes: 1,
+    stabilizeInterval: 1,
+    autoRetrain: false,
+  },
+  { router: chordRouter() },
+)
+try {
+  await client.start()
+  // Remote operations only: keep the keys the client's own vnode does not own.
+  const keys: number[] = []
+  while (keys.length < KEY_COUNT) {
+    const key = Math.floor(random() * 1e9)
+    if ((await client.findSuccessor(client.learnedHash.predict(key))).peerId !== client.peerId) keys.push(key)
+  }
+  const value = (i: number) => ({ n: i, tag: 'bench' })
+
+  const putBatched = await batched(keys, (batch) =>
+    client.putMany(batch.map((key, i) => [key, value(i)] as const)),
+  )
+  const putSingle = await closedLoop(keys.length, IN_FLIGHT, (i) => client.put(keys[i], value(i)))
+  const getBatched = await batched(keys, (batch) => client.getMany(batch))
+  const getSingle = await closedLoop(keys.length, IN_FLIGHT, (i) => client.get(keys[i]))
+  const getModerate = await closedLoop(5000, 4, (i) => client.get(keys[i]))
+  const getSequential = await closedLoop(3000, 1, (i) => client.get(keys[i]))
+
+  const sorted = [...keys].sort((a, b) => a - b)
+  const positions = sorted.map((key) => client.learnedHash.predict(key))
+  const overlayBefore = client.getRoutingTableStats().overlay as Record<string, number>
+  const ranges = 300
+  let owningVnodes = 0
+  let rangeEntries = 0
+  const rangeStarts = Array.from({ length: ranges }, () => Math.floor(random() * (sorted.length - 100)))
+  for (const start of rangeStarts) {
+    const owners = new Set<bigint>()
+    for (const position of positions.slice(start, start + 100))
+      owners.add((await client.findSuccessor(position)).id)
+    owningVnodes += owners.size
+  }
+  const range = await closedLoop(ranges, 1, async (i) => {
+    const start = rangeStarts[i]
+    rangeEntries += (await client.rangeQuery(positions[start], positions[start + 99])).length
+  })
+  const overlayAfter = client.getRoutingTableStats().overlay as Record<string, number>
+  const delta = (field: string) => overlayAfter[field] - overlayBefore[field]
+  const rangeMessages = delta('rangeRoutingMessages') + delta('scanMessages')
+
+  const results = {
+    setup: {
+      processes: 3,
+      vnodesPerProcess: 3,
+      client: 'in-process LeadNode with 1 vnode; every measured key is owned by another process',
+      keys: keys.length,
+      transport: 'libp2p TCP + noise + yamux on 127.0.0.1, one long-lived stream per peer and protocol',
+    },
+    put: { batched: putBatched, pipelinedSingles: { inFlight: IN_FLIGHT, ...putSingle } },
+    get: {
+      batched: getBatched,
+      pipelinedSingles: { inFlight: IN_FLIGHT, ...getSingle },
+      moderateLoad: { inFlight: 4, ...getModerate },
+      sequential: { inFlight: 1, ...getSequential },
+    },
+    rangeQuery100: {
+      ...range,
+      meanEntries: rangeEntries / ranges,
+      messagesPerQuery: rangeMessages / ranges,
+      owningVnodesPerQuery: owningVnodes / ranges,
+      perKeyLookupBaseline: 100,
+    },
+    overlay: overlayAfter,
+  }
+  console.log(JSON.stringify(results, null, 2))
+  console.log(`wrote ${writeResults('cluster', results)}`)
+} finally {
+  await client.stop()
+  await Promise.all(cluster.nodes.map((node) => node.stop()))
+  await cluster.killAll()
+}
