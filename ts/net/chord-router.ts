@@ -112,7 +112,7 @@ interface LocalVnode {
   active: boolean
 }
 
-const MODEL_TIMEOUT_HINT = 'use the same model on every peer (model versions differ)'
+const MODEL_VERSION_HINT = 'use the same model on every peer (model versions differ)'
 
 /** A new Ed25519 identity, made synchronously so that the peer id is known before start. */
 function generatePrivateKey(): PrivateKey {
@@ -656,7 +656,7 @@ export class ChordRouter implements Router {
   #checkModelVersion(version: number): void {
     if (version !== this.#learnedHash.version) {
       throw new UnknownModelVersionError(
-        `request placed with model version ${version}, this peer uses ${this.#learnedHash.version}: ${MODEL_TIMEOUT_HINT}`,
+        `request placed with model version ${version}, this peer uses ${this.#learnedHash.version}: ${MODEL_VERSION_HINT}`,
       )
     }
   }
