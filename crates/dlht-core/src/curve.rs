@@ -2,8 +2,9 @@
 //! integer index, so nearby points get nearby keys and a box query becomes a few index intervals.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
@@ -15,11 +16,12 @@ const MAX_INDEX_BITS: u32 = 53;
 const MAX_BITS_PER_DIM: u32 = 32;
 /// Default resolution: 2^26 cells split the equator into cells under a metre.
 const DEFAULT_MAX_BITS_PER_DIM: u32 = 26;
-/// `decompose_box` refines up to this many curve nodes per requested interval before merging:
-/// more, finer candidates let the gap merge keep the cheapest intervals.
-const REFINE_FACTOR: usize = 8;
-/// Most nodes one `decompose_box` refines, whatever the budget, so time and memory stay small.
-const MAX_REFINE_NODES: usize = 1 << 16;
+/// `decompose_box` refines the box into about this many pieces per requested interval before
+/// closing gaps: finer pieces let it keep the widest gaps (measured on 1% boxes in 2-D: 2 gives
+/// 1.11 times the box's cells, 4 gives 1.06 in half the time of 8, which gives 1.03).
+const REFINE_FACTOR: usize = 4;
+/// Most pieces one `decompose_box` refines into, whatever the budget, so time and memory stay small.
+const MAX_REFINE_PIECES: usize = 1 << 16;
 
 /// Which space-filling curve orders the cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +86,7 @@ impl Curve {
         let mut scale = Vec::with_capacity(dims);
         for (axis, (&lo, &hi)) in min.iter().zip(&max).enumerate() {
             let s = cells / (hi - lo);
-            // `lo < hi` is false for NaN; an infinite bound or width makes the scale 0 or NaN.
+            // `lo < hi` is false for NaN; a huge width or a tiny one would break the scale.
             if !(lo < hi && (hi - lo).is_finite() && s.is_finite()) {
                 return Err(invalid(format!(
                     "bounds of axis {axis} must be finite numbers with min < max, got [{lo}, {hi}]"
@@ -172,14 +174,23 @@ impl Curve {
     pub fn cell_of(&self, index: u64) -> Vec<u32> {
         let dims = self.dims();
         let index = index & self.max_index();
-        let mut cells = vec![0u32; dims];
-        match self.kind {
-            CurveKind::ZOrder => deinterleave(index, &mut cells, self.bits),
+        let morton = match self.kind {
+            CurveKind::ZOrder => index,
             CurveKind::Hilbert => {
-                deinterleave(index ^ (index >> 1), &mut cells, self.bits);
-                hilbert_twist(&mut cells, self.bits);
+                let gray = index ^ (index >> 1);
+                let mask = (1u64 << dims) - 1;
+                let mut orientation = Orientation::IDENTITY;
+                let mut morton = 0;
+                for level in (0..self.bits as usize).rev() {
+                    let digit = ((gray >> (level * dims)) & mask) as u32;
+                    morton = (morton << dims) | u64::from(orientation.twist(digit, dims));
+                    orientation = orientation.below(digit, dims);
+                }
+                morton
             }
-        }
+        };
+        let mut cells = vec![0u32; dims];
+        deinterleave(morton, &mut cells, self.bits);
         cells
     }
 
@@ -222,8 +233,8 @@ impl Curve {
         }
         let limit = max_intervals
             .saturating_mul(REFINE_FACTOR)
-            .min(MAX_REFINE_NODES);
-        Ok(merge_intervals(self.refine(&query, limit), max_intervals))
+            .min(MAX_REFINE_PIECES);
+        Ok(close_gaps(self.refine(&query, limit), max_intervals))
     }
 
     /// Cell of one coordinate, clamped to the grid. Monotone in `x`, so the cells of a box's
@@ -248,55 +259,92 @@ impl Curve {
     }
 
     #[inline]
-    fn index_of_cells(&self, mut cells: [u32; MAX_DIMS]) -> u64 {
-        let cells = &mut cells[..self.dims()];
+    fn index_of_cells(&self, cells: [u32; MAX_DIMS]) -> u64 {
+        let dims = self.dims();
+        let morton = interleave(&cells[..dims], self.bits);
         match self.kind {
-            CurveKind::ZOrder => interleave(cells, self.bits),
-            CurveKind::Hilbert => {
-                hilbert_untwist(cells, self.bits);
-                gray_decode(interleave(cells, self.bits))
-            }
+            CurveKind::ZOrder => morton,
+            CurveKind::Hilbert => gray_decode(match hilbert_table(dims) {
+                Some(table) => table.untwist(morton, dims, self.bits),
+                None => untwist_levels(Orientation::IDENTITY, morton, dims, self.bits).0,
+            }),
         }
     }
 
-    /// Covers `query` with curve subtrees: starting from the whole grid, the partial subtree that
-    /// wastes most cells is split into its orthants until about `limit` subtrees exist or all are
-    /// inside the box. Returns their index intervals, unsorted.
+    /// Covers `query` with curve subtrees, in index order: starting from the whole grid, each
+    /// round splits the partial subtrees that waste most cells into their orthants, as many as
+    /// keep the pieces under `limit`. Returns sorted, disjoint, not touching intervals.
     fn refine(&self, query: &CellBox, limit: usize) -> Vec<(u64, u64)> {
         let root = Node {
             first: 0,
             level: self.bits,
             corner: [0; MAX_DIMS],
-            perm: std::array::from_fn(|axis| axis as u8),
-            flip: 0,
+            orientation: Orientation::IDENTITY,
         };
-        let mut done = Vec::new();
-        let mut partial = BinaryHeap::new();
-        self.place(root, query, &mut done, &mut partial);
-        while let Some((_, node)) = partial.pop() {
-            if done.len() + partial.len() + 1 >= limit {
-                done.push(self.interval(&node));
+        let mut pieces = Vec::new();
+        self.file(root, query, &mut pieces);
+        // One split replaces a piece by at most `2^dims`: the pieces overshoot `limit` by less.
+        let growth = (1usize << self.dims()) - 1;
+        loop {
+            let partial = pieces
+                .iter()
+                .filter(|piece| matches!(piece, Piece::Partial { .. }))
+                .count();
+            let mut room = limit.saturating_sub(pieces.len()).div_ceil(growth);
+            if partial == 0 || room == 0 {
                 break;
             }
-            self.children(&node, |child| {
-                self.place(child, query, &mut done, &mut partial)
-            });
+            // When not all fit, the last round splits those that waste most.
+            let last = room < partial;
+            let threshold = if last {
+                let mut wastes: Vec<u64> = pieces
+                    .iter()
+                    .filter_map(|piece| match piece {
+                        Piece::Partial { waste, .. } => Some(*waste),
+                        Piece::Run(..) => None,
+                    })
+                    .collect();
+                *wastes.select_nth_unstable_by(room - 1, |a, b| b.cmp(a)).1
+            } else {
+                0
+            };
+            let mut next = Vec::with_capacity(pieces.len() * 2);
+            for piece in pieces {
+                match piece {
+                    Piece::Partial { node, waste } if room > 0 && waste >= threshold => {
+                        room -= 1;
+                        self.children(&node, |child| self.file(child, query, &mut next));
+                    }
+                    piece => push_piece(&mut next, piece),
+                }
+            }
+            pieces = next;
+            if last {
+                break;
+            }
         }
-        done.extend(partial.iter().map(|(_, node)| self.interval(node)));
-        done
+        let mut intervals: Vec<(u64, u64)> = Vec::with_capacity(pieces.len());
+        for piece in pieces {
+            let (lo, hi) = match piece {
+                Piece::Run(lo, hi) => (lo, hi),
+                Piece::Partial { node, .. } => self.interval(&node),
+            };
+            match intervals.last_mut() {
+                Some(last) if lo == last.1 + 1 => last.1 = hi,
+                _ => intervals.push((lo, hi)),
+            }
+        }
+        intervals
     }
 
-    /// Files a subtree as done (inside the box), to refine (partial), or drops it (outside).
-    fn place(
-        &self,
-        node: Node,
-        query: &CellBox,
-        done: &mut Vec<(u64, u64)>,
-        partial: &mut BinaryHeap<(u64, Node)>,
-    ) {
+    /// Appends a subtree as a run (inside the box) or a partial piece, or drops it (outside).
+    fn file(&self, node: Node, query: &CellBox, pieces: &mut Vec<Piece>) {
         match self.overlap(&node, query) {
-            Overlap::Inside => done.push(self.interval(&node)),
-            Overlap::Partial(waste) => partial.push((waste, node)),
+            Overlap::Inside => {
+                let (lo, hi) = self.interval(&node);
+                push_piece(pieces, Piece::Run(lo, hi));
+            }
+            Overlap::Partial(waste) => pieces.push(Piece::Partial { node, waste }),
             Overlap::Outside => {}
         }
     }
@@ -333,43 +381,50 @@ impl Curve {
         let dims = self.dims();
         let level = node.level - 1;
         let span = 1u64 << (dims as u32 * level);
-        // The index bit just above this node's digits: Skilling's Gray code runs across levels.
+        // The index bit just above this node's digits: the Gray code runs across levels.
         let carry = ((node.first >> (dims as u32 * node.level)) & 1) as u32;
         for digit in 0..1u32 << dims {
-            let mut child = Node {
+            let (axes, orientation) = match self.kind {
+                CurveKind::ZOrder => (digit, node.orientation),
+                CurveKind::Hilbert => {
+                    let gray = digit ^ (digit >> 1) ^ (carry << (dims - 1));
+                    let orientation = node.orientation;
+                    (orientation.twist(gray, dims), orientation.below(gray, dims))
+                }
+            };
+            let mut corner = node.corner;
+            for (axis, c) in corner[..dims].iter_mut().enumerate() {
+                *c |= ((axes >> (dims - 1 - axis)) & 1) << level;
+            }
+            f(Node {
                 first: node.first + u64::from(digit) * span,
                 level,
-                ..*node
-            };
-            match self.kind {
-                CurveKind::ZOrder => {
-                    for axis in 0..dims {
-                        child.corner[axis] |= ((digit >> (dims - 1 - axis)) & 1) << level;
-                    }
-                }
-                CurveKind::Hilbert => {
-                    // Untwisted bits of this level, axis 0 first: the Gray code of the digit.
-                    let gray = digit ^ (digit >> 1) ^ (carry << (dims - 1));
-                    for slot in 0..dims {
-                        let bit =
-                            ((gray >> (dims - 1 - slot)) & 1) ^ u32::from((node.flip >> slot) & 1);
-                        child.corner[usize::from(node.perm[slot])] |= bit << level;
-                    }
-                    // Skilling's untwist at this level, applied to the orientation of the levels below.
-                    for slot in 0..dims {
-                        if (gray >> (dims - 1 - slot)) & 1 == 1 {
-                            child.flip ^= 1;
-                        } else {
-                            child.perm.swap(0, slot);
-                            let differ = (child.flip ^ (child.flip >> slot)) & 1;
-                            child.flip ^= differ | (differ << slot);
-                        }
-                    }
-                }
-            }
-            f(child);
+                corner,
+                orientation,
+            });
         }
     }
+}
+
+/// A stretch of the curve in `decompose_box`: indices kept, or a subtree partly in the box.
+enum Piece {
+    Run(u64, u64),
+    /// `waste`: how many of the subtree's cells lie outside the box.
+    Partial {
+        node: Node,
+        waste: u64,
+    },
+}
+
+/// Appends a piece, joining a run to a run it touches.
+fn push_piece(pieces: &mut Vec<Piece>, piece: Piece) {
+    if let (Some(Piece::Run(_, hi)), Piece::Run(lo, next_hi)) = (pieces.last_mut(), &piece) {
+        if *lo == *hi + 1 {
+            *hi = *next_hi;
+            return;
+        }
+    }
+    pieces.push(piece);
 }
 
 /// An inclusive box of cells.
@@ -380,16 +435,14 @@ struct CellBox {
 
 /// A subtree of the curve: a cube of `2^level` cells per axis whose indices are the interval
 /// starting at `first`.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy)]
 struct Node {
     first: u64,
     level: u32,
     /// Lowest cell of the cube on each axis.
     corner: [u32; MAX_DIMS],
-    /// Hilbert orientation of the levels below: untwisted axis `slot` is cell axis
-    /// `perm[slot]`, inverted where bit `slot` of `flip` is set.
-    perm: [u8; MAX_DIMS],
-    flip: u8,
+    /// For Hilbert, how the levels below are twisted.
+    orientation: Orientation,
 }
 
 enum Overlap {
@@ -399,38 +452,30 @@ enum Overlap {
     Partial(u64),
 }
 
-/// Sorts intervals, joins touching ones, then closes the smallest gaps until at most `budget`
-/// remain: the fewest extra indices for that many intervals.
-fn merge_intervals(mut intervals: Vec<(u64, u64)>, budget: usize) -> Vec<(u64, u64)> {
-    intervals.sort_unstable();
-    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(intervals.len());
-    for (lo, hi) in intervals {
-        match merged.last_mut() {
-            Some(last) if lo <= last.1 + 1 => last.1 = last.1.max(hi),
-            _ => merged.push((lo, hi)),
-        }
-    }
-    if merged.len() <= budget {
-        return merged;
+/// Closes the smallest gaps between sorted, disjoint intervals until at most `budget` remain:
+/// the fewest extra indices for that many intervals.
+fn close_gaps(intervals: Vec<(u64, u64)>, budget: usize) -> Vec<(u64, u64)> {
+    if intervals.len() <= budget {
+        return intervals;
     }
     // Keep the `budget - 1` widest gaps open.
-    let mut gaps: Vec<(Reverse<u64>, usize)> = merged
+    let mut gaps: Vec<(Reverse<u64>, usize)> = intervals
         .windows(2)
         .enumerate()
         .map(|(i, pair)| (Reverse(pair[1].0 - pair[0].1), i))
         .collect();
     let keep = budget - 1;
     gaps.select_nth_unstable(keep);
-    let mut open = vec![false; merged.len()];
+    let mut open = vec![false; intervals.len()];
     for &(_, i) in &gaps[..keep] {
         open[i] = true;
     }
     let mut out = Vec::with_capacity(budget);
-    let mut start = merged[0].0;
-    for (i, &(_, hi)) in merged.iter().enumerate() {
-        if i + 1 == merged.len() || open[i] {
+    let mut start = intervals[0].0;
+    for (i, &(_, hi)) in intervals.iter().enumerate() {
+        if i + 1 == intervals.len() || open[i] {
             out.push((start, hi));
-            if let Some(next) = merged.get(i + 1) {
+            if let Some(next) = intervals.get(i + 1) {
                 start = next.0;
             }
         }
@@ -487,8 +532,8 @@ fn deinterleave(index: u64, cells: &mut [u32], bits: u32) {
     }
 }
 
-/// Each index bit is the XOR of the Gray-code bits at and above it (Skilling's "Gray encode"
-/// of the transposed index, run across all levels at once).
+/// Each index bit is the XOR of the untwisted bits at and above it (Skilling's "Gray encode" of
+/// the transposed index, run across all levels at once).
 #[inline]
 fn gray_decode(mut gray: u64) -> u64 {
     for shift in [1, 2, 4, 8, 16, 32] {
@@ -497,36 +542,144 @@ fn gray_decode(mut gray: u64) -> u64 {
     gray
 }
 
-/// Skilling's "inverse undo" (AxestoTranspose, 2004): from the top level down, each axis bit
-/// inverts the lower bits of axis 0 or swaps them with that axis's, leaving Gray-coded bits.
-#[inline]
-fn hilbert_untwist(x: &mut [u32], bits: u32) {
-    for level in (1..bits).rev() {
-        let low = (1u32 << level) - 1;
-        for i in 0..x.len() {
-            // Branch-free: cell bits are random, a branch would mispredict half the time.
-            let set = 0u32.wrapping_sub((x[i] >> level) & 1);
-            x[0] ^= low & set;
-            let swap = (x[0] ^ x[i]) & low & !set;
-            x[0] ^= swap;
-            x[i] ^= swap;
+/// Orientation of a Hilbert subtree: Skilling's transpose algorithm (AxestoTranspose, 2004)
+/// restated level by level. Going down, each level's bits invert or swap the axes of all the
+/// levels below; this is that twist so far. Untwisted slot `j` is cell axis `perm[j]`, inverted
+/// where bit `j` of `flip` is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Orientation {
+    perm: [u8; MAX_DIMS],
+    flip: u8,
+}
+
+impl Orientation {
+    const IDENTITY: Orientation = Orientation {
+        perm: [0, 1, 2, 3, 4, 5, 6, 7],
+        flip: 0,
+    };
+
+    /// Untwisted bits of one level (slot 0 most significant) from its Morton digit (axis 0 most
+    /// significant). They are the Gray code of the level's index digit.
+    #[inline]
+    fn untwist(&self, axes: u32, dims: usize) -> u32 {
+        let mut gray = 0;
+        for slot in 0..dims {
+            let axis = usize::from(self.perm[slot]);
+            let bit = ((axes >> (dims - 1 - axis)) & 1) ^ u32::from((self.flip >> slot) & 1);
+            gray = (gray << 1) | bit;
         }
+        gray
+    }
+
+    /// The inverse of [`Orientation::untwist`].
+    #[inline]
+    fn twist(&self, gray: u32, dims: usize) -> u32 {
+        let mut axes = 0;
+        for slot in 0..dims {
+            let bit = ((gray >> (dims - 1 - slot)) & 1) ^ u32::from((self.flip >> slot) & 1);
+            axes |= bit << (dims - 1 - usize::from(self.perm[slot]));
+        }
+        axes
+    }
+
+    /// Orientation of the levels below one whose untwisted bits are `gray`: Skilling's step,
+    /// where a set bit inverts slot 0 and a clear bit swaps slot 0 with its own.
+    #[inline]
+    fn below(mut self, gray: u32, dims: usize) -> Orientation {
+        for slot in 0..dims {
+            // Branch-free: the bits are data, a branch would mispredict half the time.
+            let set = ((gray >> (dims - 1 - slot)) & 1) as u8;
+            self.flip ^= set;
+            let swap = (self.perm[0] ^ self.perm[slot]) & set.wrapping_sub(1);
+            self.perm[0] ^= swap;
+            self.perm[slot] ^= swap;
+            let differ = (self.flip ^ (self.flip >> slot)) & 1 & (set ^ 1);
+            self.flip ^= differ | (differ << slot);
+        }
+        self
     }
 }
 
-/// Skilling's "undo excess work" (TransposetoAxes): the inverse of [`hilbert_untwist`].
-fn hilbert_twist(x: &mut [u32], bits: u32) {
-    for level in 1..bits {
-        let low = (1u32 << level) - 1;
-        for i in (0..x.len()).rev() {
-            if (x[i] >> level) & 1 == 1 {
-                x[0] ^= low;
-            } else {
-                let swap = (x[0] ^ x[i]) & low;
-                x[0] ^= swap;
-                x[i] ^= swap;
+/// Untwists the `levels` levels of a Morton code, top first, starting in `orientation`:
+/// the untwisted bits of those levels and the orientation below them.
+#[inline]
+fn untwist_levels(
+    mut orientation: Orientation,
+    morton: u64,
+    dims: usize,
+    levels: u32,
+) -> (u64, Orientation) {
+    let mask = (1u64 << dims) - 1;
+    let mut gray = 0;
+    for level in (0..levels as usize).rev() {
+        let digit = orientation.untwist(((morton >> (level * dims)) & mask) as u32, dims);
+        gray = (gray << dims) | u64::from(digit);
+        orientation = orientation.below(digit, dims);
+    }
+    (gray, orientation)
+}
+
+/// Levels one table lookup untwists, for 1 to 4 dimensions. Beyond, the orientations
+/// (`dims! * 2^dims`) make tables too big and `index` untwists level by level.
+const TABLE_LEVELS: [u32; 4] = [8, 4, 2, 1];
+
+static HILBERT_TABLES: [OnceLock<HilbertTable>; TABLE_LEVELS.len()] =
+    [const { OnceLock::new() }; TABLE_LEVELS.len()];
+
+fn hilbert_table(dims: usize) -> Option<&'static HilbertTable> {
+    let table = HILBERT_TABLES.get(dims - 1)?;
+    Some(table.get_or_init(|| HilbertTable::new(dims)))
+}
+
+/// [`untwist_levels`] for a few levels at once, memoised for one number of dimensions: a table
+/// walk costs one lookup per chunk of levels instead of a few operations per axis and level.
+struct HilbertTable {
+    levels: u32,
+    /// At `state << chunk | morton chunk`: `next state << chunk | untwisted chunk`, where
+    /// `chunk` is `levels * dims` bits and state 0 is [`Orientation::IDENTITY`].
+    entries: Vec<u16>,
+}
+
+impl HilbertTable {
+    fn new(dims: usize) -> HilbertTable {
+        let levels = TABLE_LEVELS[dims - 1];
+        let chunk = levels as usize * dims;
+        let mut states = vec![Orientation::IDENTITY];
+        let mut ids = HashMap::from([(Orientation::IDENTITY, 0usize)]);
+        let mut entries = Vec::new();
+        let mut state = 0;
+        while state < states.len() {
+            for morton in 0..1u64 << chunk {
+                let (gray, below) = untwist_levels(states[state], morton, dims, levels);
+                let next = *ids.entry(below).or_insert_with(|| {
+                    states.push(below);
+                    states.len() - 1
+                });
+                entries.push(((next << chunk) | gray as usize) as u16);
             }
+            state += 1;
         }
+        HilbertTable { levels, entries }
+    }
+
+    /// Untwisted bits of a Morton code of `bits` levels.
+    #[inline]
+    fn untwist(&self, morton: u64, dims: usize, bits: u32) -> u64 {
+        let chunk = self.levels as usize * dims;
+        let steps = bits.div_ceil(self.levels) as usize;
+        // Zero levels appended below the last make whole chunks; their bits are shifted out.
+        let pad = steps * chunk - bits as usize * dims;
+        let morton = morton << pad;
+        let mask = (1u64 << chunk) - 1;
+        let mut state = 0;
+        let mut gray = 0;
+        for step in (0..steps).rev() {
+            let index = (state << chunk) | ((morton >> (step * chunk)) & mask) as usize;
+            let entry = u64::from(self.entries[index]);
+            gray = (gray << chunk) | (entry & mask);
+            state = (entry >> chunk) as usize;
+        }
+        gray >> pad
     }
 }
 
@@ -568,6 +721,42 @@ mod tests {
             }
         }
         index
+    }
+
+    /// Skilling's AxestoTranspose (2004) as published, then the transposed index read out.
+    fn skilling_index(cells: &[u32], bits: u32) -> u64 {
+        let mut x = cells.to_vec();
+        let n = x.len();
+        let m = 1u32 << (bits - 1);
+        let mut q = m;
+        while q > 1 {
+            let p = q - 1;
+            for i in 0..n {
+                if x[i] & q != 0 {
+                    x[0] ^= p;
+                } else {
+                    let t = (x[0] ^ x[i]) & p;
+                    x[0] ^= t;
+                    x[i] ^= t;
+                }
+            }
+            q >>= 1;
+        }
+        for i in 1..n {
+            x[i] ^= x[i - 1];
+        }
+        let mut t = 0;
+        q = m;
+        while q > 1 {
+            if x[n - 1] & q != 0 {
+                t ^= q - 1;
+            }
+            q >>= 1;
+        }
+        for xi in &mut x {
+            *xi ^= t;
+        }
+        naive_interleave(&x, bits)
     }
 
     fn assert_invalid<T: std::fmt::Debug>(result: Result<T>) {
@@ -707,8 +896,8 @@ mod tests {
         }
     }
 
-    /// The efficiency bound: a 1% box of a 2^26 x 2^26 grid in 64 intervals covers at most this
-    /// many times its cells (measured: about 1.2 for Hilbert, 1.5 for Z-order).
+    /// A 1% box of a 2^26 x 2^26 grid in at most 64 intervals covers few more indices than it has
+    /// cells (measured: 1.03 to 1.08 times for Hilbert, 1.05 to 1.10 for Z-order).
     #[test]
     fn a_small_box_costs_few_extra_indices() {
         for kind in [CurveKind::Hilbert, CurveKind::ZOrder] {
@@ -723,13 +912,9 @@ mod tests {
                     })
                     .product();
                 let ratio = covered as f64 / cells as f64;
-                println!(
-                    "{kind:?} box at ({x}, {y}): {} intervals, coverage {ratio:.3}",
-                    intervals.len()
-                );
                 assert!(intervals.len() <= 64);
                 assert!(
-                    ratio < 4.0,
+                    ratio < 1.25,
                     "{kind:?} box at ({x}, {y}) covers {ratio} times its cells"
                 );
             }
@@ -792,6 +977,15 @@ mod tests {
                 let index = curve.index(&centre(&curve, &cells)).unwrap();
                 prop_assert_eq!(index, naive_interleave(&cells, curve.bits_per_dim()));
                 prop_assert_eq!(curve.cell_of(index), cells);
+            }
+        }
+
+        #[test]
+        fn hilbert_is_skillings_curve((curve, cells) in curve_and_cells()) {
+            let curve = Curve::new(CurveKind::Hilbert, curve.min, curve.max, curve.bits).unwrap();
+            for cells in cells {
+                let index = curve.index(&centre(&curve, &cells)).unwrap();
+                prop_assert_eq!(index, skilling_index(&cells, curve.bits_per_dim()));
             }
         }
 
