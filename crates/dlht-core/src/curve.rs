@@ -619,8 +619,9 @@ fn untwist_levels(
     (gray, orientation)
 }
 
-/// Levels one table lookup untwists, for 1 to 4 dimensions. Beyond, the orientations
-/// (`dims! * 2^dims`) make tables too big and `index` untwists level by level.
+/// Levels one table lookup untwists, for 1 to 4 dimensions: at most 8 bits a lookup, and the
+/// `dims! * 2^dims` orientations (384 in 4-D) keep entries in a `u16`. Beyond, tables grow too
+/// big and `index` untwists level by level.
 const TABLE_LEVELS: [u32; 4] = [8, 4, 2, 1];
 
 static HILBERT_TABLES: [OnceLock<HilbertTable>; TABLE_LEVELS.len()] =
