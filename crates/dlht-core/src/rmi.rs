@@ -65,9 +65,11 @@ pub struct RootModel {
 
 /// Stage 2: `position = ⌊clamp(p(t), position_lo, position_hi)⌋` with `t` the key normalised from
 /// `[key_lo, key_hi]` (the leaf's first and last training keys) to `[0, 1]` and `p` as in
-/// [`RootModel`], in positions. A cubic leaf whose fit was not monotone holds a quadratic or a line
-/// (then `model_type` is `Linear`). An empty leaf is the constant `position_lo = position_hi`, the
-/// start of the next non-empty leaf. Errors are in positions, measured on the training keys.
+/// [`RootModel`], in positions. Both stages evaluate `p` in a rounding-safe monotone form, so
+/// predictions match the formula up to f64 rounding. A cubic leaf whose fit was not monotone holds
+/// a quadratic or a line (then `model_type` is `Linear`). An empty leaf is the constant
+/// `position_lo = position_hi`, the start of the next non-empty leaf. Errors are in positions,
+/// measured exactly on the training keys.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Leaf {
     pub model_type: ModelType,
