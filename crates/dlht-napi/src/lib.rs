@@ -7,7 +7,8 @@ use dlht_core::keys;
 use dlht_core::rmi::{Leaf, RootModel};
 use dlht_core::{Error as CoreError, ModelType, ReservoirSampler, Rmi, RmiConfig};
 use napi::bindgen_prelude::{
-    AsyncTask, BigInt, BigUint64ArraySlice, Float64Array, Float64ArraySlice, Uint32Array, Uint8Array,
+    AsyncTask, BigInt, BigUint64ArraySlice, Float64Array, Float64ArraySlice, Uint32Array,
+    Uint8Array,
 };
 use napi::{Env, Task};
 use napi_derive::napi;
@@ -40,7 +41,9 @@ fn parse_model_type(name: &str) -> Result<ModelType> {
 fn bigint_to_u64(value: &BigInt, what: &str) -> Result<u64> {
     let (negative, magnitude, lossless) = value.get_u64();
     if negative || !lossless {
-        return Err(invalid(format!("{what} must be a non-negative bigint below 2^64")));
+        return Err(invalid(format!(
+            "{what} must be a non-negative bigint below 2^64"
+        )));
     }
     Ok(magnitude)
 }
@@ -61,7 +64,9 @@ fn to_config(options: &RmiOptions) -> Result<RmiConfig> {
     }
     let branching_factor = options.branching_factor;
     if branching_factor.fract() != 0.0 || !(0.0..=u32::MAX as f64).contains(&branching_factor) {
-        return Err(invalid(format!("branching factor must be a positive integer, got {branching_factor}")));
+        return Err(invalid(format!(
+            "branching factor must be a positive integer, got {branching_factor}"
+        )));
     }
     let config = RmiConfig {
         branching_factor: branching_factor as usize,
@@ -126,9 +131,12 @@ pub struct RmiParts {
 }
 
 fn coefficients(values: &[f64]) -> Result<[f64; 4]> {
-    values
-        .try_into()
-        .map_err(|_| to_js(CoreError::CorruptModel(format!("expected 4 coefficients, got {}", values.len()))))
+    values.try_into().map_err(|_| {
+        to_js(CoreError::CorruptModel(format!(
+            "expected 4 coefficients, got {}",
+            values.len()
+        )))
+    })
 }
 
 fn leaf_parts(leaf: &Leaf) -> ModelParts {
@@ -249,12 +257,18 @@ impl NativeRmi {
 
     /// Batch prediction into a caller-owned array: no allocation on either side.
     #[napi]
-    pub fn predict_into(&self, keys: Float64ArraySlice, mut out: BigUint64ArraySlice) -> Result<()> {
+    pub fn predict_into(
+        &self,
+        keys: Float64ArraySlice,
+        mut out: BigUint64ArraySlice,
+    ) -> Result<()> {
         let keys_bytes = keys.as_ptr_range();
         let out_start = out.as_ptr() as *const f64;
         let out_bytes = out_start..out_start.wrapping_add(out.len());
         if keys_bytes.start < out_bytes.end && out_bytes.start < keys_bytes.end {
-            return Err(invalid("predictMany: the output must not share memory with the keys"));
+            return Err(invalid(
+                "predictMany: the output must not share memory with the keys",
+            ));
         }
         // SAFETY: this runs synchronously on the JavaScript thread, so no JavaScript code can touch
         // `out` while the slice lives, and the check above rules out aliasing with `keys`.
@@ -268,7 +282,12 @@ impl NativeRmi {
     }
 
     #[napi]
-    pub fn update_leaf(&mut self, bucket_id: u32, sorted_keys: Float64ArraySlice, positions: BigUint64ArraySlice) -> Result<()> {
+    pub fn update_leaf(
+        &mut self,
+        bucket_id: u32,
+        sorted_keys: Float64ArraySlice,
+        positions: BigUint64ArraySlice,
+    ) -> Result<()> {
         self.inner
             .update_leaf(bucket_id as usize, &sorted_keys, &positions)
             .map_err(to_js)
@@ -320,7 +339,11 @@ impl NativeRmi {
 
     #[napi(factory)]
     pub fn from_parts(parts: RmiParts) -> Result<Self> {
-        let leaves = parts.leaves.iter().map(leaf_from_parts).collect::<Result<Vec<_>>>()?;
+        let leaves = parts
+            .leaves
+            .iter()
+            .map(leaf_from_parts)
+            .collect::<Result<Vec<_>>>()?;
         let inner = Rmi::from_parts(
             to_config(&parts.options)?,
             root_from_parts(&parts.root)?,
@@ -440,7 +463,11 @@ pub fn encode_bigint(key: BigInt) -> f64 {
 
 #[napi]
 pub fn encode_strings(keys: Vec<String>) -> Float64Array {
-    Float64Array::from(keys.iter().map(|key| keys::encode_bytes(key.as_bytes())).collect::<Vec<_>>())
+    Float64Array::from(
+        keys.iter()
+            .map(|key| keys::encode_bytes(key.as_bytes()))
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// Byte keys packed as one buffer: key i is `data[offsets[i]..offsets[i + 1]]`.
@@ -460,7 +487,12 @@ pub struct NativeCurve {
 #[napi]
 impl NativeCurve {
     #[napi(constructor)]
-    pub fn new(kind: String, min: Vec<f64>, max: Vec<f64>, bits_per_dim: Option<u32>) -> Result<Self> {
+    pub fn new(
+        kind: String,
+        min: Vec<f64>,
+        max: Vec<f64>,
+        bits_per_dim: Option<u32>,
+    ) -> Result<Self> {
         let kind: CurveKind = kind.parse().map_err(to_js)?;
         let inner = match bits_per_dim {
             Some(bits) => Curve::new(kind, min, max, bits),
@@ -490,16 +522,31 @@ impl NativeCurve {
     pub fn index_many(&self, points: Float64Array) -> Result<Float64Array> {
         let dims = self.inner.dims();
         if points.len() % dims != 0 {
-            return Err(invalid(format!("points length {} is not a multiple of {dims} dimensions", points.len())));
+            return Err(invalid(format!(
+                "points length {} is not a multiple of {dims} dimensions",
+                points.len()
+            )));
         }
         let mut indices = vec![0u64; points.len() / dims];
-        self.inner.index_many(&points, &mut indices).map_err(to_js)?;
-        Ok(Float64Array::from(indices.into_iter().map(|index| index as f64).collect::<Vec<_>>()))
+        self.inner
+            .index_many(&points, &mut indices)
+            .map_err(to_js)?;
+        Ok(Float64Array::from(
+            indices
+                .into_iter()
+                .map(|index| index as f64)
+                .collect::<Vec<_>>(),
+        ))
     }
 
     /// Intervals as a flat array `[lo0, hi0, lo1, hi1, ...]`, inclusive.
     #[napi]
-    pub fn decompose_box(&self, min: Float64Array, max: Float64Array, max_intervals: u32) -> Result<Float64Array> {
+    pub fn decompose_box(
+        &self,
+        min: Float64Array,
+        max: Float64Array,
+        max_intervals: u32,
+    ) -> Result<Float64Array> {
         let intervals = self
             .inner
             .decompose_box(&min, &max, max_intervals as usize)
