@@ -87,11 +87,8 @@ async function warmUp(): Promise<void> {
   for (let from = 0; from < count; from += BATCH) await node.getMany(keys.slice(from, from + BATCH))
   for (let i = 0; i < count; i++) await node.get(keys[i])
   for (let i = 0; i < 2000; i++) {
-    for (const entry of await node.rangeQuery(
-      node.learnedHash.predict(keys[i]),
-      node.learnedHash.predict(keys[i]) + 10n ** 15n,
-    ))
-      entry.value
+    const { hashMin, hashMax } = node.learnedHash.predictRange(keys[i], keys[i] + 1e9)
+    for (const entry of await node.rangeQuery(hashMin, hashMax)) entry.value
     await node.rangeQueryKeys(keys[i], keys[i] + 1e9)
   }
   await node.stop()
