@@ -182,6 +182,12 @@ test('bad keys and values get typed errors and change nothing', async (t) => {
   await t.throwsAsync(node.put('x'.repeat(2000), 1), { instanceOf: InvalidKeyError, message: /maxKeyBytes/ })
   const tooLarge = await t.throwsAsync(node.put('kept', 'x'.repeat(2000)), { instanceOf: ValueTooLargeError })
   t.is(tooLarge?.code, 'ERR_DLHT_VALUE_TOO_LARGE')
+  const defaults = await started()
+  await t.throwsAsync(defaults.put('huge', new Uint8Array(2 * 1024 * 1024)), {
+    instanceOf: ValueTooLargeError,
+  })
+  t.is(await defaults.get('huge'), undefined)
+  await defaults.stop()
   for (const value of [() => 1, Symbol('s'), { f() {} }, undefined, new WeakMap()]) {
     await t.throwsAsync(node.put('kept', value), { instanceOf: ValueNotSerializableError })
   }

@@ -206,11 +206,6 @@ export class LocalStore implements DataPlane {
     this.#bytes -= entry.size
   }
 
-  /** Visits the entries whose position lies in [hashMin, hashMax], in order. */
-  #visitArc(hashMin: bigint, hashMax: bigint, visit: (entry: StoredEntry, position: bigint) => void): void {
-    this.#index.scan(hashMin, hashMax, visit)
-  }
-
   async scan(hashMin: bigint, hashMax: bigint, filter: ScanFilter = {}): Promise<ScannedRecord[]> {
     return this.scanSync(hashMin, hashMax, filter)
   }
@@ -219,7 +214,7 @@ export class LocalStore implements DataPlane {
   scanSync(hashMin: bigint, hashMax: bigint, filter: ScanFilter = {}): ScannedRecord[] {
     const keep = this.#filterOf(filter)
     const found: ScannedRecord[] = []
-    this.#visitArc(hashMin, hashMax, (entry, position) => {
+    this.#index.scan(hashMin, hashMax, (entry, position) => {
       if (keep(entry)) found.push({ key: entry.key, value: this.#read(entry), position })
     })
     return found
@@ -250,7 +245,7 @@ export class LocalStore implements DataPlane {
   async extract(hashMin: bigint, hashMax: bigint): Promise<ScannedRecord[]> {
     const taken: StoredEntry[] = []
     const records: ScannedRecord[] = []
-    this.#visitArc(hashMin, hashMax, (entry, position) => {
+    this.#index.scan(hashMin, hashMax, (entry, position) => {
       taken.push(entry)
       records.push({ key: entry.key, value: this.#read(entry), position })
     })
@@ -263,7 +258,7 @@ export class LocalStore implements DataPlane {
   measure(hashMin: bigint, hashMax: bigint): { keys: number; bytes: number } {
     let keys = 0
     let bytes = 0
-    this.#visitArc(hashMin, hashMax, (entry) => {
+    this.#index.scan(hashMin, hashMax, (entry) => {
       keys++
       bytes += entry.size
     })
