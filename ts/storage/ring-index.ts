@@ -36,6 +36,8 @@ export class RingIndex<E extends { readonly encoded: number }> {
   #chunks: Chunk<E>[] = []
   /** Last encoded key of each chunk. */
   #lastKeys = new Float64Array(16)
+  /** Entry count of each chunk (contiguous, so that rank walks touch no chunk object). */
+  #counts = new Uint32Array(16)
   #size = 0
 
   constructor(tie: (a: E, b: E) => number, placement: Placement, maxChunk = 256) {
@@ -91,22 +93,28 @@ export class RingIndex<E extends { readonly encoded: number }> {
   #setLastKey(at: number): void {
     const { keys, entries } = this.#chunks[at]
     this.#lastKeys[at] = keys[entries.length - 1]
+    this.#counts[at] = entries.length
   }
 
   #insertChunk(at: number, chunk: Chunk<E>): void {
     const count = this.#chunks.length
     if (count + 1 > this.#lastKeys.length) {
-      const grown = new Float64Array(this.#lastKeys.length * 2)
-      grown.set(this.#lastKeys)
-      this.#lastKeys = grown
+      const grownKeys = new Float64Array(this.#lastKeys.length * 2)
+      grownKeys.set(this.#lastKeys)
+      this.#lastKeys = grownKeys
+      const grownCounts = new Uint32Array(this.#counts.length * 2)
+      grownCounts.set(this.#counts)
+      this.#counts = grownCounts
     }
     this.#lastKeys.copyWithin(at + 1, at, count)
+    this.#counts.copyWithin(at + 1, at, count)
     this.#chunks.splice(at, 0, chunk)
     this.#setLastKey(at)
   }
 
   #removeChunk(at: number): void {
     this.#lastKeys.copyWithin(at, at + 1, this.#chunks.length)
+    this.#counts.copyWithin(at, at + 1, this.#chunks.length)
     this.#chunks.splice(at, 1)
   }
 
@@ -142,6 +150,7 @@ export class RingIndex<E extends { readonly encoded: number }> {
     chunk.positions[index] = position
     chunk.entries.splice(index, 0, entry)
     this.#size++
+    this.#counts[at]++
     if (index === length) this.#setLastKey(at)
     if (chunk.entries.length > this.#maxChunk) this.#split(at)
   }
@@ -169,6 +178,7 @@ export class RingIndex<E extends { readonly encoded: number }> {
     chunk.positions.copyWithin(index, index + 1, length)
     chunk.entries.splice(index, 1)
     this.#size--
+    this.#counts[at]--
     if (chunk.entries.length === 0) this.#removeChunk(at)
     else if (index === length - 1) this.#setLastKey(at)
     return true
@@ -222,8 +232,8 @@ export class RingIndex<E extends { readonly encoded: number }> {
     let before = 0
     let at = 0
     for (const rank of ranks) {
-      while (at < this.#chunks.length && before + this.#chunks[at].entries.length <= rank) {
-        before += this.#chunks[at].entries.length
+      while (at < this.#chunks.length && before + this.#counts[at] <= rank) {
+        before += this.#counts[at]
         at++
       }
       if (at === this.#chunks.length) break
@@ -263,6 +273,7 @@ export class RingIndex<E extends { readonly encoded: number }> {
   clear(): void {
     this.#chunks = []
     this.#lastKeys = new Float64Array(16)
+    this.#counts = new Uint32Array(16)
     this.#size = 0
   }
 }
