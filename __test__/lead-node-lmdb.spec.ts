@@ -17,7 +17,7 @@ async function tempDir(t: { teardown: (fn: () => Promise<void>) => void }): Prom
 test('entries, deletes and the model survive a restart', async (t) => {
   const dataDir = await tempDir(t)
   const words = englishWords().slice(0, 10_000)
-  const first = new LeadNode({ dataDir, autoRetrain: false })
+  const first = new LeadNode({ network: false, dataDir, autoRetrain: false })
   await first.start()
   await first.putMany(words.map((word, i) => [word, { i, word }]))
   await first.put(42, new Map([[1, 'one']]))
@@ -30,7 +30,7 @@ test('entries, deletes and the model survive a restart', async (t) => {
   t.is(first.getStats().storage, 'lmdb')
   await first.stop()
 
-  const second = new LeadNode({ dataDir, autoRetrain: false })
+  const second = new LeadNode({ network: false, dataDir, autoRetrain: false })
   await second.start()
   t.is(second.getStats().keys, words.length + 1)
   t.is(await second.get(words[0]), undefined)
@@ -50,11 +50,11 @@ test('entries, deletes and the model survive a restart', async (t) => {
 
 test('a data directory refuses a node with another hash space', async (t) => {
   const dataDir = await tempDir(t)
-  const first = new LeadNode({ dataDir })
+  const first = new LeadNode({ network: false, dataDir })
   await first.start()
   await first.put('a', 1)
   await first.stop()
-  const other = new LeadNode({ dataDir, hashSpaceSize: 2n ** 40n })
+  const other = new LeadNode({ network: false, dataDir, hashSpaceSize: 2n ** 40n })
   await t.throwsAsync(other.start(), { instanceOf: StorageMismatchError })
   t.false(other.isStarted)
   await t.throwsAsync(other.start(), { instanceOf: StorageMismatchError }, 'a failed start can be retried')
@@ -63,7 +63,7 @@ test('a data directory refuses a node with another hash space', async (t) => {
 
 test('values are readable at once, before the LMDB commit resolves', async (t) => {
   const dataDir = await tempDir(t)
-  const node = new LeadNode({ dataDir })
+  const node = new LeadNode({ network: false, dataDir })
   await node.start()
   const writing = node.put('soon', 'here')
   t.is(await node.get('soon'), 'here')

@@ -7,7 +7,11 @@ import { cities, seededRandom } from './helpers/datasets.js'
 
 for (const kind of ['hilbert', 'z-order'] as const) {
   test(`rangeQueryBox equals brute force on all cities (${kind})`, async (t) => {
-    const node = new LeadNode({ spatial: { min: [-180, -90], max: [180, 90], kind }, autoRetrain: false })
+    const node = new LeadNode({
+      network: false,
+      spatial: { min: [-180, -90], max: [180, 90], kind },
+      autoRetrain: false,
+    })
     await node.start()
     const byPoint = new Map<string, { point: [number, number]; name: string }>()
     for (const city of cities())
@@ -48,7 +52,7 @@ for (const kind of ['hilbert', 'z-order'] as const) {
 }
 
 test('a spatial node takes points only, and checks the box', async (t) => {
-  const node = new LeadNode({ spatial: { min: [0, 0], max: [1, 1] } })
+  const node = new LeadNode({ network: false, spatial: { min: [0, 0], max: [1, 1] } })
   await node.start()
   await node.put([0.5, 0.5], 'center')
   t.is(await node.get([0.5, 0.5]), 'center')

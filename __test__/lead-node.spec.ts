@@ -17,7 +17,7 @@ import {
 import { englishWords, seededRandom } from './helpers/datasets.js'
 
 async function started(config: LeadConfigInit = {}): Promise<LeadNode> {
-  const node = new LeadNode(config)
+  const node = new LeadNode({ network: false, ...config })
   await node.start()
   return node
 }
@@ -25,7 +25,7 @@ async function started(config: LeadConfigInit = {}): Promise<LeadNode> {
 test('seed quick start: put, get, range query, stop', async (t) => {
   const node = new LeadNode({
     ip: 'localhost',
-    basePort: 9000,
+    basePort: 0,
     numVirtualNodes: 3,
     branchingFactor: 100,
     modelType: 'linear',
@@ -80,6 +80,7 @@ test('invalid config is rejected at construction, naming the field', (t) => {
     ['maxValueBytes', 0],
     ['maxKeyBytes', 5000],
     ['autoRetrain', 'yes'],
+    ['network', 1],
     ['spatial', { min: [0], max: [0] }],
   ]
   for (const [field, value] of cases) {
@@ -98,7 +99,7 @@ test('invalid config is rejected at construction, naming the field', (t) => {
 })
 
 test('operations before start and after stop throw NotStartedError; start and stop are idempotent', async (t) => {
-  const node = new LeadNode()
+  const node = new LeadNode({ network: false })
   await t.throwsAsync(node.put('a', 1), { instanceOf: NotStartedError, code: 'ERR_DLHT_NOT_STARTED' })
   await t.throwsAsync(node.get('a'), { instanceOf: NotStartedError })
   await Promise.all([node.start(), node.start()])

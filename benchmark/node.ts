@@ -76,7 +76,7 @@ async function baseline() {
 
 /** Runs every measured path on a small throwaway node first, so that the JIT has compiled them. */
 async function warmUp(): Promise<void> {
-  const node = new LeadNode({ autoRetrain: false })
+  const node = new LeadNode({ network: false, autoRetrain: false })
   await node.start()
   const count = 20_000
   for (let from = 0; from < count; from += BATCH) {
@@ -95,7 +95,7 @@ async function warmUp(): Promise<void> {
 }
 
 async function nodeTable() {
-  const node = new LeadNode({ autoRetrain: false })
+  const node = new LeadNode({ network: false, autoRetrain: false })
   await node.start()
   const loaded = KEYS - 20_000
   const putBatched = await batched(loaded, (from, to) =>
@@ -138,7 +138,7 @@ async function nodeTable() {
 
 /** Forced retrains of a node holding `count` keys: total time (training off-thread + re-positioning). */
 async function retraining(count: number, runs: number) {
-  const node = new LeadNode({ autoRetrain: false })
+  const node = new LeadNode({ network: false, autoRetrain: false })
   await node.start()
   await node.putMany(keys.slice(0, count).map((key, i) => [key, values[i]]))
   const totals: number[] = []
@@ -163,7 +163,7 @@ async function retraining(count: number, runs: number) {
  * node holding every key run: get latency percentiles during the retrains.
  */
 async function getsDuringRetrain() {
-  const node = new LeadNode({ autoRetrain: false })
+  const node = new LeadNode({ network: false, autoRetrain: false })
   await node.start()
   for (const from of batches(0))
     await node.putMany(keys.slice(from, from + BATCH).map((key, i) => [key, values[from + i]]))

@@ -52,6 +52,11 @@ export interface LeadConfig {
   spatial: SpatialConfig | null
   /** Retrain by itself when a training trigger fires. Default true. */
   autoRetrain: boolean
+  /**
+   * Join the network: listen on `ip:basePort` over libp2p and form a Chord ring with `bootstrapPeer`.
+   * false keeps the node in-process (a single-node ring, no socket). Default true, as in the seed.
+   */
+  network: boolean
   /** Training triggers of the default AdaptiveTrainingManager (seed TrainingConfig). */
   training: TrainingConfig
 }
@@ -80,12 +85,18 @@ const DEFAULTS: Omit<LeadConfig, 'training'> = {
   maxKeyBytes: 1024,
   spatial: null,
   autoRetrain: true,
+  network: true,
 }
 
 function integerIn(field: string, value: unknown, min: number, max: number): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
     throw new InvalidConfigError(field, `must be an integer in [${min}, ${max}], got ${String(value)}`)
   }
+}
+
+function boolean(field: string, value: unknown): void {
+  if (typeof value !== 'boolean')
+    throw new InvalidConfigError(field, `must be a boolean, got ${String(value)}`)
 }
 
 function nonEmptyString(field: string, value: unknown): void {
@@ -146,10 +157,8 @@ const CHECKS: { [F in keyof typeof DEFAULTS]: (field: F, value: unknown) => void
   maxValueBytes: (field, value) => integerIn(field, value, 1, 2 ** 31 - 1),
   maxKeyBytes: (field, value) => integerIn(field, value, 1, MAX_KEY_BYTES_LIMIT),
   spatial: (_field, value) => checkSpatial(value),
-  autoRetrain: (field, value) => {
-    if (typeof value !== 'boolean')
-      throw new InvalidConfigError(field, `must be a boolean, got ${String(value)}`)
-  },
+  autoRetrain: boolean,
+  network: boolean,
 }
 
 /**

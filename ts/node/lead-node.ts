@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { InvalidArgumentError } from '../errors.js'
 import { RecursiveModelIndex } from '../learned/rmi.js'
+import { chordRouter } from '../net/chord-router.js'
 import { LmdbValueStore } from '../storage/lmdb-store.js'
 import { MemoryValueStore } from '../storage/memory-store.js'
 import type { ValueStore } from '../storage/value-store.js'
@@ -39,7 +40,7 @@ export interface RouterComponents {
 }
 
 export interface LeadNodeInit {
-  /** Builds the router; default: a LocalRouter (a single-node ring). */
+  /** Builds the router; default: the libp2p Chord overlay, or a LocalRouter when `config.network` is false. */
   router?: (components: RouterComponents) => Router
 }
 
@@ -169,14 +170,18 @@ export class LeadNode extends EventTarget {
       onNewKeys: (encoded) => this.#onNewKeys(encoded),
     })
     const components = { config: this.config, dataPlane: this.#store, learnedHash: this.learnedHash }
-    this.#router =
-      init.router?.(components) ??
-      new LocalRouter({
-        peerId: `local-${randomUUID()}`,
-        hashSpaceSize,
-        numVirtualNodes: this.config.numVirtualNodes,
-        dataPlane: this.#store,
-      })
+    const router =
+      init.router ??
+      (this.config.network
+        ? chordRouter()
+        : () =>
+            new LocalRouter({
+              peerId: `local-${randomUUID()}`,
+              hashSpaceSize,
+              numVirtualNodes: this.config.numVirtualNodes,
+              dataPlane: this.#store,
+            }))
+    this.#router = router(components)
   }
 
   /** The manager that decides when to retrain; replaceable, as in the seed (`node.trainingManager = ...`). */
