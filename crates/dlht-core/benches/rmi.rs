@@ -22,6 +22,7 @@ fn train(c: &mut Criterion) {
     let mut group = c.benchmark_group("train");
     group
         .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2));
     for n in [1_000, 10_000, 1_000_000] {
         let keys = common::lognormal(n, 1);
@@ -48,6 +49,7 @@ fn predict(c: &mut Criterion) {
     let mut group = c.benchmark_group("predict");
     group
         .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2));
     for model_type in [ModelType::Linear, ModelType::Cubic] {
         let rmi = Rmi::train(config(model_type), &keys).unwrap();

@@ -3,29 +3,30 @@
 //!
 //! ```text
 //! "DLHT"  u16 version  u8 trained  u32 branching  u8 model_type  u8 stage1_model_type  u64 hash_space
-//! trained only:  u64 num_keys
-//!                root:   u8 type, f64 key_min, key_max, c0..c3
+//! trained only:  u64 num_keys, f64 key range min, max
+//!                root:   u8 type, u8 key scale, f64 key_min, key_max, c0..c3
 //!                leaves: u8 type, f64 key_lo, key_hi, c0..c3, position_lo, position_hi,
 //!                        max_error, mean_error, u64 num_keys        (branching times)
 //! u32 crc32
 //! ```
 
 use crate::error::{Error, Result};
-use crate::model::ModelType;
+use crate::model::{KeyScale, ModelType};
 use crate::rmi::{Leaf, Rmi, RmiConfig, RootModel};
 
 pub const FORMAT_VERSION: u16 = 1;
 
 const MAGIC: &[u8; 4] = b"DLHT";
 const HEADER_LEN: usize = 4 + 2 + 1 + 4 + 1 + 1 + 8;
-const ROOT_LEN: usize = 1 + 6 * 8;
+const KEYS_LEN: usize = 3 * 8;
+const ROOT_LEN: usize = 2 + 6 * 8;
 const LEAF_LEN: usize = 1 + 10 * 8 + 8;
 const CRC_LEN: usize = 4;
 
 /// Size of `serialize(rmi)`, without building it.
 pub fn encoded_len(rmi: &Rmi) -> usize {
     let body = if rmi.is_trained() {
-        8 + ROOT_LEN + rmi.leaves().len() * LEAF_LEN
+        KEYS_LEN + ROOT_LEN + rmi.leaves().len() * LEAF_LEN
     } else {
         0
     };
@@ -50,8 +51,14 @@ pub fn serialize(rmi: &Rmi) -> Vec<u8> {
             }
         };
         out.extend_from_slice(&rmi.num_keys().to_le_bytes());
+        let (key_min, key_max) = rmi.key_range();
+        put(&mut out, &[key_min, key_max]);
         let root = rmi.root();
         out.push(model_type_byte(root.model_type));
+        out.push(match root.key_scale {
+            KeyScale::Linear => 0,
+            KeyScale::Log => 1,
+        });
         put(&mut out, &[root.key_min, root.key_max]);
         put(&mut out, &root.coefficients);
         for leaf in rmi.leaves() {
@@ -109,7 +116,7 @@ pub fn deserialize(bytes: &[u8]) -> Result<Rmi> {
         .map_err(|err| corrupt(format!("invalid configuration: {err}")))?;
     let expected = match trained {
         0 => HEADER_LEN + CRC_LEN,
-        1 => HEADER_LEN + 8 + ROOT_LEN + config.branching_factor * LEAF_LEN + CRC_LEN,
+        1 => HEADER_LEN + KEYS_LEN + ROOT_LEN + config.branching_factor * LEAF_LEN + CRC_LEN,
         other => return Err(corrupt(format!("invalid trained flag {other}"))),
     };
     // Checked before allocating leaves, so a forged branching factor cannot cost memory.
@@ -123,8 +130,14 @@ pub fn deserialize(bytes: &[u8]) -> Result<Rmi> {
         return Rmi::untrained(config);
     }
     let num_keys = reader.u64()?;
+    let key_range = (reader.f64()?, reader.f64()?);
     let root = RootModel {
         model_type: reader.model_type()?,
+        key_scale: match reader.u8()? {
+            0 => KeyScale::Linear,
+            1 => KeyScale::Log,
+            other => return Err(corrupt(format!("invalid key scale byte {other}"))),
+        },
         key_min: reader.f64()?,
         key_max: reader.f64()?,
         coefficients: reader.f64s()?,
@@ -144,7 +157,7 @@ pub fn deserialize(bytes: &[u8]) -> Result<Rmi> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    Rmi::from_parts(config, root, leaves, num_keys, (root.key_min, root.key_max))
+    Rmi::from_parts(config, root, leaves, num_keys, key_range)
 }
 
 fn corrupt(reason: String) -> Error {
@@ -232,7 +245,7 @@ mod tests {
         assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), FORMAT_VERSION);
         assert_eq!(
             bytes.len(),
-            HEADER_LEN + 8 + ROOT_LEN + 16 * LEAF_LEN + CRC_LEN
+            HEADER_LEN + KEYS_LEN + ROOT_LEN + 16 * LEAF_LEN + CRC_LEN
         );
     }
 
@@ -260,7 +273,7 @@ mod tests {
     fn a_valid_checksum_does_not_excuse_invalid_parts() {
         // Forge a file whose checksum matches but whose first leaf has a negative slope.
         let mut bytes = serialize(&trained());
-        let slope_at = HEADER_LEN + 8 + ROOT_LEN + 1 + 2 * 8 + 8;
+        let slope_at = HEADER_LEN + KEYS_LEN + ROOT_LEN + 1 + 2 * 8 + 8;
         bytes[slope_at..slope_at + 8].copy_from_slice(&(-1.0f64).to_le_bytes());
         let end = bytes.len() - CRC_LEN;
         let crc = crc32fast::hash(&bytes[..end]);

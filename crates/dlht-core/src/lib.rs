@@ -11,6 +11,6 @@ pub mod reservoir;
 pub mod rmi;
 
 pub use error::{Error, Result};
-pub use model::ModelType;
+pub use model::{KeyScale, ModelType};
 pub use reservoir::{ReservoirSampler, SplitMix64};
 pub use rmi::{Leaf, LeafStats, Rmi, RmiConfig, RootModel, TrainingStats};

@@ -40,33 +40,102 @@ impl fmt::Display for ModelType {
     }
 }
 
-/// Maps keys of `[lo, hi]` onto `[0, 1]`; keys outside clamp to the ends and NaN clamps to `lo`.
-/// Keys are centred on the midpoint first: `|key − mid|` never exceeds half the width, so even the
-/// whole f64 range does not overflow, and for nearby keys the subtraction is exact.
+/// How a stage places keys along its interval before its polynomial applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyScale {
+    /// By value: right for keys spread over a range (uniform, timestamps).
+    Linear,
+    /// By order-preserving IEEE-754 bit pattern, a piecewise-linear signed logarithm: right for
+    /// skewed keys (lognormal, Zipf, sizes) that a linear scale would crowd into one leaf.
+    Log,
+}
+
+impl KeyScale {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyScale::Linear => "linear",
+            KeyScale::Log => "log",
+        }
+    }
+}
+
+impl FromStr for KeyScale {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Self> {
+        match name {
+            "linear" => Ok(KeyScale::Linear),
+            "log" => Ok(KeyScale::Log),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown key scale {name:?}: expected \"linear\" or \"log\""
+            ))),
+        }
+    }
+}
+
+/// The bits of `key` as an integer that grows with the key over all f64, `-0.0` folded onto `+0.0`
+/// (flip the sign bit of positives, every bit of negatives).
+#[inline(always)]
+pub(crate) fn ordered_bits(key: f64) -> u64 {
+    let bits = (key + 0.0).to_bits();
+    bits ^ (((bits as i64 >> 63) as u64) | 1 << 63)
+}
+
+/// Maps keys of `[lo, hi]` onto `[0, 1]`, on a [`KeyScale`]; keys outside clamp to the ends and NaN
+/// clamps to `lo`. Coordinates are centred on the interval's midpoint first: `|u − mid|` never
+/// exceeds half the width, so even the whole f64 range does not overflow, and for nearby keys the
+/// subtraction is exact.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Normalizer {
     lo: f64,
     hi: f64,
     mid: f64,
     inv_width: f64,
+    scale: KeyScale,
+    lo_bits: u64,
 }
 
 impl Normalizer {
     pub(crate) fn new(lo: f64, hi: f64) -> Self {
-        let inv = 0.5 / (hi * 0.5 - lo * 0.5);
-        Normalizer {
+        Normalizer::with_scale(KeyScale::Linear, lo, hi)
+    }
+
+    pub(crate) fn with_scale(scale: KeyScale, lo: f64, hi: f64) -> Self {
+        let mut norm = Normalizer {
             lo,
             hi,
-            mid: lo * 0.5 + hi * 0.5,
-            // A zero (or subnormal) width would give inf·0 = NaN: such an interval maps to ½.
-            inv_width: if inv.is_finite() { inv } else { 0.0 },
+            mid: 0.0,
+            inv_width: 0.0,
+            scale,
+            lo_bits: ordered_bits(lo),
+        };
+        let (u_lo, u_hi) = (norm.coordinate(lo), norm.coordinate(hi));
+        let inv = 0.5 / (u_hi * 0.5 - u_lo * 0.5);
+        norm.mid = u_lo * 0.5 + u_hi * 0.5;
+        // A zero (or subnormal) width would give inf·0 = NaN: such an interval maps to ½.
+        norm.inv_width = if inv.is_finite() { inv } else { 0.0 };
+        norm
+    }
+
+    /// The clamped key on the scale: the key itself, or its ordered bits above `lo`'s, halved so
+    /// the signed (one-instruction) conversion applies. Both are monotone.
+    #[inline(always)]
+    fn coordinate(&self, key: f64) -> f64 {
+        let key = clamp(key, self.lo, self.hi);
+        match self.scale {
+            KeyScale::Linear => key,
+            KeyScale::Log => ((ordered_bits(key) - self.lo_bits) >> 1) as i64 as f64,
         }
     }
 
-    /// The clamped key minus the midpoint: clamp and subtraction of a constant round monotonically.
+    /// The coordinate minus the midpoint: subtracting a constant rounds monotonically.
     #[inline(always)]
     fn centred(&self, key: f64) -> f64 {
-        clamp(key, self.lo, self.hi) - self.mid
+        self.coordinate(key) - self.mid
+    }
+
+    pub(crate) fn scale(&self) -> KeyScale {
+        self.scale
     }
 
     /// The normalised key, about `[0, 1]`; scaling by a positive constant keeps it monotone.
@@ -331,6 +400,35 @@ mod tests {
         assert_eq!(ModelType::Cubic.to_string(), "cubic");
         let err = "quadratic".parse::<ModelType>().unwrap_err();
         assert_eq!(err.code(), "ERR_DLHT_UNKNOWN_MODEL_TYPE");
+    }
+
+    #[test]
+    fn key_scales_parse_and_log_scale_is_monotone() {
+        assert_eq!("log".parse::<KeyScale>().unwrap(), KeyScale::Log);
+        assert_eq!(KeyScale::Linear.as_str(), "linear");
+        assert!("sqrt".parse::<KeyScale>().is_err());
+        let log = Normalizer::with_scale(KeyScale::Log, -1e300, 1e300);
+        let probes = [
+            f64::NAN,
+            -1e300,
+            -1.0,
+            -1e-300,
+            -0.0,
+            0.0,
+            5e-324,
+            1.0,
+            1e10,
+            1e300,
+            1e301,
+        ];
+        let ts: Vec<f64> = probes.iter().map(|&k| log.t(k)).collect();
+        assert!(ts.windows(2).all(|w| w[0] <= w[1]), "{ts:?}");
+        assert_eq!((ts[0], ts[1], ts[10]), (0.0, 0.0, 1.0));
+        assert_eq!(log.t(-0.0), log.t(0.0));
+        // Decades get equal room, unlike on a linear scale.
+        let decades = Normalizer::with_scale(KeyScale::Log, 1.0, 1e8);
+        let step = decades.t(1e5) - decades.t(1e4);
+        assert!((decades.t(1e1) - decades.t(1.0) - step).abs() < 0.01);
     }
 
     #[test]

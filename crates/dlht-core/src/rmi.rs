@@ -6,7 +6,7 @@ use std::ops::Range;
 use crate::error::{Error, Result};
 use crate::format;
 use crate::keys::validate_sorted;
-use crate::model::{HotModel, ModelType, Normalizer, Poly, Sums};
+use crate::model::{ordered_bits, HotModel, KeyScale, ModelType, Normalizer, Poly, Sums};
 
 /// Largest accepted branching factor.
 pub const MAX_BRANCHING_FACTOR: usize = 1_000_000;
@@ -53,11 +53,15 @@ impl RmiConfig {
 }
 
 /// Stage 1: `bucket = ⌊p(t)⌋` clamped to `[0, branching_factor)`, where `t` is the key normalised
-/// from `[key_min, key_max]` to `[0, 1]` and `p(t) = c0 + c1·t + c2·t² + c3·t³` (`coefficients`).
+/// from `[key_min, key_max]` to `[0, 1]` on `key_scale` and `p(t) = c0 + c1·t + c2·t² + c3·t³`
+/// (`coefficients`). Training fits both scales and keeps the one that spreads the keys more evenly.
+/// `[key_min, key_max]` leaves out the `(n − 1) / (2·branching_factor)` smallest and largest keys: a
+/// few outliers (a 0, a sentinel 1e300) cannot squeeze every other key into one leaf.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RootModel {
     /// `Linear` also when a cubic fit fell back to a line.
     pub model_type: ModelType,
+    pub key_scale: KeyScale,
     pub key_min: f64,
     pub key_max: f64,
     pub coefficients: [f64; 4],
@@ -139,6 +143,7 @@ pub struct Rmi {
     root: RootModel,
     leaves: Vec<Leaf>,
     num_keys: u64,
+    key_range: (f64, f64),
     // Derived from `root` and `leaves` by `from_parts`: the flat form predictions read.
     root_hot: HotModel,
     hot: Vec<HotModel>,
@@ -154,12 +159,14 @@ impl Rmi {
             config,
             root: RootModel {
                 model_type: ModelType::Linear,
+                key_scale: KeyScale::Linear,
                 key_min: -f64::MAX,
                 key_max: f64::MAX,
                 coefficients: [0.0; 4],
             },
             leaves: Vec::new(),
             num_keys: 0,
+            key_range: (-f64::MAX, f64::MAX),
             root_hot: HotModel::new(
                 Normalizer::new(-f64::MAX, f64::MAX),
                 Poly::constant(0.0),
@@ -179,33 +186,14 @@ impl Rmi {
         let keys = sorted_keys;
         let n = keys.len();
         let branching = config.branching_factor;
-        let root_norm = Normalizer::new(keys[0], keys[n - 1]);
-
-        // Stage 1 learns branching·rank/n, so each leaf gets about n/branching keys.
-        let per_key = branching as f64 / n as f64;
-        let root_targets = lower_bounds(keys).map(|first| first as f64 * per_key);
-        let (sums, distinct) = accumulate(config.stage1_model_type, keys, &root_norm, root_targets);
-        let (root_type, root_coefficients, root_poly) =
-            sums.fit(config.stage1_model_type, distinct);
-        let root_hot = HotModel::new(root_norm, root_poly, 0.0, (branching - 1) as f64);
-        let root_linear = config.stage1_model_type == ModelType::Linear;
-        let bucket = |key: f64| {
-            if root_linear {
-                bucket::<true>(&root_hot, key)
-            } else {
-                bucket::<false>(&root_hot, key)
-            }
-        };
-
-        // The root is monotone, so each leaf's keys form one run of the sorted keys.
-        let mut runs: Vec<(usize, Range<usize>)> = Vec::new();
-        let mut start = 0;
-        while start < n {
-            let b = bucket(keys[start]);
-            let end = start + run_length(&keys[start..], |key| bucket(key) == b);
-            runs.push((b, start..end));
-            start = end;
-        }
+        // Stage 1, on whichever key scale spreads the keys more evenly over the leaves: skewed
+        // keys crowd into a few leaves on a linear scale, evenly spread ones on a log scale.
+        let root = [KeyScale::Linear, KeyScale::Log]
+            .map(|scale| RootFit::new(&config, keys, scale))
+            .into_iter()
+            .min_by_key(|fit| fit.crowding)
+            .expect("two candidate roots");
+        let runs = root.runs;
 
         let h = config.hash_space_size;
         let mut leaves = vec![empty_leaf(0.0); branching];
@@ -245,10 +233,11 @@ impl Rmi {
         }
 
         let root = RootModel {
-            model_type: root_type,
-            key_min: keys[0],
-            key_max: keys[n - 1],
-            coefficients: root_coefficients,
+            model_type: root.model_type,
+            key_scale: root.norm.scale(),
+            key_min: root.key_min,
+            key_max: root.key_max,
+            coefficients: root.coefficients,
         };
         Rmi::from_parts(config, root, leaves, n as u64, (keys[0], keys[n - 1]))
     }
@@ -273,9 +262,14 @@ impl Rmi {
                 root.key_min, root.key_max
             ));
         }
-        if key_range != (root.key_min, root.key_max) {
+        let (key_min, key_max) = key_range;
+        if !(key_min.is_finite()
+            && key_min <= root.key_min
+            && root.key_max <= key_max
+            && key_max.is_finite())
+        {
             return corrupt(format!(
-                "key range {key_range:?} differs from the root's [{}, {}]",
+                "key range {key_range:?} does not contain the root's [{}, {}]",
                 root.key_min, root.key_max
             ));
         }
@@ -342,7 +336,7 @@ impl Rmi {
         Ok(Rmi {
             config,
             root_hot: HotModel::new(
-                Normalizer::new(root.key_min, root.key_max),
+                Normalizer::with_scale(root.key_scale, root.key_min, root.key_max),
                 root_poly,
                 0.0,
                 (config.branching_factor - 1) as f64,
@@ -350,6 +344,7 @@ impl Rmi {
             root,
             leaves,
             num_keys,
+            key_range,
             hot,
         })
     }
@@ -369,7 +364,7 @@ impl Rmi {
 
     /// Smallest and largest trained key; untrained: `(-f64::MAX, f64::MAX)`.
     pub fn key_range(&self) -> (f64, f64) {
-        (self.root.key_min, self.root.key_max)
+        self.key_range
     }
 
     pub fn root(&self) -> &RootModel {
@@ -555,15 +550,73 @@ impl Rmi {
         let max_position = self.config.hash_space_size - 1;
         let leaf = &self.hot[bucket::<ROOT_LINEAR>(&self.root_hot, key)];
         let position = position::<LEAF_LINEAR>(leaf, key, max_position);
-        let position = if key > self.root.key_max {
+        let (key_min, key_max) = self.key_range;
+        let position = if key > key_max {
             max_position
         } else {
             position
         };
-        if key >= self.root.key_min {
+        if key >= key_min {
             position
         } else {
             0
+        }
+    }
+}
+
+/// A candidate root: its fit on one key scale and the runs of sorted keys it sends to each leaf.
+struct RootFit {
+    key_min: f64,
+    key_max: f64,
+    norm: Normalizer,
+    model_type: ModelType,
+    coefficients: [f64; 4],
+    runs: Vec<(usize, Range<usize>)>,
+    /// Σ (keys per leaf)²: n²/branching when perfectly even, n² when all keys share a leaf.
+    crowding: u128,
+}
+
+impl RootFit {
+    /// Fits `branching·rank/n`, so each leaf gets about n/branching keys.
+    fn new(config: &RmiConfig, keys: &[f64], scale: KeyScale) -> RootFit {
+        let n = keys.len();
+        let per_key = config.branching_factor as f64 / n as f64;
+        let trim = (n - 1) / (2 * config.branching_factor);
+        let (key_min, key_max) = (keys[trim], keys[n - 1 - trim]);
+        let norm = Normalizer::with_scale(scale, key_min, key_max);
+        let targets = lower_bounds(keys).map(|first| first as f64 * per_key);
+        let (sums, distinct) = accumulate(config.stage1_model_type, keys, &norm, targets);
+        let (model_type, coefficients, poly) = sums.fit(config.stage1_model_type, distinct);
+        let hot = HotModel::new(norm, poly, 0.0, (config.branching_factor - 1) as f64);
+        let linear = config.stage1_model_type == ModelType::Linear;
+        let bucket = |key: f64| {
+            if linear {
+                bucket::<true>(&hot, key)
+            } else {
+                bucket::<false>(&hot, key)
+            }
+        };
+        // The root is monotone, so each leaf's keys form one run of the sorted keys.
+        let mut runs: Vec<(usize, Range<usize>)> = Vec::new();
+        let mut start = 0;
+        while start < n {
+            let b = bucket(keys[start]);
+            let end = start + run_length(&keys[start..], |key| bucket(key) == b);
+            runs.push((b, start..end));
+            start = end;
+        }
+        let crowding = runs
+            .iter()
+            .map(|(_, range)| (range.len() as u128).pow(2))
+            .sum();
+        RootFit {
+            key_min,
+            key_max,
+            norm,
+            model_type,
+            coefficients,
+            runs,
+            crowding,
         }
     }
 }
@@ -573,12 +626,7 @@ impl Rmi {
 /// `-0.0` is folded onto `+0.0` and NaN onto `-∞`, as trained models do.
 #[inline(always)]
 fn untrained_position(key: f64, h: u64) -> u64 {
-    let bits = (key.max(f64::NEG_INFINITY) + 0.0).to_bits();
-    let ordered = if bits >> 63 == 1 {
-        !bits
-    } else {
-        bits | 1 << 63
-    };
+    let ordered = ordered_bits(key.max(f64::NEG_INFINITY));
     ((ordered as u128 * h as u128) >> 64) as u64
 }
 
@@ -849,6 +897,32 @@ mod tests {
     }
 
     #[test]
+    fn extreme_and_subnormal_keys_keep_every_guarantee() {
+        let sets: [&[f64]; 3] = [
+            &[-f64::MAX, -1e300, -1.0, -0.0, 0.0, 1.0, 1e300, f64::MAX],
+            &[0.0, 5e-324, 1e-323, 1.5e-323, 2.2e-308],
+            &[1e15, 1e15 + 0.125, 1e15 + 0.25, 1e15 + 0.25, 1e15 + 1.0],
+        ];
+        for keys in sets {
+            for model_type in [ModelType::Linear, ModelType::Cubic] {
+                for branching_factor in [1, 3, 64] {
+                    let rmi = Rmi::train(config(branching_factor, model_type), keys).unwrap();
+                    let h = rmi.config().hash_space_size;
+                    let mut out = vec![0; keys.len()];
+                    rmi.predict_many(keys, &mut out).unwrap();
+                    assert!(out.windows(2).all(|w| w[0] <= w[1]), "{keys:?}: {out:?}");
+                    for (i, &key) in keys.iter().enumerate() {
+                        let rank = keys.partition_point(|&k| k < key) as u128;
+                        let target = (rank * h as u128 / keys.len() as u128) as u64;
+                        let (position, error) = rmi.predict_with_error(key);
+                        assert!(position.abs_diff(target) <= error, "{keys:?} at {i}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn small_hash_space_keeps_positions_inside() {
         let keys: Vec<f64> = (0..5000).map(|i| f64::from(i) * 0.37).collect();
         let c = RmiConfig {
@@ -971,7 +1045,7 @@ mod tests {
         let keys: Vec<f64> = (0..1000).map(|i| f64::from(i).sqrt()).collect();
         let rmi = Rmi::train(config(8, ModelType::Cubic), &keys).unwrap();
         let rebuild = |root: RootModel, leaves: Vec<Leaf>, n: u64| {
-            Rmi::from_parts(*rmi.config(), root, leaves, n, (root.key_min, root.key_max))
+            Rmi::from_parts(*rmi.config(), root, leaves, n, rmi.key_range())
         };
         assert_eq!(
             rebuild(*rmi.root(), rmi.leaves().to_vec(), 1000).unwrap(),

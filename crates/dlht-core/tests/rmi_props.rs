@@ -14,6 +14,8 @@ fn keys(shape: u8, n: usize, seed: u64) -> Vec<f64> {
         1 => common::lognormal(n, seed),
         2 => common::clustered(n, seed),
         3 => common::duplicates(n, seed),
+        4 => common::skewed(n, seed),
+        5 => common::with_outliers(n, seed),
         // Timestamps with sub-ulp spacing: many keys a few ulps apart.
         _ => (0..n).map(|i| 1.7e12 + (i / 3) as f64 * 2.44e-4).collect(),
     }
@@ -29,7 +31,7 @@ fn model_type(cubic: bool) -> ModelType {
 
 prop_compose! {
     fn trained()(
-        shape in 0u8..5,
+        shape in 0u8..7,
         n in prop_oneof![1usize..4, 4usize..3000],
         seed in any::<u64>(),
         branching_factor in prop_oneof![Just(1usize), 1usize..64, 64usize..5000],
@@ -202,11 +204,14 @@ fn accuracy(keys: &[f64], config: RmiConfig) -> (f64, f64) {
 }
 
 #[test]
-fn smooth_distributions_are_learned_closely() {
-    for (name, keys) in [
+fn distributions_are_learned_closely_and_spread_evenly() {
+    let sets = [
         ("uniform", common::uniform(100_000, 7)),
         ("lognormal", common::lognormal(100_000, 7)),
-    ] {
+        ("lognormal σ=2", common::skewed(100_000, 7)),
+        ("uniform with outliers", common::with_outliers(100_000, 7)),
+    ];
+    for (name, keys) in sets {
         for model_type in [ModelType::Linear, ModelType::Cubic] {
             let config = RmiConfig {
                 model_type,
@@ -219,7 +224,21 @@ fn smooth_distributions_are_learned_closely() {
                 mean * 100.0,
                 max * 100.0
             );
-            assert!(mean < 0.01, "{name} {model_type}: mean error {mean}");
+            assert!(mean < 0.001, "{name} {model_type}: mean error {mean}");
+            // Each tenth of the ring gets a tenth of the keys, give or take 2%.
+            let rmi = Rmi::train(config, &keys).unwrap();
+            let mut positions = vec![0; keys.len()];
+            rmi.predict_many(&keys, &mut positions).unwrap();
+            let h = config.hash_space_size as u128;
+            let mut tenths = [0usize; 10];
+            for p in positions {
+                tenths[(p as u128 * 10 / h) as usize] += 1;
+            }
+            let tenth = keys.len() / 10;
+            assert!(
+                tenths.iter().all(|&c| c.abs_diff(tenth) < keys.len() / 50),
+                "{name} {model_type}: {tenths:?}"
+            );
         }
     }
 }

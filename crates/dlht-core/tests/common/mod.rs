@@ -27,6 +27,19 @@ pub fn lognormal(n: usize, seed: u64) -> Vec<f64> {
     sorted(n, seed, |rng| normal(rng).exp())
 }
 
+/// Lognormal(0, σ = 2): keys over eight decades, most of them near 1.
+pub fn skewed(n: usize, seed: u64) -> Vec<f64> {
+    sorted(n, seed, |rng| (2.0 * normal(rng)).exp())
+}
+
+/// Uniform keys plus a few sentinels far outside their range (a 0 and a 1e300).
+pub fn with_outliers(n: usize, seed: u64) -> Vec<f64> {
+    let mut keys = uniform(n, seed);
+    keys[0] = 0.0;
+    keys.extend([1e300, 1e300]);
+    keys
+}
+
 /// Bursts: ten tight clusters at random places spread over a wide range, like timestamps.
 pub fn clustered(n: usize, seed: u64) -> Vec<f64> {
     let mut centers = SplitMix64::new(seed ^ 0xC1);
