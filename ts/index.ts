@@ -19,6 +19,10 @@ export {
   type RmiOptions,
   type TrainingStats,
 } from './learned/rmi.js'
+// overlay
+export { ChordRouter, type ChordRouterOptions, chordRouter } from './net/chord-router.js'
+export { createDlhtLibp2p, type DlhtLibp2p } from './net/libp2p.js'
+export { DlhtService, type DlhtServiceInit, dlhtService, NodeNotReadyError } from './net/service.js'
 // node
 export type { LeadConfig, LeadConfigInit, SpatialConfig } from './node/config.js'
 export type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './node/data-plane.js'
@@ -50,6 +54,17 @@ export {
   type RoutingTableStats,
   type VnodeRef,
 } from './node/router.js'
+export {
+  FrameTooLargeError,
+  MalformedMessageError,
+  PeerUnavailableError,
+  ProtocolError,
+  RemoteCallTimeoutError,
+  RemoteError,
+  UnknownMessageError,
+  UnknownModelVersionError,
+  VnodeUnavailableError,
+} from './protocol/errors.js'
 export {
   AdaptiveTrainingManager,
   type AdaptiveTrainingManagerOptions,
