@@ -69,4 +69,34 @@ console.log(
   `rangeQueryBox(${show(box).replace(/\s+/g, '')}) -> ${inBox.map((entry) => entry.value).join(', ')}`,
 )
 await map.stop()
+
+section("the seed's Distributed Cluster: three nodes over libp2p (TCP on 127.0.0.1)")
+const keyed = cities.map((city): [string, { population: number }] => [
+  `${city.name} (${city.country})`,
+  { population: city.population },
+])
+// The bootstrap learns the key distribution first; nodes that join fetch its model.
+const clusterConfig = { ip: '127.0.0.1', basePort: 0, autoRetrain: false, stabilizeInterval: 1 }
+const bootstrap = new LeadNode(clusterConfig)
+await bootstrap.start()
+await bootstrap.retrainModel({ sampleKeys: keyed.map(([key]) => key), force: true })
+const [address] = bootstrap.getRoutingTableStats().multiaddrs as string[]
+const bootstrapPeer = `127.0.0.1:${address.split('/')[4]}`
+const cluster = [bootstrap]
+for (let i = 1; i <= 2; i++) {
+  const member = new LeadNode({ ...clusterConfig, bootstrapPeer })
+  await member.start()
+  cluster.push(member)
+  console.log(`node${i} joined through ${bootstrapPeer}`)
+}
+await cluster[1].putMany(keyed)
+console.log(
+  `node1.putMany(${keyed.length} cities); node2.get('Tokyo (JP)') ->`,
+  await cluster[2].get('Tokyo (JP)'),
+)
+const spread = cluster.map((member, i) => `node${i === 0 ? ' bootstrap' : i}: ${member.getStats().keys} keys`)
+console.log(`where the entries live: ${spread.join(', ')}`)
+const inRange = await cluster[2].rangeQueryKeys('Par', 'Pas')
+console.log(`node2.rangeQueryKeys('Par', 'Pas') -> ${inRange.length} entries from the nodes owning that arc`)
+for (const member of cluster.reverse()) await member.stop()
 console.log('\nstopped')
