@@ -73,26 +73,29 @@ impl FromStr for KeyScale {
     }
 }
 
-/// The bits of `key` as an integer that grows with the key over all f64, `-0.0` folded onto `+0.0`
-/// (flip the sign bit of positives, every bit of negatives).
+/// The bits of `key` as an integer that grows with the key over all f64: flip the sign bit of
+/// positives, every bit of negatives. `-0.0` lands one below `+0.0`; callers fold them.
 #[inline(always)]
 pub(crate) fn ordered_bits(key: f64) -> u64 {
-    let bits = (key + 0.0).to_bits();
+    let bits = key.to_bits();
     bits ^ (((bits as i64 >> 63) as u64) | 1 << 63)
 }
 
 /// Maps keys of `[lo, hi]` onto `[0, 1]`, on a [`KeyScale`]; keys outside clamp to the ends and NaN
-/// clamps to `lo`. Coordinates are centred on the interval's midpoint first: `|u − mid|` never
-/// exceeds half the width, so even the whole f64 range does not overflow, and for nearby keys the
+/// clamps to `lo`. Coordinates are centred on the interval's midpoint: `|u − mid|` never exceeds
+/// half the width, so even the whole f64 range does not overflow, and for nearby keys the
 /// subtraction is exact.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Normalizer {
     lo: f64,
     hi: f64,
+    /// Linear scale: the midpoint of `[lo, hi]`.
     mid: f64,
     inv_width: f64,
     scale: KeyScale,
+    /// Log scale: ordered bits of `lo`, made odd (see `centred`), and the midpoint in steps.
     lo_bits: u64,
+    mid_steps: i64,
 }
 
 impl Normalizer {
@@ -101,37 +104,44 @@ impl Normalizer {
     }
 
     pub(crate) fn with_scale(scale: KeyScale, lo: f64, hi: f64) -> Self {
+        let lo_bits = ordered_bits(lo);
         let mut norm = Normalizer {
             lo,
             hi,
-            mid: 0.0,
+            mid: lo * 0.5 + hi * 0.5,
             inv_width: 0.0,
             scale,
-            lo_bits: ordered_bits(lo),
+            // Never above `lo`'s own bits, so clamped keys never underflow.
+            lo_bits: lo_bits - (!lo_bits & 1),
+            mid_steps: 0,
         };
-        let (u_lo, u_hi) = (norm.coordinate(lo), norm.coordinate(hi));
-        let inv = 0.5 / (u_hi * 0.5 - u_lo * 0.5);
-        norm.mid = u_lo * 0.5 + u_hi * 0.5;
+        norm.mid_steps = norm.steps(hi) / 2;
+        let inv = match scale {
+            KeyScale::Linear => 0.5 / (hi * 0.5 - lo * 0.5),
+            KeyScale::Log => 1.0 / norm.steps(hi) as f64,
+        };
         // A zero (or subnormal) width would give inf·0 = NaN: such an interval maps to ½.
         norm.inv_width = if inv.is_finite() { inv } else { 0.0 };
         norm
     }
 
-    /// The clamped key on the scale: the key itself, or its ordered bits above `lo`'s, halved so
-    /// the signed (one-instruction) conversion applies. Both are monotone.
+    /// Log scale: ordered-bit steps of a key of `[lo, hi]` above `lo`, halved so they fit an i64.
+    /// `lo_bits` is odd and `-0.0` sits one step below `+0.0` at an odd position, so halving puts
+    /// both zeros on the same step.
     #[inline(always)]
-    fn coordinate(&self, key: f64) -> f64 {
-        let key = clamp(key, self.lo, self.hi);
-        match self.scale {
-            KeyScale::Linear => key,
-            KeyScale::Log => ((ordered_bits(key) - self.lo_bits) >> 1) as i64 as f64,
-        }
+    fn steps(&self, key: f64) -> i64 {
+        ((ordered_bits(key) - self.lo_bits) >> 1) as i64
     }
 
-    /// The coordinate minus the midpoint: subtracting a constant rounds monotonically.
+    /// The clamped key's coordinate minus the midpoint: the key itself, or its steps (centred in
+    /// integers, then one signed conversion). Every step is monotone.
     #[inline(always)]
     fn centred(&self, key: f64) -> f64 {
-        self.coordinate(key) - self.mid
+        let key = clamp(key, self.lo, self.hi);
+        match self.scale {
+            KeyScale::Linear => key - self.mid,
+            KeyScale::Log => (self.steps(key) - self.mid_steps) as f64,
+        }
     }
 
     pub(crate) fn scale(&self) -> KeyScale {
@@ -150,8 +160,7 @@ impl Normalizer {
 /// Two evaluation paths, chosen per stage by its configured model type so that training and
 /// prediction always agree: the general one evaluates `poly` at `t`; the linear one folds the
 /// normalisation into the line, `base + (key − mid)·slope`, one multiply-add on the critical path.
-/// Both are monotone, and the output clamp maps NaN to `out_lo`. Fields the linear path reads
-/// come first so they share a cache line.
+/// Both are monotone, and the output clamp maps NaN to `out_lo`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[repr(C)]
 pub(crate) struct HotModel {

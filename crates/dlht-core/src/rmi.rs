@@ -626,7 +626,7 @@ impl RootFit {
 /// `-0.0` is folded onto `+0.0` and NaN onto `-∞`, as trained models do.
 #[inline(always)]
 fn untrained_position(key: f64, h: u64) -> u64 {
-    let ordered = ordered_bits(key.max(f64::NEG_INFINITY));
+    let ordered = ordered_bits(key.max(f64::NEG_INFINITY) + 0.0);
     ((ordered as u128 * h as u128) >> 64) as u64
 }
 
