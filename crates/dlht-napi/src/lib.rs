@@ -521,7 +521,7 @@ impl NativeCurve {
     #[napi]
     pub fn index_many(&self, points: Float64Array) -> Result<Float64Array> {
         let dims = self.inner.dims();
-        if points.len() % dims != 0 {
+        if !points.len().is_multiple_of(dims) {
             return Err(invalid(format!(
                 "points length {} is not a multiple of {dims} dimensions",
                 points.len()
