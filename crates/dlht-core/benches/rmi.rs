@@ -38,31 +38,49 @@ fn train(c: &mut Criterion) {
     group.finish();
 }
 
-fn predict(c: &mut Criterion) {
-    let keys = common::lognormal(1_000_000, 2);
-    // Probes in random order, as lookups arrive, not in the sorted training order.
-    let mut probes = common::lognormal(1_000_000, 3);
+/// Probes drawn like the keys but in random order, as lookups arrive.
+fn shuffled(mut probes: Vec<f64>) -> Vec<f64> {
     let mut rng = dlht_core::SplitMix64::new(4);
     for i in (1..probes.len()).rev() {
         probes.swap(i, rng.below(i as u64 + 1) as usize);
     }
+    probes
+}
+
+fn predict(c: &mut Criterion) {
     let mut group = c.benchmark_group("predict");
     group
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2));
-    for model_type in [ModelType::Linear, ModelType::Cubic] {
-        let rmi = Rmi::train(config(model_type), &keys).unwrap();
-        group.throughput(Throughput::Elements(1));
-        group.bench_function(BenchmarkId::new("single", model_type.as_str()), |b| {
-            let mut keys = probes.iter().cycle();
-            b.iter(|| rmi.predict(black_box(*keys.next().unwrap())))
-        });
-        let mut out = vec![0u64; probes.len()];
-        group.throughput(Throughput::Elements(probes.len() as u64));
-        group.bench_function(BenchmarkId::new("many_1m", model_type.as_str()), |b| {
-            b.iter(|| rmi.predict_many(black_box(&probes), &mut out).unwrap())
-        });
+    // Uniform keys get a linear-scale root, lognormal ones a log-scale root.
+    let sets = [
+        (
+            "uniform",
+            common::uniform(1_000_000, 2),
+            shuffled(common::uniform(1_000_000, 3)),
+        ),
+        (
+            "lognormal",
+            common::lognormal(1_000_000, 2),
+            shuffled(common::lognormal(1_000_000, 3)),
+        ),
+    ];
+    for (name, keys, probes) in &sets {
+        for model_type in [ModelType::Linear, ModelType::Cubic] {
+            let rmi = Rmi::train(config(model_type), keys).unwrap();
+            let id = format!("{name}/{model_type}");
+            group.throughput(Throughput::Elements(1));
+            group.bench_function(BenchmarkId::new("single", &id), |b| {
+                let mut keys = probes.iter().cycle();
+                b.iter(|| rmi.predict(black_box(*keys.next().unwrap())))
+            });
+            let mut out = vec![0u64; probes.len()];
+            group.throughput(Throughput::Elements(probes.len() as u64));
+            group.bench_function(BenchmarkId::new("many_1m", &id), |b| {
+                b.iter(|| rmi.predict_many(black_box(probes), &mut out).unwrap())
+            });
+        }
     }
     group.finish();
 }
