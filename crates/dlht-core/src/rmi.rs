@@ -179,7 +179,7 @@ impl Rmi {
 
     /// Learns the distribution of `sorted_keys` (ascending, finite, duplicates allowed) so that each
     /// key's position approximates `rank·H/n`, `rank` being the index of its first occurrence.
-    /// Four passes over the keys: validation, root sums, leaf sums, leaf errors.
+    /// Five passes over the keys: validation, root sums on each key scale, leaf sums, leaf errors.
     pub fn train(config: RmiConfig, sorted_keys: &[f64]) -> Result<Rmi> {
         config.validate()?;
         validate_sorted(sorted_keys)?;
@@ -243,7 +243,8 @@ impl Rmi {
     }
 
     /// Rebuilds a model from its parts (`toDict`, model files), checking everything a prediction
-    /// relies on; a violation is [`Error::CorruptModel`] saying which part is wrong.
+    /// relies on; a violation is [`Error::CorruptModel`] saying which part is wrong. `key_range` is
+    /// the smallest and largest trained key ([`Rmi::key_range`]); it contains the root's interval.
     pub fn from_parts(
         config: RmiConfig,
         root: RootModel,
