@@ -17,6 +17,7 @@ export {
   RecursiveModelIndex,
   type RmiDict,
   type RmiOptions,
+  type RootDict,
   type TrainingStats,
 } from './learned/rmi.js'
 // overlay

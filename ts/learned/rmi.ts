@@ -2,7 +2,7 @@
 // A thin facade over the Rust model: defaults, input checks that need JavaScript types, typed errors.
 
 import { CorruptModelError, callNative, InvalidArgumentError, InvalidKeyError } from '../errors.js'
-import { type ModelParts, NativeRmi, type RmiParts } from '../native.js'
+import { type ModelParts, NativeRmi, type RmiParts, type RootParts } from '../native.js'
 
 export type ModelType = 'linear' | 'cubic'
 
@@ -31,7 +31,16 @@ export interface TrainingStats extends LeafStats {
   leaves: LeafStats[]
 }
 
-/** A stage's parameters, as stored in a dict. */
+/** The root's parameters: it reads keys on a linear or a logarithmic (float-bit) scale. */
+export interface RootDict {
+  modelType: ModelType
+  keyScale: 'linear' | 'log'
+  keyMin: number
+  keyMax: number
+  coefficients: number[]
+}
+
+/** A leaf's parameters, as stored in a dict. */
 export interface ModelDict {
   modelType: ModelType
   keyLo: number
@@ -50,7 +59,7 @@ export interface RmiDict {
   config: Required<Omit<RmiOptions, 'hashSpaceSize'>> & { hashSpaceSize: string }
   numKeys: number
   keyRange: [number, number]
-  root: ModelDict
+  root: RootDict
   leaves: ModelDict[]
 }
 
@@ -100,29 +109,44 @@ function checkKey(key: number, what = 'key'): void {
   }
 }
 
-function modelToDict(parts: ModelParts): ModelDict {
-  return { ...parts, modelType: parts.modelType as ModelType }
+function checkNumbers(model: object, fields: readonly string[], where: string): void {
+  for (const field of fields) {
+    if (typeof (model as Record<string, unknown>)[field] !== 'number') {
+      throw new CorruptModelError(`${where}.${field} must be a number`)
+    }
+  }
 }
 
-function modelFromDict(dict: unknown, where: string): ModelParts {
-  const model = dict as ModelDict
+function checkStage(model: unknown, where: string, numbers: readonly string[]): void {
   if (typeof model !== 'object' || model === null) throw new CorruptModelError(`${where} is not an object`)
-  for (const field of [
-    'keyLo',
-    'keyHi',
-    'positionLo',
-    'positionHi',
-    'maxError',
-    'meanError',
-    'numKeys',
-  ] as const) {
-    if (typeof model[field] !== 'number') throw new CorruptModelError(`${where}.${field} must be a number`)
-  }
-  if (typeof model.modelType !== 'string') throw new CorruptModelError(`${where}.modelType must be a string`)
-  if (!Array.isArray(model.coefficients) || !model.coefficients.every((c) => typeof c === 'number')) {
+  const stage = model as { modelType?: unknown; coefficients?: unknown }
+  if (typeof stage.modelType !== 'string') throw new CorruptModelError(`${where}.modelType must be a string`)
+  if (!Array.isArray(stage.coefficients) || !stage.coefficients.every((c) => typeof c === 'number')) {
     throw new CorruptModelError(`${where}.coefficients must be an array of numbers`)
   }
-  return { ...model }
+  checkNumbers(model, numbers, where)
+}
+
+const LEAF_NUMBERS = [
+  'keyLo',
+  'keyHi',
+  'positionLo',
+  'positionHi',
+  'maxError',
+  'meanError',
+  'numKeys',
+] as const
+
+function leafFromDict(dict: unknown, where: string): ModelParts {
+  checkStage(dict, where, LEAF_NUMBERS)
+  return { ...(dict as ModelDict) }
+}
+
+function rootFromDict(dict: unknown): RootParts {
+  checkStage(dict, 'root', ['keyMin', 'keyMax'])
+  const root = dict as RootDict
+  if (typeof root.keyScale !== 'string') throw new CorruptModelError('root.keyScale must be a string')
+  return { ...root }
 }
 
 /**
@@ -253,8 +277,12 @@ export class RecursiveModelIndex {
       },
       numKeys: parts.numKeys,
       keyRange: [parts.keyMin, parts.keyMax],
-      root: modelToDict(parts.root),
-      leaves: parts.leaves.map(modelToDict),
+      root: {
+        ...parts.root,
+        modelType: parts.root.modelType as ModelType,
+        keyScale: parts.root.keyScale as RootDict['keyScale'],
+      },
+      leaves: parts.leaves.map((leaf) => ({ ...leaf, modelType: leaf.modelType as ModelType })),
     }
   }
 
@@ -282,8 +310,8 @@ export class RecursiveModelIndex {
     const options = withDefaults({ ...config, hashSpaceSize: BigInt(config.hashSpaceSize) })
     const parts: RmiParts = {
       options,
-      root: modelFromDict(dict.root, 'root'),
-      leaves: dict.leaves.map((leaf, i) => modelFromDict(leaf, `leaves[${i}]`)),
+      root: rootFromDict(dict.root),
+      leaves: dict.leaves.map((leaf, i) => leafFromDict(leaf, `leaves[${i}]`)),
       numKeys: dict.numKeys,
       keyMin: dict.keyRange[0],
       keyMax: dict.keyRange[1],

@@ -5,7 +5,7 @@ use dlht_core::curve::{Curve, CurveKind};
 use dlht_core::format;
 use dlht_core::keys;
 use dlht_core::rmi::{Leaf, RootModel};
-use dlht_core::{Error as CoreError, ModelType, ReservoirSampler, Rmi, RmiConfig};
+use dlht_core::{Error as CoreError, KeyScale, ModelType, ReservoirSampler, Rmi, RmiConfig};
 use napi::bindgen_prelude::{
     AsyncTask, BigInt, BigUint64ArraySlice, Float64Array, Float64ArraySlice, Uint32Array,
     Uint8Array,
@@ -106,7 +106,18 @@ pub struct TrainingStats {
     pub leaves: Vec<LeafStats>,
 }
 
-/// A stage's model as plain numbers, for `toDict` / `fromDict`.
+/// The root model as plain numbers, for `toDict` / `fromDict`.
+#[napi(object)]
+pub struct RootParts {
+    pub model_type: String,
+    /// 'linear', or 'log' when the root reads keys on their float-bit (logarithmic) scale.
+    pub key_scale: String,
+    pub key_min: f64,
+    pub key_max: f64,
+    pub coefficients: Vec<f64>,
+}
+
+/// A leaf model as plain numbers, for `toDict` / `fromDict`.
 #[napi(object)]
 pub struct ModelParts {
     pub model_type: String,
@@ -123,7 +134,7 @@ pub struct ModelParts {
 #[napi(object)]
 pub struct RmiParts {
     pub options: RmiOptions,
-    pub root: ModelParts,
+    pub root: RootParts,
     pub leaves: Vec<ModelParts>,
     pub num_keys: f64,
     pub key_min: f64,
@@ -167,25 +178,22 @@ fn leaf_from_parts(parts: &ModelParts) -> Result<Leaf> {
     })
 }
 
-fn root_parts(root: &RootModel) -> ModelParts {
-    ModelParts {
+fn root_parts(root: &RootModel) -> RootParts {
+    RootParts {
         model_type: root.model_type.as_str().to_owned(),
-        key_lo: root.key_min,
-        key_hi: root.key_max,
+        key_scale: root.key_scale.as_str().to_owned(),
+        key_min: root.key_min,
+        key_max: root.key_max,
         coefficients: root.coefficients.to_vec(),
-        position_lo: 0.0,
-        position_hi: 0.0,
-        max_error: 0.0,
-        mean_error: 0.0,
-        num_keys: 0.0,
     }
 }
 
-fn root_from_parts(parts: &ModelParts) -> Result<RootModel> {
+fn root_from_parts(parts: &RootParts) -> Result<RootModel> {
     Ok(RootModel {
         model_type: parse_model_type(&parts.model_type)?,
-        key_min: parts.key_lo,
-        key_max: parts.key_hi,
+        key_scale: parts.key_scale.parse::<KeyScale>().map_err(to_js)?,
+        key_min: parts.key_min,
+        key_max: parts.key_max,
         coefficients: coefficients(&parts.coefficients)?,
     })
 }
