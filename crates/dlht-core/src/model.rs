@@ -127,10 +127,11 @@ impl Normalizer {
 
     /// Log scale: ordered-bit steps of a key of `[lo, hi]` above `lo`, halved so they fit an i64.
     /// `lo_bits` is odd and `-0.0` sits one step below `+0.0` at an odd position, so halving puts
-    /// both zeros on the same step.
+    /// both zeros on the same step. Wrapping: an inverted interval (a corrupt model, rejected by
+    /// validation after construction) must not panic while it is being built.
     #[inline(always)]
     fn steps(&self, key: f64) -> i64 {
-        ((ordered_bits(key) - self.lo_bits) >> 1) as i64
+        (ordered_bits(key).wrapping_sub(self.lo_bits) >> 1) as i64
     }
 
     /// The clamped key's coordinate minus the midpoint: the key itself, or its steps (centred in
