@@ -78,16 +78,16 @@ fn to_config(options: &RmiOptions) -> Result<RmiConfig> {
     Ok(config)
 }
 
-#[napi(object)]
+#[napi(object, object_from_js = false)]
 pub struct PositionWithError {
-    pub position: BigInt,
-    pub error: BigInt,
+    pub position: u64,
+    pub error: u64,
 }
 
-#[napi(object)]
+#[napi(object, object_from_js = false)]
 pub struct PositionRange {
-    pub hash_min: BigInt,
-    pub hash_max: BigInt,
+    pub hash_min: u64,
+    pub hash_max: u64,
 }
 
 #[napi(object)]
@@ -240,27 +240,22 @@ impl NativeRmi {
         }))
     }
 
+    /// A `u64` return becomes a BigInt in one N-API call (no word vector).
     #[napi]
-    pub fn predict(&self, key: f64) -> BigInt {
-        BigInt::from(self.inner.predict(key))
+    pub fn predict(&self, key: f64) -> u64 {
+        self.inner.predict(key)
     }
 
     #[napi]
     pub fn predict_with_error(&self, key: f64) -> PositionWithError {
         let (position, error) = self.inner.predict_with_error(key);
-        PositionWithError {
-            position: BigInt::from(position),
-            error: BigInt::from(error),
-        }
+        PositionWithError { position, error }
     }
 
     #[napi]
     pub fn predict_range(&self, key_min: f64, key_max: f64) -> Result<PositionRange> {
         let (hash_min, hash_max) = self.inner.predict_range(key_min, key_max).map_err(to_js)?;
-        Ok(PositionRange {
-            hash_min: BigInt::from(hash_min),
-            hash_max: BigInt::from(hash_max),
-        })
+        Ok(PositionRange { hash_min, hash_max })
     }
 
     /// Batch prediction into a caller-owned array: no allocation on either side.
