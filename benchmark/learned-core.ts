@@ -51,10 +51,10 @@ const binarySearchBatch = rate(
 )
 let cursor = 0
 const predictSingle = rate(() => {
-  for (let i = 0; i < 1000; i++) rmi.predict(probes[cursor++ & 0xfffff])
+  for (let i = 0; i < 1000; i++) rmi.predict(probes[cursor++ & 0x7ffff])
 }, 1000)
 const binarySearchSingle = rate(() => {
-  for (let i = 0; i < 1000; i++) sink += lowerBound(keys, probes[cursor++ & 0xfffff])
+  for (let i = 0; i < 1000; i++) sink += lowerBound(keys, probes[cursor++ & 0x7ffff])
 }, 1000)
 
 const H = Number(rmi.options.hashSpaceSize)
