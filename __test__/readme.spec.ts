@@ -11,7 +11,8 @@ const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
 const examplesDir = new URL('../examples/', import.meta.url)
 
 for (const file of readdirSync(examplesDir).filter((name) => name.endsWith('.ts'))) {
-  test(`README example ${file} is shown verbatim and runs`, async (t) => {
+  // Serial: the examples listen on the seed's fixed ports.
+  test.serial(`README example ${file} is shown verbatim and runs`, async (t) => {
     const source = readFileSync(new URL(file, examplesDir), 'utf8').trimEnd()
     t.true(readme.includes(`\`\`\`ts\n${source}\n\`\`\``), `README must show examples/${file} as is`)
     const { stdout } = await run(process.execPath, ['--import', 'tsx', new URL(file, examplesDir).pathname], {
