@@ -4,6 +4,7 @@
 
 pub mod curve;
 pub mod error;
+pub mod fedavg;
 pub mod format;
 pub mod keys;
 pub mod model;
