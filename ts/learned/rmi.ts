@@ -2,7 +2,7 @@
 // A thin facade over the Rust model: defaults, input checks that need JavaScript types, typed errors.
 
 import { CorruptModelError, callNative, InvalidArgumentError, InvalidKeyError } from '../errors.js'
-import { type ModelParts, NativeRmi, type RmiParts, type RootParts } from '../native.js'
+import { federatedAverage, type ModelParts, NativeRmi, type RmiParts, type RootParts } from '../native.js'
 
 export type ModelType = 'linear' | 'cubic'
 
@@ -63,7 +63,21 @@ export interface RmiDict {
   leaves: ModelDict[]
 }
 
+/** One node's share of a federated round: its local model and its weight (its key count). */
+export interface ModelContribution {
+  /** The local model, or its `serialize()` bytes as received from a peer. */
+  model: RecursiveModelIndex | Uint8Array
+  weight: number
+}
+
+/** Options of `RecursiveModelIndex.federatedAverage`: the global model's shape, and its training set. */
+export interface FederatedAverageOptions extends RmiOptions {
+  /** Keys drawn from the averaged CDF (its quantiles) to fit the global model on. Default 32768. */
+  syntheticKeys?: number
+}
+
 export const DEFAULT_HASH_SPACE_SIZE = 2n ** 62n
+const DEFAULT_SYNTHETIC_KEYS = 32_768
 const DICT_FORMAT_VERSION = 1
 
 function withDefaults(options: RmiOptions = {}): Required<RmiOptions> {
@@ -210,6 +224,36 @@ export class RecursiveModelIndex {
     const untrained = new RecursiveModelIndex(options)
     const keys = toFloat64Array(sortedKeys)
     return RecursiveModelIndex.#wrap(await callNative(() => untrained.#native.trainNew(keys)))
+  }
+
+  /**
+   * FedAvg of local models, off the main thread: the global CDF is the weight-averaged CDF of the
+   * contributions (`F(x) = Σ wᵢ·predictᵢ(x)/H / Σ wᵢ`, which holds however their key ranges overlap),
+   * and the result is a model of `options` fitted to `syntheticKeys` quantiles of it. No raw key is
+   * needed: each node ships its model and key count.
+   * @throws InvalidArgumentError for no contribution of positive weight, a negative or non-finite
+   *   weight, an untrained model; CorruptModelError for contribution bytes that are no valid model
+   */
+  static async federatedAverage(
+    contributions: readonly ModelContribution[],
+    options: FederatedAverageOptions = {},
+  ): Promise<RecursiveModelIndex> {
+    if (!Array.isArray(contributions))
+      throw new InvalidArgumentError('contributions must be an array of { model, weight }')
+    const { syntheticKeys = DEFAULT_SYNTHETIC_KEYS, ...modelOptions } = options
+    if (!Number.isInteger(syntheticKeys) || syntheticKeys < 2) {
+      throw new InvalidArgumentError(`syntheticKeys must be an integer of at least 2, got ${syntheticKeys}`)
+    }
+    const models = contributions.map(({ model }, i) => {
+      if (model instanceof RecursiveModelIndex) return model.serialize()
+      if (model instanceof Uint8Array) return model
+      throw new InvalidArgumentError(`contributions[${i}].model must be a RecursiveModelIndex or its bytes`)
+    })
+    const weights = Float64Array.from(contributions, ({ weight }) => weight)
+    const resolved = withDefaults(modelOptions)
+    return RecursiveModelIndex.#wrap(
+      await callNative(() => federatedAverage(models, weights, resolved, syntheticKeys)),
+    )
   }
 
   /** Position of a key in [0, hashSpaceSize). */

@@ -52,8 +52,8 @@ struct AveragedCdf<'a> {
 }
 
 impl<'a> AveragedCdf<'a> {
-    fn new(contributions: &[Contribution<'a>]) -> Result<Self> {
-        validate(contributions)?;
+    /// The average of contributions that passed [`validate`].
+    fn new(contributions: &[Contribution<'a>]) -> Self {
         let total: f64 = contributions.iter().map(|c| c.weight).sum();
         let parts: Vec<(&Rmi, f64)> = contributions
             .iter()
@@ -80,11 +80,11 @@ impl<'a> AveragedCdf<'a> {
                 _ => occupied.push((lo, hi)),
             }
         }
-        Ok(AveragedCdf {
+        AveragedCdf {
             parts,
             key_range,
             occupied,
-        })
+        }
     }
 
     /// `key`, or the largest key below it that a contribution saw when it falls where none did.
@@ -134,8 +134,16 @@ impl<'a> AveragedCdf<'a> {
     }
 }
 
-fn validate(contributions: &[Contribution]) -> Result<()> {
+/// Checks the inputs of [`federated_average`] without averaging: at least one contribution of
+/// positive weight, finite non-negative weights, trained models, a valid synthetic key count.
+pub fn validate(contributions: &[Contribution], options: AverageOptions) -> Result<()> {
     let invalid = |message: String| Err(Error::InvalidArgument(message));
+    if !(2..=MAX_SYNTHETIC_KEYS).contains(&options.synthetic_keys) {
+        return invalid(format!(
+            "synthetic keys must be between 2 and {MAX_SYNTHETIC_KEYS}, got {}",
+            options.synthetic_keys
+        ));
+    }
     if contributions.is_empty() {
         return invalid("federated averaging needs at least one contribution".into());
     }
@@ -161,7 +169,8 @@ fn validate(contributions: &[Contribution]) -> Result<()> {
 /// `F(key)`: the weighted average of the contributions' CDFs (`predict / hash_space_size`), in
 /// `[0, 1]`. Contributions of weight 0 are ignored; weights need not sum to 1.
 pub fn averaged_cdf(contributions: &[Contribution], key: f64) -> Result<f64> {
-    Ok(AveragedCdf::new(contributions)?.at(key))
+    validate(contributions, AverageOptions::default())?;
+    Ok(AveragedCdf::new(contributions).at(key))
 }
 
 /// The global model of a federated round: an RMI of `config` fitted to the averaged CDF of the
@@ -172,14 +181,9 @@ pub fn federated_average(
     contributions: &[Contribution],
     options: AverageOptions,
 ) -> Result<Rmi> {
-    if !(2..=MAX_SYNTHETIC_KEYS).contains(&options.synthetic_keys) {
-        return Err(Error::InvalidArgument(format!(
-            "synthetic keys must be between 2 and {MAX_SYNTHETIC_KEYS}, got {}",
-            options.synthetic_keys
-        )));
-    }
     config.validate()?;
-    let cdf = AveragedCdf::new(contributions)?;
+    validate(contributions, options)?;
+    let cdf = AveragedCdf::new(contributions);
     let n = options.synthetic_keys - 1;
     let mut keys = Vec::with_capacity(n + 1);
     let mut lo = cdf.key_range.0;

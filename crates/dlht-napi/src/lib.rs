@@ -2,6 +2,7 @@
 //! to JavaScript errors whose `code` is the core's stable ERR_DLHT_* code. Nothing else.
 
 use dlht_core::curve::{Curve, CurveKind};
+use dlht_core::fedavg::{self, AverageOptions, Contribution};
 use dlht_core::format;
 use dlht_core::keys;
 use dlht_core::rmi::{Leaf, RootModel};
@@ -382,6 +383,72 @@ impl Task for TrainTask {
     fn compute(&mut self) -> napi::Result<Rmi> {
         // Keys were validated before scheduling, so a failure here is a core bug worth surfacing as is.
         Rmi::train(self.config, &self.keys).map_err(|err| napi::Error::from_reason(err.to_string()))
+    }
+
+    fn resolve(&mut self, _env: Env, inner: Rmi) -> napi::Result<NativeRmi> {
+        Ok(NativeRmi { inner })
+    }
+}
+
+/// Federated average of serialized models weighted by `weights` (key counts), fitted as a model of
+/// `options` on `synthetic_keys` quantiles, off the main thread. Inputs are read and checked here,
+/// synchronously, so their errors keep their codes.
+#[napi(ts_return_type = "Promise<NativeRmi>")]
+pub fn federated_average(
+    models: Vec<Uint8Array>,
+    weights: Float64Array,
+    options: RmiOptions,
+    synthetic_keys: u32,
+) -> Result<AsyncTask<AverageTask>> {
+    if models.len() != weights.len() {
+        return Err(invalid(format!(
+            "{} models but {} weights",
+            models.len(),
+            weights.len()
+        )));
+    }
+    let models = models
+        .iter()
+        .map(|bytes| format::deserialize(bytes))
+        .collect::<dlht_core::Result<Vec<_>>>()
+        .map_err(to_js)?;
+    let task = AverageTask {
+        config: to_config(&options)?,
+        models,
+        weights: weights.to_vec(),
+        options: AverageOptions {
+            synthetic_keys: synthetic_keys as usize,
+        },
+    };
+    fedavg::validate(&task.contributions(), task.options).map_err(to_js)?;
+    Ok(AsyncTask::new(task))
+}
+
+pub struct AverageTask {
+    config: RmiConfig,
+    models: Vec<Rmi>,
+    weights: Vec<f64>,
+    options: AverageOptions,
+}
+
+impl AverageTask {
+    fn contributions(&self) -> Vec<Contribution<'_>> {
+        self.models
+            .iter()
+            .zip(&self.weights)
+            .map(|(model, &weight)| Contribution { model, weight })
+            .collect()
+    }
+}
+
+impl Task for AverageTask {
+    type Output = Rmi;
+    type JsValue = NativeRmi;
+
+    fn compute(&mut self) -> napi::Result<Rmi> {
+        // Inputs were validated before scheduling, so a failure here is a core bug worth surfacing as is.
+        fedavg::federated_average(self.config, &self.contributions(), self.options)
+            .map_err(|err| napi::Error::from_reason(err.to_string()))
     }
 
     fn resolve(&mut self, _env: Env, inner: Rmi) -> napi::Result<NativeRmi> {
