@@ -11,7 +11,9 @@ export { encodeKey, encodeKeys, type Key } from './learned/keys.js'
 export { DEFAULT_RESERVOIR_CAPACITY, type ReservoirOptions, ReservoirSampler } from './learned/reservoir.js'
 export {
   DEFAULT_HASH_SPACE_SIZE,
+  type FederatedAverageOptions,
   type LeafStats,
+  type ModelContribution,
   type ModelDict,
   type ModelType,
   RecursiveModelIndex,
@@ -66,6 +68,15 @@ export {
   UnknownModelVersionError,
   VnodeUnavailableError,
 } from './protocol/errors.js'
+// rollout
+export {
+  type ModelProposal,
+  ModelRejectedError,
+  modelDigest,
+  type RejectionReason,
+  type ValidationPolicy,
+  validateProposal,
+} from './rollout/model-validation.js'
 export {
   AdaptiveTrainingManager,
   type AdaptiveTrainingManagerOptions,
