@@ -4,7 +4,6 @@
 import { crc32 } from 'node:zlib'
 import test from 'ava'
 import {
-  DEFAULT_HASH_SPACE_SIZE,
   encodeKeys,
   InvalidArgumentError,
   ModelRejectedError,
@@ -12,37 +11,10 @@ import {
   RecursiveModelIndex,
   validateProposal,
 } from '../ts/index.js'
-import { cities, englishWords, lognormalKeys, sorted } from './helpers/datasets.js'
+import { cities, englishWords, lognormalKeys, sorted, splitByRange } from './helpers/datasets.js'
+import { meanPositionError } from './helpers/model-error.js'
 
-const H = Number(DEFAULT_HASH_SPACE_SIZE)
 const OPTIONS = { branchingFactor: 100, modelType: 'linear', stage1ModelType: 'linear' } as const
-
-/** Mean |predict − scaled lower-bound rank| over sorted keys, in positions. */
-function meanError(model: RecursiveModelIndex, keys: Float64Array): number {
-  const positions = model.predictMany(keys)
-  let first = 0
-  let total = 0
-  for (let i = 0; i < keys.length; i++) {
-    if (i === 0 || keys[i] !== keys[i - 1]) first = i
-    total += Math.abs(Number(positions[i]) - (first * H) / keys.length)
-  }
-  return total / keys.length
-}
-
-/** Sorted keys cut into `nodes` contiguous ranges of uneven sizes, as a ring places them. */
-function splitByRange(keys: Float64Array, nodes: number): Float64Array[] {
-  const weights = Array.from({ length: nodes }, (_, i) => 1 + ((i * 7) % 5))
-  const total = weights.reduce((a, b) => a + b, 0)
-  const parts: Float64Array[] = []
-  let start = 0
-  for (let i = 0, cumulative = 0; i < nodes; i++) {
-    cumulative += weights[i]
-    const end = Math.round((keys.length * cumulative) / total)
-    parts.push(keys.subarray(start, end))
-    start = end
-  }
-  return parts
-}
 
 /**
  * City populations are marked failing: the averaged CDF is accurate there (1e-4 of the ring), but
@@ -68,7 +40,7 @@ for (const [name, load, declare] of datasets) {
         return { model: local.serialize(), weight: part.length }
       })
       const federated = await RecursiveModelIndex.federatedAverage(contributions, OPTIONS)
-      const ratio = meanError(federated, keys) / meanError(central, keys)
+      const ratio = meanPositionError(federated, keys) / meanPositionError(central, keys)
       const modelBytes = contributions.reduce((sum, c) => sum + c.model.byteLength, 0)
       t.log(
         `error ratio ${ratio.toFixed(3)}; ${modelBytes} model bytes per round vs ${keys.length * 8} key bytes`,

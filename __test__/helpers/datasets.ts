@@ -62,3 +62,22 @@ export function lognormalKeys(n: number, seed = 2): Float64Array {
 export function sorted(keys: Float64Array): Float64Array {
   return keys.slice().sort()
 }
+
+/**
+ * Sorted keys cut into `parts` contiguous ranges, as a ring places them: sizes in proportion
+ * 1 + ((i·7 + skew) mod 5) (uneven), or all equal when `skew` is null.
+ */
+export function splitByRange(keys: Float64Array, parts: number, skew: number | null = 0): Float64Array[] {
+  const weights = Array.from({ length: parts }, (_, i) => (skew === null ? 1 : 1 + ((i * 7 + skew) % 5)))
+  const total = weights.reduce((a, b) => a + b, 0)
+  const ranges: Float64Array[] = []
+  let start = 0
+  let cumulative = 0
+  for (const weight of weights) {
+    cumulative += weight
+    const end = Math.round((keys.length * cumulative) / total)
+    ranges.push(keys.subarray(start, end))
+    start = end
+  }
+  return ranges
+}
