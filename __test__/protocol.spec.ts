@@ -129,6 +129,29 @@ test('many calls share one long-lived stream, pipelined', async (t) => {
   t.is(streams.filter((stream) => stream.protocol === DATA_PROTOCOL).length, 1)
 })
 
+test('frames are read whatever the chunking: several in one chunk, one split byte by byte', async (t) => {
+  const { a, b } = await pair(t)
+  const stream = await b.dialProtocol(a.getMultiaddrs(), RING_PROTOCOL)
+  const ping = (id: number) =>
+    lp.encode
+      .single(encodeEnvelope({ kind: EnvelopeKind.Request, id, type: Ping.type, body: null }))
+      .subarray()
+  stream.send(Buffer.concat([ping(1), ping(2)]))
+  for (const byte of ping(3)) {
+    stream.send(Uint8Array.of(byte))
+    await new Promise((resolve) => setTimeout(resolve, 1))
+  }
+  const ids: number[] = []
+  for await (const frame of lp.decode(stream)) {
+    for (const envelope of decodeFrame(frame.subarray())) {
+      t.is(envelope.kind, EnvelopeKind.Response)
+      ids.push(envelope.id)
+    }
+    if (ids.length === 3) break
+  }
+  t.deepEqual(ids, [1, 2, 3])
+})
+
 test('a request larger than the maximum frame fails locally and nothing is written', async (t) => {
   const { b, peerA } = await pair(t)
   const huge = { modelVersion: 0, ttl: 0, records: [record(1, 5 * 1024 * 1024)] }

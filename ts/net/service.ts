@@ -102,6 +102,8 @@ export class DlhtService implements Startable {
   readonly callTimeout: number
   readonly #components: DlhtServiceComponents
   readonly #clients = new Map<string, Promise<RpcClient>>()
+  /** Clients whose stream is open, by `${peerId} ${protocol}`: the path of every call but the first. */
+  readonly #open = new Map<string, RpcClient>()
   readonly #served = new Set<Stream>()
   #handler: DlhtRequestHandler | undefined
   #started = false
@@ -147,6 +149,7 @@ export class DlhtService implements Startable {
     for (const protocol of [RING_PROTOCOL, DATA_PROTOCOL]) await this.#components.registrar.unhandle(protocol)
     const clients = [...this.#clients.values()]
     this.#clients.clear()
+    this.#open.clear()
     for (const client of await Promise.allSettled(clients))
       if (client.status === 'fulfilled') client.value.close()
     for (const stream of this.#served) stream.abort(new PeerUnavailableError('the dlht service stopped'))
@@ -165,16 +168,26 @@ export class DlhtService implements Startable {
     request: Request,
     options: CallOptions = {},
   ): Promise<Answer> {
+    const started = performance.now()
+    const open = this.#open.get(`${peer.peerId} ${protocol}`)
+    const client = open?.isOpen ? open : await this.#connected(peer, protocol, options)
+    const timeout = this.callTimeout - (performance.now() - started)
+    const body = await client.call(codec.type, codec.writeRequest(request), {
+      signal: options.signal,
+      timeout,
+    })
+    return codec.readAnswer(body, options.hashSpaceSize ?? 2n ** 64n)
+  }
+
+  /** The open client of `peer` and `protocol`, opening a stream within the call's deadline when needed. */
+  async #connected(peer: PeerAddress, protocol: string, options: CallOptions): Promise<RpcClient> {
     const timeout = AbortSignal.timeout(this.callTimeout)
     const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal])
-    let client: RpcClient
     try {
-      client = await raceSignal(this.#client(peer, protocol), signal)
+      return await raceSignal(this.#client(peer, protocol), signal)
     } catch (err) {
       throw timeoutOrUnavailable(err, `connecting to ${peer.peerId}`)
     }
-    const body = await client.call(codec.type, codec.writeRequest(request), { signal })
-    return codec.readAnswer(body, options.hashSpaceSize ?? 2n ** 64n)
   }
 
   /**
@@ -203,15 +216,25 @@ export class DlhtService implements Startable {
         return this.#client(peer, protocol)
       })
     }
-    const opening = this.#open(peer, protocol)
+    const opening = this.#openStream(peer, protocol)
     this.#clients.set(key, opening)
-    opening.catch(() => {
-      if (this.#clients.get(key) === opening) this.#clients.delete(key)
-    })
+    opening.then(
+      (client) => {
+        if (this.#clients.get(key) !== opening) return
+        this.#open.set(key, client)
+        client.stream.addEventListener('close', () => {
+          if (this.#open.get(key) === client) this.#open.delete(key)
+          if (this.#clients.get(key) === opening) this.#clients.delete(key)
+        })
+      },
+      () => {
+        if (this.#clients.get(key) === opening) this.#clients.delete(key)
+      },
+    )
     return opening
   }
 
-  async #open(peer: PeerAddress, protocol: string): Promise<RpcClient> {
+  async #openStream(peer: PeerAddress, protocol: string): Promise<RpcClient> {
     if (!this.#started) throw new PeerUnavailableError('the dlht service is stopped')
     const signal = AbortSignal.timeout(this.callTimeout)
     const peerId = peerIdFromString(peer.peerId)

@@ -2,7 +2,6 @@
 // stream (pipelining), and all envelopes queued by one run of JavaScript travel in one frame (batching).
 
 import type { MessageStream } from '@libp2p/interface'
-import * as lp from 'it-length-prefixed'
 import { decodeFrame, type Envelope, EnvelopeKind, encodeEnvelope } from './codec.js'
 import {
   errorFromWire,
@@ -21,22 +20,111 @@ const STREAM_FAILURE_ID = 0xffffffff
 /** Default largest frame, in bytes of payload (4 MiB). */
 export const DEFAULT_MAX_FRAME_SIZE = 4 * 1024 * 1024
 
+/** Bytes of the longest frame length prefix accepted (an unsigned varint: up to 2^35 - 1). */
+const MAX_LENGTH_BYTES = 5
+
+/** Microtask rounds a flush waits while the running code keeps queueing envelopes. */
+const COALESCE_ROUNDS = 4
+
 export interface RpcStreamOptions {
   /** Largest frame accepted or sent, in bytes. Default 4 MiB. */
   maxFrameSize?: number
 }
 
+/** What a stream's 'message' event carries: bytes, or a list of byte chunks. */
+type Chunk = Uint8Array | { subarray(): Uint8Array }
+
 /**
- * Queues encoded envelopes and writes them as frames in a microtask, so everything queued by the
- * running code shares a frame without waiting for the next event-loop turn (3x the batched put rate
- * of a setImmediate flush); each frame whole (one `send` per frame, so never a partial frame),
- * waiting for the stream to drain when it is full.
+ * Cuts a stream's chunks into frames (an unsigned varint length, then that many bytes), all the
+ * frames of a chunk in one synchronous loop. Bytes of an unfinished frame wait, joined only once
+ * the frame is complete.
+ */
+class FrameReader {
+  readonly #maxFrameSize: number
+  #chunks: Uint8Array[] = []
+  #buffered = 0
+  /** Bytes needed before the next frame can be cut (header included); 0 when not yet known. */
+  #needed = 0
+  /** Length of the frame `#frameEnd` found last. */
+  #frameLength = 0
+
+  constructor(maxFrameSize: number) {
+    this.#maxFrameSize = maxFrameSize
+  }
+
+  /**
+   * Adds a chunk and passes every frame it completes to `onFrame`, in order.
+   * @throws FrameTooLargeError or MalformedMessageError for a bad length prefix
+   */
+  push(chunk: Chunk, onFrame: (frame: Uint8Array) => void): void {
+    const bytes = chunk instanceof Uint8Array ? chunk : chunk.subarray()
+    if (bytes.byteLength === 0) return
+    this.#chunks.push(bytes)
+    this.#buffered += bytes.byteLength
+    if (this.#buffered < this.#needed) return
+    const data = this.#chunks.length === 1 ? this.#chunks[0] : Buffer.concat(this.#chunks, this.#buffered)
+    let offset = 0
+    for (;;) {
+      const frameEnd = this.#frameEnd(data, offset)
+      if (frameEnd < 0) {
+        this.#needed = -frameEnd - offset
+        break
+      }
+      const start = frameEnd - this.#frameLength
+      offset = frameEnd
+      onFrame(data.subarray(start, frameEnd))
+    }
+    this.#chunks = offset === data.byteLength ? [] : [data.subarray(offset)]
+    this.#buffered = data.byteLength - offset
+  }
+
+  /** End of the frame starting at `offset`, or minus the bytes needed to know it when incomplete. */
+  #frameEnd(data: Uint8Array, offset: number): number {
+    let length = 0
+    let position = offset
+    for (let shift = 0; ; shift += 7) {
+      if (position === data.byteLength) return -(position + 1)
+      if (position - offset === MAX_LENGTH_BYTES)
+        throw new MalformedMessageError('received a malformed frame length')
+      const byte = data[position++]
+      length += (byte & 0x7f) * 2 ** shift
+      if (byte < 0x80) break
+    }
+    if (length > this.#maxFrameSize) {
+      throw new FrameTooLargeError(`received a frame larger than the maximum of ${this.#maxFrameSize} bytes`)
+    }
+    this.#frameLength = length
+    const end = position + length
+    return end <= data.byteLength ? end : -end
+  }
+}
+
+/** Bytes of `length` as an unsigned varint. */
+function varintSize(length: number): number {
+  let size = 1
+  while (length >= 0x80) {
+    length = Math.floor(length / 128)
+    size++
+  }
+  return size
+}
+
+/**
+ * Queues encoded envelopes and writes them as frames once the running code is done queueing (a few
+ * microtask rounds, never a timer), so everything queued by one turn shares a frame; each frame
+ * whole, length prefix and envelopes in one buffer (one `send`, so never a partial frame), waiting
+ * for the stream to drain when it is full.
  */
 class FrameWriter {
   readonly #stream: MessageStream
   readonly #maxFrameSize: number
   #queue: Uint8Array[] = []
-  #flushing: Promise<void> | undefined
+  #scheduled = false
+  #rounds = 0
+  #seen = 0
+  /** True while a flush is handing frames to the stream (or waiting for it to drain). */
+  #sending = false
+  #flushing: Promise<void> = Promise.resolve()
   #closed = false
 
   constructor(stream: MessageStream, maxFrameSize: number) {
@@ -56,12 +144,28 @@ class FrameWriter {
     }
     if (this.#closed) return
     this.#queue.push(envelope)
-    this.#flushing ??= Promise.resolve().then(() => this.#flush())
+    if (this.#scheduled || this.#sending) return
+    this.#scheduled = true
+    this.#rounds = 0
+    this.#seen = 0
+    queueMicrotask(this.#tick)
+  }
+
+  /** Waits while envelopes keep arriving in the same turn, then flushes. */
+  readonly #tick = (): void => {
+    if (this.#queue.length > this.#seen && this.#rounds < COALESCE_ROUNDS) {
+      this.#seen = this.#queue.length
+      this.#rounds++
+      queueMicrotask(this.#tick)
+      return
+    }
+    this.#scheduled = false
+    this.#flushing = this.#flush()
   }
 
   /** Resolves once every envelope queued so far was handed to the stream (or dropped on close). */
   async drained(): Promise<void> {
-    while (this.#flushing !== undefined) await this.#flushing
+    while (this.#scheduled || this.#sending) await (this.#sending ? this.#flushing : Promise.resolve())
   }
 
   close(): void {
@@ -70,18 +174,19 @@ class FrameWriter {
   }
 
   async #flush(): Promise<void> {
+    this.#sending = true
     try {
       while (this.#queue.length > 0 && !this.#closed) {
-        const frame = this.#takeFrame()
-        if (!this.#stream.send(lp.encode.single(frame))) await this.#stream.onDrain()
+        if (!this.#stream.send(this.#takeFrame())) await this.#stream.onDrain()
       }
     } catch {
       this.close()
     } finally {
-      this.#flushing = undefined
+      this.#sending = false
     }
   }
 
+  /** Length prefix and as many queued envelopes as fit, in one buffer. */
   #takeFrame(): Uint8Array {
     let bytes = 0
     let count = 0
@@ -89,34 +194,27 @@ class FrameWriter {
       bytes += this.#queue[count].byteLength
       count++
     }
-    const parts = this.#queue.splice(0, count)
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts, bytes)
-  }
-}
-
-/** Reads frames (bounded by `maxFrameSize`) and yields their checked envelopes. */
-async function* readEnvelopes(stream: MessageStream, maxFrameSize: number): AsyncGenerator<Envelope> {
-  try {
-    for await (const frame of lp.decode(stream, { maxDataLength: maxFrameSize })) {
-      yield* decodeFrame(frame.subarray())
+    const header = varintSize(bytes)
+    const frame = Buffer.allocUnsafe(header + bytes)
+    let length = bytes
+    for (let i = 0; i < header - 1; i++) {
+      frame[i] = (length & 0x7f) | 0x80
+      length = Math.floor(length / 128)
     }
-  } catch (err) {
-    throw asStreamError(err, maxFrameSize)
+    frame[header - 1] = length
+    let offset = header
+    for (let i = 0; i < count; i++) {
+      frame.set(this.#queue[i], offset)
+      offset += this.#queue[i].byteLength
+    }
+    this.#queue = count === this.#queue.length ? [] : this.#queue.slice(count)
+    return frame
   }
 }
 
 /** Maps what can go wrong while reading a stream onto the protocol's typed errors. */
-function asStreamError(err: unknown, maxFrameSize: number): Error {
+function asStreamError(err: unknown): Error {
   if (err instanceof ProtocolError) return err
-  const name = (err as Error | undefined)?.name
-  if (name === 'InvalidDataLengthError') {
-    return new FrameTooLargeError(`received a frame larger than the maximum of ${maxFrameSize} bytes`, {
-      cause: err,
-    })
-  }
-  if (name === 'InvalidDataLengthLengthError' || name === 'InvalidMessageLengthError') {
-    return new MalformedMessageError('received a malformed frame length', { cause: err })
-  }
   return new PeerUnavailableError('the stream to the peer broke', { cause: err })
 }
 
@@ -127,28 +225,69 @@ function asAbortError(reason: unknown): unknown {
   return reason
 }
 
+/** Reads a stream's frames as they arrive, without an async iterator: `onEnvelope` runs synchronously. */
+function readStream(
+  stream: MessageStream,
+  maxFrameSize: number,
+  handlers: { onEnvelope(envelope: Envelope): void; onEnd(err?: Error): void },
+): void {
+  const reader = new FrameReader(maxFrameSize)
+  const onFrame = (frame: Uint8Array) => {
+    for (const envelope of decodeFrame(frame)) handlers.onEnvelope(envelope)
+  }
+  stream.addEventListener('message', (event) => {
+    try {
+      reader.push(event.data, onFrame)
+    } catch (err) {
+      handlers.onEnd(asStreamError(err))
+    }
+  })
+  stream.addEventListener('remoteCloseWrite', () => handlers.onEnd(), { once: true })
+  stream.addEventListener(
+    'close',
+    (event) => handlers.onEnd(event.error === undefined ? undefined : asStreamError(event.error)),
+    { once: true },
+  )
+}
+
 interface PendingCall {
   resolve(body: unknown): void
   reject(err: unknown): void
+  /** `performance.now()` after which the call fails with RemoteCallTimeoutError. */
+  deadline: number
+  signal: AbortSignal | undefined
+  onAbort: (() => void) | undefined
+}
+
+export interface CallOptions {
+  /** Cancels the call; a TimeoutError reason (AbortSignal.timeout) fails it with RemoteCallTimeoutError. */
+  signal?: AbortSignal
+  /** Milliseconds after which the call fails with RemoteCallTimeoutError. Default: no deadline. */
+  timeout?: number
 }
 
 /**
  * The calling end of a stream. `call` may be used concurrently; answers are matched by id. When
  * the stream fails every waiting call is rejected with a typed error and the client is closed.
+ * Deadlines share one timer per client instead of one per call.
  */
 export class RpcClient {
   readonly stream: MessageStream
-  readonly #maxFrameSize: number
   readonly #writer: FrameWriter
   readonly #pending = new Map<number, PendingCall>()
   #nextId = 0
   #failure: Error | undefined
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #timerAt = Number.POSITIVE_INFINITY
 
   constructor(stream: MessageStream, options: RpcStreamOptions = {}) {
     this.stream = stream
-    this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
-    this.#writer = new FrameWriter(stream, this.#maxFrameSize)
-    void this.#read()
+    const maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
+    this.#writer = new FrameWriter(stream, maxFrameSize)
+    readStream(stream, maxFrameSize, {
+      onEnvelope: (envelope) => this.#answered(envelope),
+      onEnd: (err) => this.#fail(err ?? new PeerUnavailableError('the peer closed the stream')),
+    })
   }
 
   /** False once the stream failed or closed; a new stream is needed. */
@@ -163,19 +302,18 @@ export class RpcClient {
 
   /**
    * Sends one request and resolves with the answer's body.
-   * @throws FrameTooLargeError (nothing sent), RemoteCallTimeoutError when `signal` times out,
-   * PeerUnavailableError when the stream fails, or the typed error the remote handler reported
+   * @throws FrameTooLargeError (nothing sent), RemoteCallTimeoutError at the deadline or when
+   * `signal` times out, PeerUnavailableError when the stream fails, or the typed error the remote
+   * handler reported
    */
-  call(type: number, body: unknown, options: { signal?: AbortSignal } = {}): Promise<unknown> {
-    const { signal } = options
+  call(type: number, body: unknown, options: CallOptions = {}): Promise<unknown> {
+    const { signal, timeout } = options
     if (this.#failure !== undefined) return Promise.reject(this.#failure)
     if (signal?.aborted) return Promise.reject(asAbortError(signal.reason))
     const id = this.#nextId
     this.#nextId = (this.#nextId + 1) % 0x7fffffff
-    let envelope: Uint8Array
     try {
-      envelope = encodeEnvelope({ kind: EnvelopeKind.Request, id, type, body })
-      this.#writer.write(envelope)
+      this.#writer.write(encodeEnvelope({ kind: EnvelopeKind.Request, id, type, body }))
     } catch (err) {
       return Promise.reject(
         err instanceof ProtocolError
@@ -184,21 +322,22 @@ export class RpcClient {
       )
     }
     return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        this.#pending.delete(id)
-        reject(asAbortError(signal?.reason))
+      const pending: PendingCall = {
+        resolve,
+        reject,
+        deadline: timeout === undefined ? Number.POSITIVE_INFINITY : performance.now() + timeout,
+        signal,
+        onAbort: undefined,
       }
-      signal?.addEventListener('abort', onAbort, { once: true })
-      this.#pending.set(id, {
-        resolve: (answer) => {
-          signal?.removeEventListener('abort', onAbort)
-          resolve(answer)
-        },
-        reject: (err) => {
-          signal?.removeEventListener('abort', onAbort)
-          reject(err)
-        },
-      })
+      if (signal !== undefined) {
+        pending.onAbort = () => {
+          this.#pending.delete(id)
+          reject(asAbortError(signal.reason))
+        }
+        signal.addEventListener('abort', pending.onAbort, { once: true })
+      }
+      this.#pending.set(id, pending)
+      if (pending.deadline < this.#timerAt) this.#armTimer(pending.deadline)
     })
   }
 
@@ -207,32 +346,54 @@ export class RpcClient {
     this.#fail(new PeerUnavailableError('the client was closed'))
   }
 
-  async #read(): Promise<void> {
-    try {
-      for await (const envelope of readEnvelopes(this.stream, this.#maxFrameSize)) {
-        if (envelope.kind === EnvelopeKind.Request) {
-          throw new MalformedMessageError('received a request on the calling end of a stream')
-        }
-        if (envelope.kind === EnvelopeKind.Failure && envelope.id === STREAM_FAILURE_ID) {
-          throw errorFromWire(envelope.code, envelope.message)
-        }
-        const pending = this.#pending.get(envelope.id)
-        if (pending === undefined) continue
-        this.#pending.delete(envelope.id)
-        if (envelope.kind === EnvelopeKind.Response) pending.resolve(envelope.body)
-        else pending.reject(errorFromWire(envelope.code, envelope.message))
-      }
-      this.#fail(new PeerUnavailableError('the peer closed the stream'))
-    } catch (err) {
-      this.#fail(err as Error)
+  #answered(envelope: Envelope): void {
+    if (this.#failure !== undefined) return
+    if (envelope.kind === EnvelopeKind.Request) {
+      throw new MalformedMessageError('received a request on the calling end of a stream')
     }
+    if (envelope.kind === EnvelopeKind.Failure && envelope.id === STREAM_FAILURE_ID) {
+      throw errorFromWire(envelope.code, envelope.message)
+    }
+    const pending = this.#pending.get(envelope.id)
+    if (pending === undefined) return
+    this.#pending.delete(envelope.id)
+    if (pending.onAbort !== undefined) pending.signal?.removeEventListener('abort', pending.onAbort)
+    if (envelope.kind === EnvelopeKind.Response) pending.resolve(envelope.body)
+    else pending.reject(errorFromWire(envelope.code, envelope.message))
+  }
+
+  #armTimer(at: number): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timerAt = at
+    this.#timer = setTimeout(this.#expire, Math.max(0, at - performance.now()))
+    this.#timer.unref()
+  }
+
+  /** Fails the calls past their deadline and re-arms the timer for the earliest one left. */
+  readonly #expire = (): void => {
+    this.#timer = undefined
+    this.#timerAt = Number.POSITIVE_INFINITY
+    const now = performance.now()
+    let next = Number.POSITIVE_INFINITY
+    for (const [id, pending] of this.#pending) {
+      if (pending.deadline <= now) {
+        this.#pending.delete(id)
+        if (pending.onAbort !== undefined) pending.signal?.removeEventListener('abort', pending.onAbort)
+        pending.reject(new RemoteCallTimeoutError('the remote call timed out'))
+      } else if (pending.deadline < next) next = pending.deadline
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.#armTimer(next)
   }
 
   #fail(err: Error): void {
     if (this.#failure !== undefined) return
     this.#failure = err
     this.#writer.close()
-    for (const pending of this.#pending.values()) pending.reject(err)
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    for (const pending of this.#pending.values()) {
+      if (pending.onAbort !== undefined) pending.signal?.removeEventListener('abort', pending.onAbort)
+      pending.reject(err)
+    }
     this.#pending.clear()
     this.stream.abort(err)
   }
@@ -253,21 +414,28 @@ function isFatal(err: unknown): boolean {
   return err instanceof MalformedMessageError || err instanceof UnknownMessageError
 }
 
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function'
+}
+
 /**
  * The answering end of a stream: handles requests concurrently and writes each answer as soon as
  * it is ready. Malformed, oversized or unknown messages close the stream (after answering the
  * offending request when its id is known); the process is never at risk. Resolves when done.
  */
-export async function serveRpc(
-  stream: MessageStream,
-  handler: RpcHandler,
-  options: ServeOptions,
-): Promise<void> {
+export function serveRpc(stream: MessageStream, handler: RpcHandler, options: ServeOptions): Promise<void> {
   const maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
   const maxInFlight = options.maxInFlight ?? 512
   const writer = new FrameWriter(stream, maxFrameSize)
   const closing = new AbortController()
-  const inFlight = new Set<Promise<void>>()
+  const handlerOptions = { signal: closing.signal }
+  let inFlight = 0
+  let paused = false
+  let inputEnded = false
+  let finished: () => void = () => {}
+  const done = new Promise<void>((resolve) => {
+    finished = resolve
+  })
 
   /** Stops serving: answers already queued are written, then the stream is closed. */
   const close = (reason: Error) => {
@@ -277,6 +445,26 @@ export async function serveRpc(
       .drained()
       .then(() => stream.close({ signal: AbortSignal.timeout(1000) }))
       .catch((err) => stream.abort(err))
+      .finally(finished)
+  }
+
+  /** Ends the stream after a protocol violation or a broken stream, telling the caller why when it can. */
+  const fail = (err: Error) => {
+    if (closing.signal.aborted) {
+      if (!(err instanceof ProtocolError)) finished()
+      return
+    }
+    closing.abort(err)
+    const abort = () => {
+      writer.close()
+      stream.abort(err)
+      finished()
+    }
+    if (!(err instanceof ProtocolError)) return abort()
+    // Tell the caller why its stream is closing, in place of an answer it cannot be matched to.
+    const [code, message] = errorToWire(err)
+    writer.write(encodeEnvelope({ kind: EnvelopeKind.Failure, id: STREAM_FAILURE_ID, code, message }))
+    Promise.race([writer.drained(), new Promise((resolve) => setTimeout(resolve, 1000))]).then(abort)
   }
 
   const answer = (id: number, outcome: { body: unknown } | { error: unknown }) => {
@@ -293,20 +481,39 @@ export async function serveRpc(
     if (isFatal(outcome.error)) close(outcome.error as Error)
   }
 
-  const handle = (id: number, type: number, body: unknown) => {
-    const task = (async () => {
+  const settle = (id: number, outcome: { body: unknown } | { error: unknown }) => {
+    inFlight--
+    answer(id, outcome)
+    if (paused && inFlight < maxInFlight && !closing.signal.aborted) {
+      paused = false
       try {
-        answer(id, { body: await handler(type, body, { signal: closing.signal }) })
+        stream.resume()
       } catch (err) {
-        answer(id, { error: err })
+        fail(asStreamError(err))
       }
-    })()
-    inFlight.add(task)
-    void task.finally(() => inFlight.delete(task))
+    }
+    if (inputEnded && inFlight === 0) close(new PeerUnavailableError('the peer closed the stream'))
   }
 
-  try {
-    for await (const envelope of readEnvelopes(stream, maxFrameSize)) {
+  const handle = (id: number, type: number, body: unknown) => {
+    inFlight++
+    let result: unknown
+    try {
+      result = handler(type, body, handlerOptions)
+    } catch (err) {
+      settle(id, { error: err })
+      return
+    }
+    if (isThenable(result)) {
+      result.then(
+        (answered) => settle(id, { body: answered }),
+        (err: unknown) => settle(id, { error: err }),
+      )
+    } else settle(id, { body: result })
+  }
+
+  readStream(stream, maxFrameSize, {
+    onEnvelope: (envelope) => {
       if (closing.signal.aborted) return
       if (envelope.kind !== EnvelopeKind.Request) {
         throw new MalformedMessageError('received an answer on the serving end of a stream')
@@ -316,19 +523,16 @@ export async function serveRpc(
         return
       }
       handle(envelope.id, envelope.type, envelope.body)
-      while (inFlight.size >= maxInFlight) await Promise.race(inFlight)
-    }
-    await Promise.all(inFlight)
-    close(new PeerUnavailableError('the peer closed the stream'))
-  } catch (err) {
-    closing.abort(err)
-    if (err instanceof ProtocolError) {
-      // Tell the caller why its stream is closing, in place of an answer it cannot be matched to.
-      const [code, message] = errorToWire(err)
-      writer.write(encodeEnvelope({ kind: EnvelopeKind.Failure, id: STREAM_FAILURE_ID, code, message }))
-      await Promise.race([writer.drained(), new Promise((resolve) => setTimeout(resolve, 1000))])
-    }
-    writer.close()
-    stream.abort(err as Error)
-  }
+      if (inFlight >= maxInFlight && !paused) {
+        paused = true
+        stream.pause()
+      }
+    },
+    onEnd: (err) => {
+      if (err !== undefined) return fail(err)
+      inputEnded = true
+      if (inFlight === 0) close(new PeerUnavailableError('the peer closed the stream'))
+    },
+  })
+  return done
 }
