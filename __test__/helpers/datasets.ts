@@ -59,6 +59,33 @@ export function lognormalKeys(n: number, seed = 2): Float64Array {
   })
 }
 
+/**
+ * Zipf-like values: a power law of exponent `exponent` over [1, 2^40] (inverse-transform sampled),
+ * so most keys crowd near 1 and a long tail reaches 10^12. Continuous, hence (almost surely) distinct.
+ */
+export function zipfKeys(n: number, seed = 3, exponent = 1.2): Float64Array {
+  const random = seededRandom(seed)
+  const tail = 2 ** (40 * (1 - exponent))
+  return Float64Array.from({ length: n }, () => (1 - random() * (1 - tail)) ** (1 / (1 - exponent)))
+}
+
+/**
+ * Bursty event timestamps in microseconds since 2024-01-01, ascending: quiet stretches (one event
+ * per ~10 ms) alternate with bursts (one per ~20 µs) that hold most of the events.
+ */
+export function burstyTimestamps(n: number, seed = 4): Float64Array {
+  const random = seededRandom(seed)
+  const out = new Float64Array(n)
+  let time = 1_704_067_200_000_000
+  let inBurst = false
+  for (let i = 0; i < n; i++) {
+    if (random() < (inBurst ? 1 / 2000 : 1 / 500)) inBurst = !inBurst
+    time += Math.ceil(-Math.log(1 - random()) * (inBurst ? 20 : 10_000))
+    out[i] = time
+  }
+  return out
+}
+
 export function sorted(keys: Float64Array): Float64Array {
   return keys.slice().sort()
 }

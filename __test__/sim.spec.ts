@@ -1,0 +1,107 @@
+// The simulator on small rings (200 peers × 3 vnodes, 50k keys): it routes like brute force, dlht
+// balances skewed keys better than consistent hashing, range cost follows owners, and runs repeat exactly.
+
+import test from 'ava'
+import { ReservoirSampler } from '../ts/learned/reservoir.js'
+import {
+  measureChurn,
+  measureLoad,
+  measureLookups,
+  measureRangeQueries,
+  samplePositions,
+} from '../ts/sim/metrics.js'
+import {
+  consistentHashingScheme,
+  type KeySet,
+  learnedScheme,
+  type PlacementScheme,
+} from '../ts/sim/placement.js'
+import { SimRing } from '../ts/sim/ring.js'
+import { lognormalKeys, seededRandom, sorted } from './helpers/datasets.js'
+
+const SIZE = 2n ** 62n
+const PEERS = 200
+const keySet: KeySet = { name: 'lognormal', keys: sorted(lognormalKeys(50_000, 11)) }
+
+function sample(keys: Float64Array): Float64Array {
+  const sampler = new ReservoirSampler({ capacity: 10_000, seed: 1 })
+  sampler.insertMany(keys)
+  return sampler.sample()
+}
+
+async function builtRing(scheme: PlacementScheme, seed = 1): Promise<SimRing> {
+  const ring = new SimRing({ hashSpaceSize: SIZE, vnodeIds: scheme.vnodeIds(PEERS, 3, seed) })
+  const report = await ring.build()
+  if (!report.converged) throw new Error('the simulated ring did not converge')
+  return ring
+}
+
+const dlht = learnedScheme(sample(keySet.keys), { hashSpaceSize: SIZE, vnodePlacement: 'sample-quantiles' })
+const hashing = consistentHashingScheme(SIZE)
+
+test('the build installs the converged ring: predecessors, arcs and full successor lists', async (t) => {
+  const ring = await builtRing(hashing)
+  t.true(ring.isConverged())
+  t.is(ring.vnodes.length, PEERS * 3)
+})
+
+test('lookups from any peer find the brute-force owner in about half log2 N hops', async (t) => {
+  const ring = await builtRing(dlht)
+  const random = seededRandom(3)
+  const positions = [
+    ...samplePositions(dlht, keySet, 1000, random),
+    0n,
+    SIZE - 1n,
+    ...ring.sortedIds.slice(0, 20),
+  ]
+  const hops = await measureLookups(ring, positions, random)
+  t.is(hops.wrongOwners, 0)
+  t.true(hops.meanHops <= 0.5 * Math.log2(PEERS * 3), `mean hops ${hops.meanHops}`)
+})
+
+test('on skewed keys dlht spreads load across peers better than consistent hashing', async (t) => {
+  const learned = measureLoad(await builtRing(dlht), dlht, keySet)
+  const hashed = measureLoad(await builtRing(hashing), hashing, keySet)
+  t.is(learned.keys, keySet.keys.length)
+  t.true(learned.maxOverMean < hashed.maxOverMean, `dlht ${learned.maxOverMean} vs ${hashed.maxOverMean}`)
+})
+
+test('range messages follow the owning vnodes, not the keys', async (t) => {
+  const ring = await builtRing(dlht)
+  const random = seededRandom(4)
+  const small = await measureRangeQueries(ring, dlht, keySet, { rangeKeys: 10, queries: 20, random })
+  const large = await measureRangeQueries(ring, dlht, keySet, { rangeKeys: 5000, queries: 20, random })
+  // 500x the keys: the messages grow with the vnodes covered, a few routing calls and one scan each.
+  t.true(large.meanMessages < 50 * small.meanMessages)
+  t.true(large.meanMessages <= large.meanOwners + large.meanRoutingMessages)
+  t.true(large.meanRoutingMessages <= small.meanRoutingMessages + large.meanOwners / 8 + 2)
+  const perKey = await measureRangeQueries(await builtRing(hashing), hashing, keySet, {
+    rangeKeys: 100,
+    queries: 5,
+    random,
+  })
+  const ranged = await measureRangeQueries(ring, dlht, keySet, { rangeKeys: 100, queries: 20, random })
+  t.true(ranged.meanMessages * 10 <= perKey.meanMessages, `${ranged.meanMessages} vs ${perKey.meanMessages}`)
+})
+
+test('with successor lists, lookups reach the live owner after 30% of peers fail', async (t) => {
+  const ring = await builtRing(dlht)
+  const random = seededRandom(5)
+  const positions = samplePositions(dlht, keySet, 500, random)
+  const churn = await measureChurn(ring, positions, 0.3, random)
+  t.true(churn.success > 0.99, `success ${churn.success}`)
+  t.true(churn.firstTry < churn.success)
+})
+
+test('the same seed gives the same numbers', async (t) => {
+  const run = async () => {
+    const ring = await builtRing(hashing, 9)
+    const random = seededRandom(6)
+    return {
+      load: measureLoad(ring, hashing, keySet),
+      hops: await measureLookups(ring, samplePositions(hashing, keySet, 300, random), random),
+      churn: await measureChurn(ring, samplePositions(hashing, keySet, 200, random), 0.1, random),
+    }
+  }
+  t.deepEqual(await run(), await run())
+})
