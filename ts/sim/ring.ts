@@ -187,6 +187,11 @@ export class SimRing {
     for (const peer of peers) this.#failed.add(peer)
   }
 
+  /** Every failed peer comes back with the routing state it had (measurements that forget nothing can reuse the ring). */
+  recoverAll(): void {
+    this.#failed.clear()
+  }
+
   isFailed(peer: number): boolean {
     return this.#failed.has(peer)
   }
