@@ -1,5 +1,5 @@
 // The data plane of another peer, reached over its long-lived /dlht/1.0.0/data stream.
-// Single calls made in one event-loop turn are batched into one message; large batches are split.
+// Single calls made together are batched into one message; large batches are split.
 
 import { InvalidArgumentError } from '../errors.js'
 import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from '../node/data-plane.js'
@@ -14,6 +14,7 @@ import {
   Scan,
   type ScanAnswer,
 } from '../protocol/messages.js'
+import { afterQueueing } from '../protocol/rpc.js'
 
 /** Calls a data message on the peer (bound to its address and stream by the router). */
 export type DataCall = <Request, Answer>(
@@ -38,7 +39,7 @@ export interface RemoteDataPlaneInit {
 /** Estimated wire size of a record beyond its value. */
 const RECORD_OVERHEAD = 32
 
-/** Collects the items of one event-loop turn and sends them as one request. */
+/** Collects the items queued by the running code (see `afterQueueing`) and sends them as one request. */
 class Batcher<Item, Result> {
   #items: Item[] = []
   #waiters: Array<{ resolve(result: Result): void; reject(err: unknown): void }> = []
@@ -49,12 +50,14 @@ class Batcher<Item, Result> {
   }
 
   add(item: Item): Promise<Result> {
-    if (this.#items.length === 0) setImmediate(() => this.#flush())
+    if (this.#items.length === 0) afterQueueing(this.#queued, this.#flush)
     this.#items.push(item)
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }))
   }
 
-  #flush(): void {
+  readonly #queued = (): number => this.#items.length
+
+  readonly #flush = (): void => {
     const items = this.#items
     const waiters = this.#waiters
     this.#items = []
@@ -113,8 +116,12 @@ export class RemoteDataPlane implements DataPlane {
     return this.#init.modelVersion()
   }
 
-  #place(key: NodeKey): PlacedKey {
-    return { position: this.#init.positionOf(key), key }
+  #place(key: NodeKey, position = this.#init.positionOf(key)): PlacedKey {
+    return { position, key }
+  }
+
+  #placeAll(keys: readonly NodeKey[], positions?: ArrayLike<bigint>): PlacedKey[] {
+    return keys.map((key, i) => this.#place(key, positions?.[i]))
   }
 
   #header(ttl: number): { modelVersion: number; ttl: number } {
@@ -127,13 +134,17 @@ export class RemoteDataPlane implements DataPlane {
     return result
   }
 
-  async put(record: StoredRecord): Promise<void> {
-    await this.#puts.add({ ...record, position: this.#init.positionOf(record.key) })
+  async put(record: StoredRecord, position = this.#init.positionOf(record.key)): Promise<void> {
+    await this.#puts.add({ key: record.key, value: record.value, position })
   }
 
-  async putMany(records: readonly StoredRecord[]): Promise<void> {
+  async putMany(records: readonly StoredRecord[], positions?: ArrayLike<bigint>): Promise<void> {
     await this.putRecords(
-      records.map((record) => ({ ...record, position: this.#init.positionOf(record.key) })),
+      records.map(({ key, value }, i) => ({
+        key,
+        value,
+        position: positions?.[i] ?? this.#init.positionOf(key),
+      })),
     )
   }
 
@@ -150,12 +161,12 @@ export class RemoteDataPlane implements DataPlane {
     return new Array(records.length).fill(undefined)
   }
 
-  get(key: NodeKey): Promise<Uint8Array | undefined> {
-    return this.#gets.add(this.#place(key))
+  get(key: NodeKey, position?: bigint): Promise<Uint8Array | undefined> {
+    return this.#gets.add(this.#place(key, position))
   }
 
-  getMany(keys: readonly NodeKey[]): Promise<Array<Uint8Array | undefined>> {
-    return this.getKeys(keys.map((key) => this.#place(key)))
+  getMany(keys: readonly NodeKey[], positions?: ArrayLike<bigint>): Promise<Array<Uint8Array | undefined>> {
+    return this.getKeys(this.#placeAll(keys, positions))
   }
 
   /** Values of placed keys, in order. */
@@ -174,12 +185,12 @@ export class RemoteDataPlane implements DataPlane {
     return answers.flatMap((answer) => answer.values)
   }
 
-  delete(key: NodeKey): Promise<boolean> {
-    return this.#deletes.add(this.#place(key))
+  delete(key: NodeKey, position?: bigint): Promise<boolean> {
+    return this.#deletes.add(this.#place(key, position))
   }
 
-  deleteMany(keys: readonly NodeKey[]): Promise<boolean[]> {
-    return this.deleteKeys(keys.map((key) => this.#place(key)))
+  deleteMany(keys: readonly NodeKey[], positions?: ArrayLike<bigint>): Promise<boolean[]> {
+    return this.deleteKeys(this.#placeAll(keys, positions))
   }
 
   /** Deletes placed keys; whether each was present, in order. */

@@ -25,18 +25,20 @@ export interface ScanFilter {
 /**
  * Operations on the entries a peer stores. Positions are read under `modelVersion`;
  * a scan's bounds are inclusive and never wrap (callers split a wrapping range in two).
+ * Keyed operations may be given the keys' positions when the caller already predicted them (a
+ * remote plane sends those instead of predicting again); the local store ignores them.
  */
 export interface DataPlane {
   /** Version of the learned model that places this store's entries. */
   readonly modelVersion: number
-  put(record: StoredRecord): Promise<void>
-  putMany(records: readonly StoredRecord[]): Promise<void>
+  put(record: StoredRecord, position?: bigint): Promise<void>
+  putMany(records: readonly StoredRecord[], positions?: ArrayLike<bigint>): Promise<void>
   /** The serialized value, or undefined when the key is absent. */
-  get(key: NodeKey): Promise<Uint8Array | undefined>
-  getMany(keys: readonly NodeKey[]): Promise<Array<Uint8Array | undefined>>
+  get(key: NodeKey, position?: bigint): Promise<Uint8Array | undefined>
+  getMany(keys: readonly NodeKey[], positions?: ArrayLike<bigint>): Promise<Array<Uint8Array | undefined>>
   /** True when the key was present. */
-  delete(key: NodeKey): Promise<boolean>
-  deleteMany(keys: readonly NodeKey[]): Promise<boolean[]>
+  delete(key: NodeKey, position?: bigint): Promise<boolean>
+  deleteMany(keys: readonly NodeKey[], positions?: ArrayLike<bigint>): Promise<boolean[]>
   /** Records whose position lies in [hashMin, hashMax], in position order, passing `filter`. */
   scan(hashMin: bigint, hashMax: bigint, filter?: ScanFilter): Promise<ScannedRecord[]>
   /** Removes and returns the records whose position lies in [hashMin, hashMax] (hand-off to a new owner). */

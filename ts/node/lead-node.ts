@@ -103,6 +103,11 @@ function pick<T>(items: readonly T[], indices: number[]): readonly T[] {
   return indices.length === items.length ? items : indices.map((i) => items[i])
 }
 
+/** The positions at `indices`, like `pick`. */
+function pickPositions(positions: BigUint64Array, indices: number[]): ArrayLike<bigint> {
+  return indices.length === positions.length ? positions : indices.map((i) => positions[i])
+}
+
 /** Two arcs [hashMin, hashMax] of a wrapping range, in ring order from hashMin. */
 function unwrap(hashMin: bigint, hashMax: bigint, hashSpaceSize: bigint): Array<[bigint, bigint]> {
   return hashMin <= hashMax
@@ -277,12 +282,16 @@ export class LeadNode extends EventTarget {
     if (this.#state !== 'started') throw new NotStartedError(`the node is ${this.#state}`)
   }
 
-  async #owner(key: NodeKey): Promise<DataPlane> {
-    return this.#router.dataPlane(await this.#router.findSuccessor(this.learnedHash.predict(key)))
+  /** The owner's data plane of a key, and the key's position (which remote planes send along). */
+  async #owner(key: NodeKey): Promise<{ plane: DataPlane; position: bigint }> {
+    const position = this.learnedHash.predict(key)
+    return { plane: this.#router.dataPlane(await this.#router.findSuccessor(position)), position }
   }
 
-  /** Owners' data planes of many keys, with the indices of the keys each owns. */
-  async #owners(keys: readonly NodeKey[]): Promise<Map<DataPlane, number[]>> {
+  /** Owners' data planes of many keys, with the indices of the keys each owns, and the keys' positions. */
+  async #owners(
+    keys: readonly NodeKey[],
+  ): Promise<{ groups: Map<DataPlane, number[]>; positions: BigUint64Array }> {
     const positions = this.learnedHash.model.predictMany(this.learnedHash.encodeMany(keys))
     const owners = await this.#router.findSuccessorMany(positions)
     const groups = new Map<DataPlane, number[]>()
@@ -292,7 +301,7 @@ export class LeadNode extends EventTarget {
       if (group === undefined) groups.set(plane, [i])
       else group.push(i)
     }
-    return groups
+    return { groups, positions }
   }
 
   /**
@@ -302,7 +311,8 @@ export class LeadNode extends EventTarget {
   async put(key: NodeKey, value: unknown): Promise<void> {
     this.#assertStarted()
     const bytes = serializeValue(value, this.config.maxValueBytes)
-    await (await this.#owner(key)).put({ key, value: bytes })
+    const { plane, position } = await this.#owner(key)
+    await plane.put({ key, value: bytes }, position)
     this.#operations.puts++
   }
 
@@ -312,15 +322,20 @@ export class LeadNode extends EventTarget {
     const records: StoredRecord[] = []
     for (const [key, value] of entries)
       records.push({ key, value: serializeValue(value, this.config.maxValueBytes) })
-    const groups = await this.#owners(records.map((record) => record.key))
-    await Promise.all(Array.from(groups, ([plane, indices]) => plane.putMany(pick(records, indices))))
+    const { groups, positions } = await this.#owners(records.map((record) => record.key))
+    await Promise.all(
+      Array.from(groups, ([plane, indices]) =>
+        plane.putMany(pick(records, indices), pickPositions(positions, indices)),
+      ),
+    )
     this.#operations.puts += records.length
   }
 
   /** The value stored under `key`, or undefined. */
   async get<V = unknown>(key: NodeKey): Promise<V | undefined> {
     this.#assertStarted()
-    const bytes = await (await this.#owner(key)).get(key)
+    const { plane, position } = await this.#owner(key)
+    const bytes = await plane.get(key, position)
     this.#countGets(bytes === undefined ? 0 : 1, 1)
     return bytes === undefined ? undefined : (deserializeValue(bytes) as V)
   }
@@ -329,11 +344,11 @@ export class LeadNode extends EventTarget {
   async getMany<V = unknown>(keys: readonly NodeKey[]): Promise<Array<V | undefined>> {
     this.#assertStarted()
     const values = new Array<V | undefined>(keys.length)
-    const groups = await this.#owners(keys)
+    const { groups, positions } = await this.#owners(keys)
     let hits = 0
     await Promise.all(
       Array.from(groups, async ([plane, indices]) => {
-        const found = await plane.getMany(pick(keys, indices))
+        const found = await plane.getMany(pick(keys, indices), pickPositions(positions, indices))
         for (let j = 0; j < indices.length; j++) {
           const bytes = found[j]
           if (bytes !== undefined) {
@@ -356,7 +371,8 @@ export class LeadNode extends EventTarget {
   /** Removes a key; true when it was present. */
   async delete(key: NodeKey): Promise<boolean> {
     this.#assertStarted()
-    const deleted = await (await this.#owner(key)).delete(key)
+    const { plane, position } = await this.#owner(key)
+    const deleted = await plane.delete(key, position)
     this.#operations.deletes++
     return deleted
   }

@@ -23,8 +23,26 @@ export const DEFAULT_MAX_FRAME_SIZE = 4 * 1024 * 1024
 /** Bytes of the longest frame length prefix accepted (an unsigned varint: up to 2^35 - 1). */
 const MAX_LENGTH_BYTES = 5
 
-/** Microtask rounds a flush waits while the running code keeps queueing envelopes. */
+/** Microtask rounds a flush waits while the running code keeps queueing work. */
 const COALESCE_ROUNDS = 4
+
+/**
+ * Runs `flush` once the running code stops queueing: after the microtask rounds in which `queued()`
+ * still grew (at most a few), never on a timer, so callers resumed together share one batch.
+ */
+export function afterQueueing(queued: () => number, flush: () => void): void {
+  let seen = -1
+  let rounds = 0
+  const tick = () => {
+    const count = queued()
+    if (count > seen && rounds < COALESCE_ROUNDS) {
+      seen = count
+      rounds++
+      queueMicrotask(tick)
+    } else flush()
+  }
+  queueMicrotask(tick)
+}
 
 export interface RpcStreamOptions {
   /** Largest frame accepted or sent, in bytes. Default 4 MiB. */
@@ -120,8 +138,6 @@ class FrameWriter {
   readonly #maxFrameSize: number
   #queue: Uint8Array[] = []
   #scheduled = false
-  #rounds = 0
-  #seen = 0
   /** True while a flush is handing frames to the stream (or waiting for it to drain). */
   #sending = false
   #flushing: Promise<void> = Promise.resolve()
@@ -146,19 +162,12 @@ class FrameWriter {
     this.#queue.push(envelope)
     if (this.#scheduled || this.#sending) return
     this.#scheduled = true
-    this.#rounds = 0
-    this.#seen = 0
-    queueMicrotask(this.#tick)
+    afterQueueing(this.#queued, this.#startFlush)
   }
 
-  /** Waits while envelopes keep arriving in the same turn, then flushes. */
-  readonly #tick = (): void => {
-    if (this.#queue.length > this.#seen && this.#rounds < COALESCE_ROUNDS) {
-      this.#seen = this.#queue.length
-      this.#rounds++
-      queueMicrotask(this.#tick)
-      return
-    }
+  readonly #queued = (): number => this.#queue.length
+
+  readonly #startFlush = (): void => {
     this.#scheduled = false
     this.#flushing = this.#flush()
   }
