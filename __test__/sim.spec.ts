@@ -1,5 +1,5 @@
-// The simulator on small rings (200 peers × 3 vnodes, 50k keys): it routes like brute force, dlht
-// balances skewed keys better than consistent hashing, range cost follows owners, and runs repeat exactly.
+// The simulator on small rings (200 peers × 3 vnodes, 50k keys): it routes like brute force within the
+// issue's targets (hops, range messages, load where met), balances skew better than hashing, repeats exactly.
 
 import test from 'ava'
 import { ReservoirSampler } from '../ts/learned/reservoir.js'
@@ -8,6 +8,7 @@ import {
   measureLoad,
   measureLookups,
   measureRangeQueries,
+  measureWarmLookups,
   samplePositions,
 } from '../ts/sim/metrics.js'
 import {
@@ -17,14 +18,14 @@ import {
   type PlacementScheme,
 } from '../ts/sim/placement.js'
 import { SimRing } from '../ts/sim/ring.js'
-import { lognormalKeys, seededRandom, sorted } from './helpers/datasets.js'
+import { lognormalKeys, seededRandom, sorted, zipfKeys } from './helpers/datasets.js'
 
 const SIZE = 2n ** 62n
 const PEERS = 200
 const keySet: KeySet = { name: 'lognormal', keys: sorted(lognormalKeys(50_000, 11)) }
 
-function sample(keys: Float64Array): Float64Array {
-  const sampler = new ReservoirSampler({ capacity: 10_000, seed: 1 })
+function sample(keys: Float64Array, capacity = 10_000): Float64Array {
+  const sampler = new ReservoirSampler({ capacity, seed: 1 })
   sampler.insertMany(keys)
   return sampler.sample()
 }
@@ -66,6 +67,34 @@ test('on skewed keys dlht spreads load across peers better than consistent hashi
   t.true(learned.maxOverMean < hashed.maxOverMean, `dlht ${learned.maxOverMean} vs ${hashed.maxOverMean}`)
 })
 
+test('with vnodes at the quantiles of a full sample, dlht meets load max/mean <= 1.15 where hashing does not', async (t) => {
+  for (const skewed of [keySet, { name: 'zipf', keys: sorted(zipfKeys(50_000, 11)) }]) {
+    const scheme = learnedScheme(sample(skewed.keys, skewed.keys.length), {
+      hashSpaceSize: SIZE,
+      vnodePlacement: 'sample-quantiles',
+    })
+    const ring = new SimRing({ hashSpaceSize: SIZE, vnodeIds: scheme.vnodeIds(PEERS, 3, 1) })
+    const learned = measureLoad(ring, scheme, skewed)
+    const hashed = measureLoad(await builtRing(hashing), hashing, skewed)
+    t.true(learned.maxOverMean <= 1.15, `${skewed.name}: dlht max/mean ${learned.maxOverMean}`)
+    t.true(hashed.maxOverMean > 1.15, `${skewed.name}: hashing max/mean ${hashed.maxOverMean}`)
+  }
+})
+
+test('a warm routing cache cuts hops below the cold lookups, still to the right owner', async (t) => {
+  const ring = await builtRing(dlht)
+  const random = seededRandom(7)
+  const cold = await measureLookups(ring, samplePositions(dlht, keySet, 500, random), random)
+  const warm = await measureWarmLookups(ring, samplePositions(dlht, keySet, 2000, random), {
+    origins: 4,
+    warmup: 4,
+    random,
+  })
+  t.is(warm.wrongOwners, 0)
+  t.true(warm.meanHops < cold.meanHops, `warm ${warm.meanHops} vs cold ${cold.meanHops}`)
+  t.true(cold.meanHops <= 0.5 * Math.log2(PEERS * 3), `cold ${cold.meanHops}`)
+})
+
 test('range messages follow the owning vnodes, not the keys', async (t) => {
   const ring = await builtRing(dlht)
   const random = seededRandom(4)
@@ -84,13 +113,15 @@ test('range messages follow the owning vnodes, not the keys', async (t) => {
   t.true(ranged.meanMessages * 10 <= perKey.meanMessages, `${ranged.meanMessages} vs ${perKey.meanMessages}`)
 })
 
-test('with successor lists, lookups reach the live owner after 30% of peers fail', async (t) => {
+test('with successor lists, lookups reach the live owner after 10% then 30% of peers fail', async (t) => {
   const ring = await builtRing(dlht)
   const random = seededRandom(5)
   const positions = samplePositions(dlht, keySet, 500, random)
-  const churn = await measureChurn(ring, positions, 0.3, random)
-  t.true(churn.success > 0.99, `success ${churn.success}`)
-  t.true(churn.firstTry < churn.success)
+  const tenth = await measureChurn(ring, positions, 0.1, random)
+  const third = await measureChurn(ring, positions, 0.3, random)
+  t.true(tenth.success > 0.99, `success ${tenth.success}`)
+  t.true(third.success > 0.99, `success ${third.success}`)
+  t.true(third.firstTry < tenth.firstTry && third.firstTry < third.success)
 })
 
 test('the same seed gives the same numbers', async (t) => {

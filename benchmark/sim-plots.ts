@@ -1,7 +1,7 @@
-// Hand-written SVG line charts from results/simulation.json: load distribution, hops vs N, and
-// range-query messages vs range size. No plotting dependency: a chart is a few paths and labels.
+// Hand-written SVG line charts from results/simulation.json into benchmark/plots/: load distribution,
+// hops vs N, and range-query messages vs range size. No plotting dependency: a chart is paths and labels.
 
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -36,6 +36,7 @@ const HEIGHT = 400
 const MARGIN = { left: 64, right: 180, top: 40, bottom: 52 }
 const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#7f7f7f']
 const RESULTS = join(dirname(fileURLToPath(import.meta.url)), 'results')
+const PLOTS = join(dirname(fileURLToPath(import.meta.url)), 'plots')
 
 /** Renders `chart` as a standalone SVG document. */
 export function renderChart(chart: Chart): string {
@@ -176,9 +177,10 @@ function main(): void {
         points: (run.ranges ?? []).map((range) => [range.rangeKeys, range.meanMessages] as [number, number]),
       })),
   }
+  mkdirSync(PLOTS, { recursive: true })
   for (const [name, chart] of Object.entries(charts)) {
-    writeFileSync(join(RESULTS, name), renderChart(chart))
-    console.log(`wrote benchmark/results/${name}`)
+    writeFileSync(join(PLOTS, name), renderChart(chart))
+    console.log(`wrote benchmark/plots/${name}`)
   }
 }
 

@@ -1,5 +1,5 @@
-// The simulator at scale: 1,000 and 10,000 peers × 3 vnodes (and 1,000 × 20), six data sets, dlht vs
-// consistent hashing vs linear order-preserving hashing. Writes results/simulation.json (plots: sim-plots.ts).
+// The simulator at scale: 1,000 and 10,000 peers × 3 vnodes and 1,000 × 20 (10,000 × 20: load only), six
+// data sets, dlht vs consistent hashing vs linear order-preserving hashing. Writes results/simulation.json.
 
 import {
   burstyTimestamps,
@@ -40,9 +40,12 @@ const RING_CONFIGS = [
   { peers: 10_000, vnodesPerPeer: 3 },
   { peers: 1000, vnodesPerPeer: 20 },
 ]
+/** Rings too large to build in minutes (200k vnodes): load only, which needs no routing state. */
+const LOAD_ONLY_CONFIGS = [{ peers: 10_000, vnodesPerPeer: 20 }]
 const SYNTHETIC_KEYS = 1_000_000
 const LARGE_KEYS = 10_000_000
-const RESERVOIR = 10_000
+/** The sample dlht and linear train on and place vnodes by; placementStudy shows smaller ones. */
+const RESERVOIR = 1_000_000
 const COLD_LOOKUPS = 2000
 const WARM = { origins: 5, warmup: 9, positions: 10_000 }
 const RANGE_SIZES = [10, 100, 1000, 10_000]
@@ -264,6 +267,32 @@ async function main(): Promise<void> {
       }
     }
   }
+  for (const { peers, vnodesPerPeer } of LOAD_ONLY_CONFIGS) {
+    for (const keySet of sets) {
+      const sample = reservoirSample(keySet.keys)
+      for (const scheme of [
+        learnedScheme(sample, { hashSpaceSize: SIZE, vnodePlacement: 'sample-quantiles' }),
+        hashing,
+        linearScheme(sample, SIZE),
+      ]) {
+        const ring = new SimRing({
+          hashSpaceSize: SIZE,
+          vnodeIds: scheme.vnodeIds(peers, vnodesPerPeer, SEED),
+        })
+        runs.push({
+          peers,
+          vnodesPerPeer,
+          dataset: keySet.name,
+          keys: keySet.keys.length,
+          scheme: scheme.name,
+          load: measureLoad(ring, scheme, keySet),
+        })
+      }
+    }
+    console.log(
+      `${peers}x${vnodesPerPeer} load done at ${((performance.now() - started) / 1000).toFixed(0)} s`,
+    )
+  }
   const tenMillion = tenMillionKeys(large, largeSchemes, largeRings)
   const study = await placementStudy(lognormal)
   const seconds = (performance.now() - started) / 1000
@@ -275,6 +304,7 @@ async function main(): Promise<void> {
       branchingFactor: 100,
       successorListLength: 8,
       ringConfigs: RING_CONFIGS,
+      loadOnlyConfigs: LOAD_ONLY_CONFIGS,
       seconds,
     },
     runs,

@@ -14,6 +14,8 @@ export interface LoadSummary {
   maxOverMean: number
   p99OverMean: number
   minOverMean: number
+  /** Most keys sharing one ring position (equal keys, or keys a model maps alike): no placement can split them. */
+  maxKeysAtOnePosition: number
   /** Peer loads / mean, sorted ascending, at 101 evenly spaced ranks (for plots). */
   sortedLoadCurve: number[]
 }
@@ -60,23 +62,28 @@ export function measureLoad(
   batchSize = 1 << 20,
 ): LoadSummary {
   const perVnode = new Float64Array(ring.sortedIds.length)
+  let maxKeysAtOnePosition = 0
   for (let from = 0; from < keySet.keys.length; from += batchSize) {
     const positions = scheme.positions(keySet, from, Math.min(keySet.keys.length, from + batchSize)).sort()
     let vnode = 0
-    for (const position of positions) {
+    let run = 0
+    for (let i = 0; i < positions.length; i++) {
+      const position = positions[i]
       while (vnode < ring.sortedIds.length && ring.sortedIds[vnode] < position) vnode++
       perVnode[vnode === ring.sortedIds.length ? 0 : vnode]++
+      run = i > 0 && positions[i - 1] === position ? run + 1 : 1
+      if (run > maxKeysAtOnePosition) maxKeysAtOnePosition = run
     }
   }
   const perPeer = new Float64Array(ring.peerCount)
   ring.vnodes.forEach((vnode, i) => {
     perPeer[vnode.self.peer] += perVnode[i]
   })
-  return summarizeLoad(perPeer)
+  return { ...summarizeLoad(perPeer), maxKeysAtOnePosition }
 }
 
 /** Max, p99 and min of peer loads over their mean, and the sorted load curve. */
-export function summarizeLoad(perPeer: Float64Array): LoadSummary {
+export function summarizeLoad(perPeer: Float64Array): Omit<LoadSummary, 'maxKeysAtOnePosition'> {
   const sortedLoads = perPeer.slice().sort()
   const keys = sortedLoads.reduce((sum, load) => sum + load, 0)
   const mean = keys / sortedLoads.length
