@@ -63,3 +63,32 @@ export function writeResults(name: string, results: unknown): string {
   )
   return file
 }
+
+export interface Latencies {
+  opsPerSecond: number
+  p50Ms: number
+  p99Ms: number
+}
+
+/** Runs `count` operations with `inFlight` of them outstanding at any time; rate and latency percentiles. */
+export async function closedLoop(
+  count: number,
+  inFlight: number,
+  operation: (i: number) => Promise<unknown>,
+): Promise<Latencies> {
+  const latencies: number[] = []
+  let next = 0
+  const start = performance.now()
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < count) {
+        const i = next++
+        const began = performance.now()
+        await operation(i)
+        latencies.push(performance.now() - began)
+      }
+    }),
+  )
+  const seconds = (performance.now() - start) / 1000
+  return { opsPerSecond: count / seconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) }
+}

@@ -1,25 +1,38 @@
-// Memory at scale: one in-process LeadNode holding N small entries against a plain JS Map of the same
+// Memory at scale: one in-process LeadNode holding 10M small entries against plain JS Maps of the same
 // data, each in its own child process of this run (RSS, bytes per entry, get latency). Writes results/memory.json.
 
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { deserialize, serialize } from 'node:v8'
 import { seededRandom } from '../__test__/helpers/datasets.js'
 import { LeadNode } from '../ts/index.js'
 import { percentile, writeResults } from './measure.js'
 
-/** Entries to hold; DLHT_MEMORY_ENTRIES overrides (10M needs several GB and minutes). */
-const ENTRIES = Number(process.env.DLHT_MEMORY_ENTRIES ?? 1_000_000)
+/** Entries to hold: `--entries=N` or DLHT_MEMORY_ENTRIES for a smaller run; 10M takes ~5 GB and a few minutes. */
+const ENTRIES = Number(
+  process.argv.find((arg) => arg.startsWith('--entries='))?.slice('--entries='.length) ??
+    process.env.DLHT_MEMORY_ENTRIES ??
+    10_000_000,
+)
 const BATCH = 10_000
 const PROBES = 20_000
+/** `map-bytes` costs ~1.7 KB per entry (a backing store per Buffer): it holds at most this many. */
+const MAP_BYTES_MAX_ENTRIES = 1_000_000
+/** Heap limit of each child: 10M entries need more than V8's default. */
+const MAX_OLD_SPACE_MB = 16_384
 
-type Store = 'map' | 'lead-node'
+/** `map`: the values as objects; `map-bytes`: as v8.serialize bytes, the form dlht stores them in. */
+type Store = 'map' | 'map-bytes' | 'lead-node'
 
 interface Footprint {
   store: Store
   entries: number
   rssBytes: number
   heapUsedBytes: number
+  /** Off-heap: array buffers and other memory V8 accounts for outside its heap. */
+  externalBytes: number
   bytesPerEntry: number
+  heapBytesPerEntry: number
   loadSeconds: number
   getP50Us: number
   getP99Us: number
@@ -28,65 +41,90 @@ interface Footprint {
 const keyAt = (i: number) => `user:${i.toString(36).padStart(8, '0')}`
 const valueAt = (i: number) => ({ n: i })
 
-/** Fills one store in this process and measures it. */
-async function measure(store: Store): Promise<Footprint> {
+/** Fills one store in this process with `entries` entries and measures it. */
+async function measure(store: Store, entries: number): Promise<Footprint> {
   globalThis.gc?.()
-  const before = process.memoryUsage().rss
+  const before = process.memoryUsage()
   const started = performance.now()
   let get: (key: string) => Promise<unknown>
   if (store === 'map') {
     const map = new Map<string, unknown>()
-    for (let i = 0; i < ENTRIES; i++) map.set(keyAt(i), valueAt(i))
+    for (let i = 0; i < entries; i++) map.set(keyAt(i), valueAt(i))
     get = async (key) => map.get(key)
+  } else if (store === 'map-bytes') {
+    const map = new Map<string, Uint8Array>()
+    for (let i = 0; i < entries; i++) map.set(keyAt(i), serialize(valueAt(i)))
+    get = async (key) => {
+      const bytes = map.get(key)
+      return bytes === undefined ? undefined : deserialize(bytes)
+    }
   } else {
     const node = new LeadNode({ network: false })
     await node.start()
-    for (let from = 0; from < ENTRIES; from += BATCH) {
-      const entries = Array.from(
-        { length: Math.min(BATCH, ENTRIES - from) },
+    for (let from = 0; from < entries; from += BATCH) {
+      const batch = Array.from(
+        { length: Math.min(BATCH, entries - from) },
         (_, i) => [keyAt(from + i), valueAt(from + i)] as const,
       )
-      await node.putMany(entries)
+      await node.putMany(batch)
     }
     get = (key) => node.get(key)
   }
   const loadSeconds = (performance.now() - started) / 1000
   globalThis.gc?.()
-  const { rss, heapUsed } = process.memoryUsage()
+  const { rss, heapUsed, external } = process.memoryUsage()
   const random = seededRandom(5)
   const latencies: number[] = []
   for (let i = 0; i < PROBES; i++) {
-    const key = keyAt(Math.floor(random() * ENTRIES))
+    const key = keyAt(Math.floor(random() * entries))
     const start = process.hrtime.bigint()
     if ((await get(key)) === undefined) throw new Error(`${store} lost ${key}`)
     latencies.push(Number(process.hrtime.bigint() - start) / 1000)
   }
   return {
     store,
-    entries: ENTRIES,
+    entries,
     rssBytes: rss,
     heapUsedBytes: heapUsed,
-    bytesPerEntry: Math.round((rss - before) / ENTRIES),
+    externalBytes: external,
+    bytesPerEntry: Math.round((rss - before.rss) / entries),
+    heapBytesPerEntry: Math.round((heapUsed - before.heapUsed) / entries),
     loadSeconds,
     getP50Us: percentile(latencies, 50),
     getP99Us: percentile(latencies, 99),
   }
 }
 
-const child = process.argv[2] as Store | undefined
+const child = process.argv[2]?.startsWith('--') ? undefined : (process.argv[2] as Store | undefined)
 if (child !== undefined) {
-  console.log(JSON.stringify(await measure(child)))
+  console.log(JSON.stringify(await measure(child, ENTRIES)))
 } else {
   const script = fileURLToPath(import.meta.url)
-  const footprints = (['map', 'lead-node'] as const).map(
+  const footprints = (['map', 'map-bytes', 'lead-node'] as const).map(
     (store) =>
       JSON.parse(
-        execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, store], {
-          encoding: 'utf8',
-          maxBuffer: 1 << 20,
-        }),
+        execFileSync(
+          process.execPath,
+          [
+            '--expose-gc',
+            `--max-old-space-size=${MAX_OLD_SPACE_MB}`,
+            '--import',
+            'tsx',
+            script,
+            store,
+            `--entries=${store === 'map-bytes' ? Math.min(ENTRIES, MAP_BYTES_MAX_ENTRIES) : ENTRIES}`,
+          ],
+          { encoding: 'utf8', maxBuffer: 1 << 20, timeout: 30 * 60_000 },
+        ),
       ) as Footprint,
   )
   console.table(footprints)
-  console.log(`wrote ${writeResults('memory', { value: valueAt(0), key: keyAt(0), footprints })}`)
+  const [map, mapBytes, leadNode] = footprints
+  const ratios = {
+    bytesPerEntryOverMap: leadNode.bytesPerEntry / map.bytesPerEntry,
+    bytesPerEntryOverMapBytes: leadNode.bytesPerEntry / mapBytes.bytesPerEntry,
+    getP99OverMapBytes: leadNode.getP99Us / mapBytes.getP99Us,
+  }
+  console.log(ratios)
+  console.log(`wrote ${writeResults('memory', { value: valueAt(0), key: keyAt(0), footprints, ratios })}`)
 }
