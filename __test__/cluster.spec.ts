@@ -2,37 +2,20 @@
 // random nodes, ranges against brute force, growing and shrinking the ring, and a SIGKILLed node.
 
 import test, { type ExecutionContext } from 'ava'
-import { Cluster, type ClusterNode, ClusterNodeError } from './helpers/cluster.js'
-import { englishWords, seededRandom } from './helpers/datasets.js'
+import {
+  type ClusterNode,
+  ClusterNodeError,
+  startCluster as cluster,
+  until,
+  wordKeys,
+} from './helpers/cluster.js'
+import { seededRandom } from './helpers/datasets.js'
 import { type RingView, ringIsConsistent } from './helpers/ring.js'
 
 const SIZE = 2n ** 62n
 
-async function cluster(
-  t: ExecutionContext,
-  count: number,
-  options: ConstructorParameters<typeof Cluster>[0] = {},
-) {
-  const started = await Cluster.start(count, options)
-  t.teardown(() => started.killAll())
-  return started
-}
-
 async function ringViews(nodes: ClusterNode[]): Promise<RingView[]> {
   return Promise.all(nodes.map(async (node) => (await node.call<{ routing: RingView }>('stats')).routing))
-}
-
-async function until(condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time')
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
-
-function wordKeys(count: number): string[] {
-  const words = englishWords()
-  return Array.from({ length: count }, (_, i) => words[Math.floor((i * words.length) / count)])
 }
 
 test.serial("the seed's Distributed Cluster example, verbatim", async (t) => {

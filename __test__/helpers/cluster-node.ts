@@ -42,6 +42,7 @@ const operations: Record<string, (...args: never[]) => unknown> = {
   rangeQuery: async (low: bigint, high: bigint) =>
     (await node.rangeQuery(low, high)).map((entry) => ({ key: entry.key, position: entry.position })),
   positions: (keys: string[]) => keys.map((key) => node.learnedHash.predict(key)),
+  retrain: () => node.retrainModel({ force: true }),
   stats: () => ({ node: node.getStats(), routing: node.getRoutingTableStats() }),
   stop: async () => {
     await node.stop()

@@ -4,6 +4,7 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { ClusterNodeOptions } from './cluster-node.js'
+import { englishWords } from './datasets.js'
 
 const SCRIPT = fileURLToPath(new URL('./cluster-node.ts', import.meta.url))
 const NODE = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url))
@@ -161,4 +162,30 @@ export class Cluster {
   async killAll(): Promise<void> {
     await Promise.all(this.nodes.map((node) => node.kill()))
   }
+}
+
+/** Starts a cluster that the test's teardown kills. */
+export async function startCluster(
+  t: { teardown(fn: () => Promise<void>): void },
+  count: number,
+  options: ClusterOptions = {},
+): Promise<Cluster> {
+  const started = await Cluster.start(count, options)
+  t.teardown(() => started.killAll())
+  return started
+}
+
+/** Polls `condition` every 100 ms until it holds. */
+export async function until(condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+/** `count` English words spread over the whole (sorted) list. */
+export function wordKeys(count: number): string[] {
+  const words = englishWords()
+  return Array.from({ length: count }, (_, i) => words[Math.floor((i * words.length) / count)])
 }

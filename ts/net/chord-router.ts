@@ -18,13 +18,21 @@ import {
   type OwnedArc,
   rangeWalk,
 } from '../chord/index.js'
-import { RecursiveModelIndex } from '../learned/rmi.js'
 import type { LeadConfig } from '../node/config.js'
 import type { DataPlane, ScanFilter, ScannedRecord } from '../node/data-plane.js'
 import { InvalidConfigError, NotStartedError } from '../node/errors.js'
+import type { NodeKey } from '../node/keys.js'
 import type { RouterComponents } from '../node/lead-node.js'
-import type { LearnedHash, LearnedHashDict } from '../node/learned-hash.js'
-import type { RangeSegment, RouteOptions, Router, RoutingTableStats, VnodeRef } from '../node/router.js'
+import type { LearnedHash } from '../node/learned-hash.js'
+import type { LocalStore } from '../node/local-store.js'
+import type {
+  ClusterRetrainOutcome,
+  RangeSegment,
+  RouteOptions,
+  Router,
+  RoutingTableStats,
+  VnodeRef,
+} from '../node/router.js'
 import {
   PeerUnavailableError,
   UnknownMessageError,
@@ -32,31 +40,44 @@ import {
   VnodeUnavailableError,
 } from '../protocol/errors.js'
 import {
+  Abort,
   type ClusterConfig,
+  Commit,
+  Contribute,
+  DATA_CODECS,
   DATA_PROTOCOL,
   type DataAnswer,
   type DataRequest,
   Delete,
   type DeleteAnswer,
+  DeleteLocal,
   Get,
   type GetAnswer,
   GetConfig,
+  GetLocal,
   type KeysRequest,
   Leave,
   type LeaveRequest,
   type MessageCodec,
+  Migrate,
   type NeighbourRefs,
   Neighbours,
   Notify,
   type NotifyAnswer,
   type NotifyRequest,
+  type PeerRef,
   Ping,
   type PlacedKey,
+  Prepare,
+  type PrepareRequest,
   Put,
   type PutRequest,
+  RING_CODECS,
   RING_PROTOCOL,
+  RolloutStatus,
   Scan,
   type ScanAnswer,
+  ScanLocal,
   type ScanRequest,
   Step,
   type StepAnswer,
@@ -65,6 +86,8 @@ import {
   type SuccessorLeftRequest,
 } from '../protocol/messages.js'
 import { bootstrapAddress, createDlhtLibp2p, type DlhtLibp2p } from './libp2p.js'
+import { encodedRangeOf, MigratingDataPlane, type PreviousHolder } from './migrating-plane.js'
+import { ModelRollout, type RolloutStats } from './model-rollout.js'
 import { RemoteDataPlane } from './remote-data-plane.js'
 import type { DlhtService } from './service.js'
 
@@ -158,8 +181,13 @@ function recordBytes(record: ScannedRecord): number {
 export class ChordRouter implements Router {
   readonly peerId: string
   readonly #config: Readonly<LeadConfig>
-  readonly #dataPlane: DataPlane
+  readonly #dataPlane: LocalStore
   readonly #learnedHash: LearnedHash
+  readonly #rollout: ModelRollout
+  /** Data planes that also reach previous holders, while a rollout migrates entries. */
+  readonly #migratingPlanes = new Map<string, MigratingDataPlane>()
+  #localHolder: PreviousHolder | undefined
+  readonly #catchingUp = new Map<string, Promise<void>>()
   readonly #options: Required<Omit<ChordRouterOptions, 'privateKey' | 'stabilizeIntervalMs'>>
   readonly #privateKey: PrivateKey
   readonly #stabilizeMs: number
@@ -193,7 +221,7 @@ export class ChordRouter implements Router {
 
   constructor(components: RouterComponents, options: ChordRouterOptions = {}) {
     this.#config = components.config
-    this.#dataPlane = components.dataPlane
+    this.#dataPlane = components.store
     this.#learnedHash = components.learnedHash
     this.#options = {
       successorListLength: options.successorListLength ?? 8,
@@ -212,6 +240,21 @@ export class ChordRouter implements Router {
       notify: (target, candidate, callOptions) => this.#notifyRemote(target, candidate, callOptions?.signal),
       ping: (target, callOptions) => this.#ringCall(target, Ping, undefined, callOptions?.signal),
     }
+    this.#rollout = new ModelRollout(
+      {
+        peerId: this.peerId,
+        learnedHash: this.#learnedHash,
+        store: this.#dataPlane,
+        self: () => ({ peerId: this.peerId, multiaddrs: this.multiaddrs() }),
+        members: (signal) => this.#members(signal),
+        call: (peer, codec, request, signal) => this.#call(peer, RING_PROTOCOL, codec, request, signal),
+        ownsLocally: (position) => this.#ownsLocally(position),
+        migrate: (records, signal) => this.#migrate(records, signal),
+        adopted: components.modelAdopted,
+        log: components.log,
+      },
+      { prepareTtlMs: this.#options.callTimeout * 3 },
+    )
   }
 
   get #hashSpaceSize(): bigint {
@@ -236,10 +279,11 @@ export class ChordRouter implements Router {
         maxFrameSize: this.#options.maxFrameSize,
       })
       this.#service = this.#libp2p.services.dlht
-      this.#service.setHandler((protocol, type, body, { signal }) =>
-        this.#handle(protocol, type, body, signal),
+      this.#service.setHandler((protocol, type, body, { signal, remotePeer }) =>
+        this.#handle(protocol, type, body, signal, remotePeer),
       )
       await this.#joinRing(running.signal)
+      this.#rollout.open()
     } catch (err) {
       this.#running = undefined
       await this.#libp2p?.stop()
@@ -254,7 +298,10 @@ export class ChordRouter implements Router {
   async stop(): Promise<void> {
     const running = this.#running
     if (running === undefined) return
+    // Finish moving entries of a rollout first: a graceful leave hands over only owned arcs.
+    await this.#rollout.settle()
     running.abort()
+    this.#rollout.stop()
     await this.#maintenance
     await this.#leaveRing()
     this.#running = undefined
@@ -337,11 +384,30 @@ export class ChordRouter implements Router {
   }
 
   dataPlane(owner: VnodeRef): DataPlane {
+    const plane = this.#plainPlane(owner)
+    if (!this.#rollout.migrating) {
+      if (this.#migratingPlanes.size > 0) this.#migratingPlanes.clear()
+      return plane
+    }
+    let migrating = this.#migratingPlanes.get(owner.peerId)
+    if (migrating === undefined) {
+      migrating = new MigratingDataPlane(plane, owner.peerId, {
+        holdersOfKeys: (keys) => this.#holdersOfKeys(keys),
+        holdersOfRange: (hashMin, hashMax) => this.#holdersOfRange(hashMin, hashMax),
+      })
+      this.#migratingPlanes.set(owner.peerId, migrating)
+    }
+    return migrating
+  }
+
+  /** The local store, or the remote plane of `owner`'s peer. */
+  #plainPlane(owner: { peerId: string; multiaddrs: readonly string[] }): LocalStore | RemoteDataPlane {
     if (owner.peerId === this.peerId) return this.#dataPlane
     let plane = this.#remotePlanes.get(owner.peerId)
     if (plane === undefined) {
       const peer = { peerId: owner.peerId, multiaddrs: owner.multiaddrs }
       plane = new RemoteDataPlane({
+        peerId: owner.peerId,
         call: (codec, request) => this.#dataCall(peer, codec, request),
         positionOf: (key) => this.#learnedHash.predict(key),
         modelVersion: () => this.#learnedHash.version,
@@ -370,6 +436,8 @@ export class ChordRouter implements Router {
     try {
       return await this.#call(peer, DATA_PROTOCOL, codec, request)
     } catch (err) {
+      // The peer is on another model version: learn it (the caller then routes again).
+      if (err instanceof UnknownModelVersionError) await this.#catchUpWith(peer)
       const data = request as DataRequest & Partial<PutRequest & KeysRequest & ScanRequest>
       const position = data.records?.[0]?.position ?? data.keys?.[0]?.position ?? data.hashMin
       if (!(err instanceof PeerUnavailableError) || data.ttl === 0 || position === undefined) throw err
@@ -406,7 +474,112 @@ export class ChordRouter implements Router {
       })),
       routingCacheArcs: this.#cache.size,
       overlay: { ...this.#stats },
+      rollout: this.#rollout.stats(),
     }
+  }
+
+  rolloutStats(): RolloutStats {
+    return this.#rollout.stats()
+  }
+
+  /**
+   * A federated round over every peer of the ring and the rollout of its model; null when no peer
+   * has keys. `sampleKeys` (encoded, sorted) replace this peer's own keys as its contribution.
+   */
+  async retrainCluster(sampleKeys?: Float64Array): Promise<ClusterRetrainOutcome | null> {
+    if (this.#running === undefined) throw new NotStartedError('the overlay is not started')
+    return this.#rollout.coordinate(sampleKeys)
+  }
+
+  // --- rollout ---------------------------------------------------------------------------------
+
+  /** Every peer with a vnode on the ring (a walk along successor lists), this one first. */
+  async #members(signal: AbortSignal): Promise<PeerRef[]> {
+    const segments = await this.coveringSegments(0n, this.#hashSpaceSize - 1n, { signal })
+    const peers = new Map<string, PeerRef>([
+      [this.peerId, { peerId: this.peerId, multiaddrs: this.multiaddrs() }],
+    ])
+    for (const { owner } of segments) {
+      if (!peers.has(owner.peerId))
+        peers.set(owner.peerId, { peerId: owner.peerId, multiaddrs: owner.multiaddrs })
+    }
+    return [...peers.values()]
+  }
+
+  /** Sends migrating records to the peers that own them now. */
+  async #migrate(records: ScannedRecord[], signal: AbortSignal): Promise<void> {
+    const owners = await this.findSuccessorMany(
+      BigUint64Array.from(records, (record) => record.position),
+      { signal },
+    )
+    const groups = new Map<string, { owner: VnodeRef; records: ScannedRecord[] }>()
+    for (let i = 0; i < records.length; i++) {
+      const group = groups.get(owners[i].peerId)
+      if (group === undefined) groups.set(owners[i].peerId, { owner: owners[i], records: [records[i]] })
+      else group.records.push(records[i])
+    }
+    await Promise.all(
+      Array.from(groups.values(), async ({ owner, records: owned }) => {
+        const plane = this.#plainPlane(owner)
+        if (plane instanceof RemoteDataPlane) await plane.migrateRecords(owned)
+        else await plane.putUntouched(owned) // Ownership came back here meanwhile.
+      }),
+    )
+  }
+
+  /** For each key, the peer that may still hold it under the previous model, while it migrates. */
+  async #holdersOfKeys(keys: readonly NodeKey[]): Promise<Array<PreviousHolder | undefined>> {
+    const previous = this.#learnedHash.previous
+    if (previous === null) return new Array(keys.length).fill(undefined)
+    const owners = await this.findSuccessorMany(
+      previous.model.predictMany(this.#learnedHash.encodeMany(keys)),
+    )
+    return owners.map((owner) => this.#holder(owner))
+  }
+
+  /** The peers that may still hold entries now placed in [hashMin, hashMax]. */
+  async #holdersOfRange(hashMin: bigint, hashMax: bigint): Promise<PreviousHolder[]> {
+    const previous = this.#learnedHash.previous
+    if (previous === null) return []
+    const keys = encodedRangeOf(this.#learnedHash.model, hashMin, hashMax)
+    if (keys === null) return []
+    const from = previous.model.predict(keys.low)
+    const to = previous.model.predict(keys.high)
+    const holders = new Set<PreviousHolder>()
+    for (const { owner } of await this.coveringSegments(from, to)) {
+      const holder = this.#holder(owner)
+      if (holder !== undefined) holders.add(holder)
+    }
+    return [...holders]
+  }
+
+  #holder(owner: VnodeRef): PreviousHolder | undefined {
+    if (!this.#rollout.isMigrating(owner.peerId)) return undefined
+    if (owner.peerId !== this.peerId) return this.#plainPlane(owner) as RemoteDataPlane
+    const store = this.#dataPlane
+    this.#localHolder ??= {
+      peerId: this.peerId,
+      getLocal: (keys) => store.getMany(keys),
+      deleteLocal: (keys) => store.deleteMany(keys),
+      scanLocal: (hashMin, hashMax, filter) => store.scan(hashMin, hashMax, filter),
+    }
+    return this.#localHolder
+  }
+
+  /** Learns the model version of a peer that refused ours, once at a time per peer. */
+  #catchUpWith(peer: PeerRef | { peerId: string; multiaddrs: readonly string[] }): Promise<void> {
+    let running = this.#catchingUp.get(peer.peerId)
+    if (running === undefined) {
+      running = (async () => {
+        const signal = AbortSignal.timeout(this.#options.callTimeout)
+        const config = await this.#call(peer, RING_PROTOCOL, GetConfig, undefined, signal)
+        this.#rollout.catchUp(config)
+      })()
+        .catch(() => {})
+        .finally(() => this.#catchingUp.delete(peer.peerId))
+      this.#catchingUp.set(peer.peerId, running)
+    }
+    return running
   }
 
   // --- routing -------------------------------------------------------------------------------
@@ -538,28 +711,28 @@ export class ChordRouter implements Router {
 
   // --- serving -------------------------------------------------------------------------------
 
-  async #handle(protocol: string, type: number, body: unknown, signal: AbortSignal): Promise<unknown> {
-    const size = this.#hashSpaceSize
-    const serve = async <Request, Answer>(
-      codec: MessageCodec<Request, Answer>,
-      serveRequest: (request: Request) => Answer | Promise<Answer>,
-    ) => codec.writeAnswer(await serveRequest(codec.readRequest(body, size)))
-    if (protocol === RING_PROTOCOL) {
-      const codec = [Ping, GetConfig, Step, Neighbours, Notify, Leave, SuccessorLeft].find(
-        (candidate) => candidate.type === type,
-      ) as MessageCodec<unknown, unknown> | undefined
-      if (codec === undefined) throw new UnknownMessageError(`unknown ring message ${type}`)
-      return serve(codec, (request) => this.#serveRing(type, request, false))
-    }
-    const codec = [Put, Get, Delete, Scan].find((candidate) => candidate.type === type) as
-      | MessageCodec<unknown, unknown>
-      | undefined
-    if (codec === undefined) throw new UnknownMessageError(`unknown data message ${type}`)
-    return serve(codec, (request) => this.#serveData(type, request, signal))
+  async #handle(
+    protocol: string,
+    type: number,
+    body: unknown,
+    signal: AbortSignal,
+    remotePeer?: string,
+  ): Promise<unknown> {
+    const ring = protocol === RING_PROTOCOL
+    const codec = (ring ? RING_CODECS : DATA_CODECS).find((candidate) => candidate.type === type)
+    if (codec === undefined)
+      throw new UnknownMessageError(`unknown ${ring ? 'ring' : 'data'} message ${type}`)
+    const request = codec.readRequest(body, this.#hashSpaceSize)
+    return codec.writeAnswer(
+      await (ring
+        ? this.#serveRing(type, request, false)
+        : this.#serveData(type, request, signal, remotePeer)),
+    )
   }
 
   /** Serves a data request (decoded), from a peer or re-routed from here. */
-  #serveData(type: number, request: unknown, signal: AbortSignal): Promise<DataAnswer> {
+  async #serveData(type: number, request: unknown, signal: AbortSignal, from?: string): Promise<unknown> {
+    await this.#agreeOnVersion((request as DataRequest).modelVersion, from)
     switch (type) {
       case Put.type:
         return this.#servePut(request as PutRequest, signal)
@@ -569,6 +742,20 @@ export class ChordRouter implements Router {
         return this.#serveDelete(request as KeysRequest, signal)
       case Scan.type:
         return this.#serveScan(request as ScanRequest, signal)
+      case Migrate.type:
+        return this.#serveMigrate(request as PutRequest, signal)
+      case GetLocal.type: {
+        const { keys } = request as KeysRequest
+        return { values: await this.#dataPlane.getMany(keys.map((item) => item.key)), misrouted: 0 }
+      }
+      case DeleteLocal.type: {
+        const { keys } = request as KeysRequest
+        return { present: await this.#dataPlane.deleteMany(keys.map((item) => item.key)), misrouted: 0 }
+      }
+      case ScanLocal.type: {
+        const { hashMin, hashMax, filter, maxBytes } = request as ScanRequest
+        return this.#page(this.#dataPlane.scanSync(hashMin, hashMax, filter ?? undefined), maxBytes, null, 0)
+      }
     }
     throw new UnknownMessageError(`unknown data message ${type}`)
   }
@@ -604,6 +791,18 @@ export class ChordRouter implements Router {
         this.#forget(leaving)
         return undefined
       }
+      case Contribute.type:
+        return this.#rollout.contribution()
+      case Prepare.type:
+        return this.#rollout.prepare(request as PrepareRequest)
+      case Commit.type:
+        this.#rollout.commit(request as { version: number; digest: string })
+        return undefined
+      case Abort.type:
+        this.#rollout.abort(request as { version: number; digest: string })
+        return undefined
+      case RolloutStatus.type:
+        return this.#rollout.status()
     }
     throw new UnknownMessageError(`unknown ring message ${type}`)
   }
@@ -614,6 +813,7 @@ export class ChordRouter implements Router {
       modelVersion: this.#learnedHash.version,
       model: this.#learnedHash.version === 0 ? null : JSON.stringify(this.#learnedHash.toDict()),
       vnodes: this.localVnodes() as VnodeRef[],
+      ...this.#rollout.config(),
     }
   }
 
@@ -653,12 +853,17 @@ export class ChordRouter implements Router {
     return records
   }
 
-  #checkModelVersion(version: number): void {
-    if (version !== this.#learnedHash.version) {
-      throw new UnknownModelVersionError(
-        `request placed with model version ${version}, this peer uses ${this.#learnedHash.version}: ${MODEL_VERSION_HINT}`,
-      )
-    }
+  /**
+   * Serves a request only under the version it was routed by: a newer version prepared here is
+   * committed at once; any other mismatch is refused (and a newer one learnt from the sender).
+   */
+  async #agreeOnVersion(version: number, from: string | undefined): Promise<void> {
+    const current = this.#learnedHash.version
+    if (version === current || (version > current && this.#rollout.commitPrepared(version))) return
+    if (version > current && from !== undefined) void this.#catchUpWith({ peerId: from, multiaddrs: [] })
+    throw new UnknownModelVersionError(
+      `request placed with model version ${version}, this peer uses ${current}: ${MODEL_VERSION_HINT}`,
+    )
   }
 
   /** Waits while a join or leave moves entries between this peer and its neighbours. */
@@ -722,7 +927,7 @@ export class ChordRouter implements Router {
       const owner = owners[j]
       if (owner.peerId === this.peerId)
         throw new LookupFailedError('routing sent a forwarded request back here')
-      const plane = this.dataPlane(owner) as RemoteDataPlane
+      const plane = this.#plainPlane(owner) as RemoteDataPlane
       const group = groups.get(plane)
       if (group === undefined) groups.set(plane, [indexes[j]])
       else group.push(indexes[j])
@@ -731,7 +936,6 @@ export class ChordRouter implements Router {
   }
 
   async #servePut(request: PutRequest, signal: AbortSignal): Promise<DataAnswer> {
-    this.#checkModelVersion(request.modelVersion)
     await this.#settled(signal)
     const { records, ttl } = request
     const { owned, foreign } = this.#partition(records, ttl)
@@ -748,8 +952,25 @@ export class ChordRouter implements Router {
     return { misrouted: foreign.length }
   }
 
+  /** Entries moving to their new owner: stored unless written here since; others forwarded. */
+  async #serveMigrate(request: PutRequest, signal: AbortSignal): Promise<DataAnswer> {
+    await this.#settled(signal)
+    const { records, ttl } = request
+    const { owned, foreign } = this.#partition(records, ttl)
+    if (owned.length > 0) await this.#dataPlane.putUntouched(owned.map((i) => records[i]))
+    const groups = await this.#byOwner(records, foreign, signal)
+    await Promise.all(
+      [...groups].map(([plane, indexes]) =>
+        plane.migrateRecords(
+          indexes.map((i) => records[i]),
+          ttl - 1,
+        ),
+      ),
+    )
+    return { misrouted: foreign.length }
+  }
+
   async #serveGet(request: KeysRequest, signal: AbortSignal): Promise<GetAnswer> {
-    this.#checkModelVersion(request.modelVersion)
     await this.#settled(signal)
     const { keys, ttl } = request
     const { owned, foreign } = this.#partition(keys, ttl)
@@ -767,7 +988,6 @@ export class ChordRouter implements Router {
   }
 
   async #serveDelete(request: KeysRequest, signal: AbortSignal): Promise<DeleteAnswer> {
-    this.#checkModelVersion(request.modelVersion)
     await this.#settled(signal)
     const { keys, ttl } = request
     const { owned, foreign } = this.#partition(keys, ttl)
@@ -805,7 +1025,6 @@ export class ChordRouter implements Router {
 
   /** Scans the pieces of the range this peer owns, forwards the others, and pages the result. */
   async #serveScan(request: ScanRequest, signal: AbortSignal): Promise<ScanAnswer> {
-    this.#checkModelVersion(request.modelVersion)
     await this.#settled(signal)
     const { hashMin, hashMax, filter, ttl, maxBytes } = request
     const records: ScannedRecord[] = []
@@ -849,7 +1068,7 @@ export class ChordRouter implements Router {
       segments.map((segment) =>
         segment.owner.peerId === this.peerId
           ? this.#dataPlane.scan(segment.hashMin, segment.hashMax, filter ?? undefined)
-          : (this.dataPlane(segment.owner) as RemoteDataPlane).scanRange(
+          : (this.#plainPlane(segment.owner) as RemoteDataPlane).scanRange(
               segment.hashMin,
               segment.hashMax,
               filter,
@@ -946,9 +1165,7 @@ export class ChordRouter implements Router {
         `is ${this.#hashSpaceSize} but the ring of the bootstrap peer uses ${config.hashSpaceSize}`,
       )
     }
-    if (config.model === null || config.modelVersion <= this.#learnedHash.version) return
-    const dict = JSON.parse(config.model) as LearnedHashDict
-    this.#learnedHash.install(RecursiveModelIndex.fromDict(dict.model), dict.modelVersion)
+    this.#rollout.catchUp(config)
   }
 
   /** Joins one vnode, retrying while the ring is still settling around its place. */
@@ -988,6 +1205,7 @@ export class ChordRouter implements Router {
           // Aborted by stop(), or a neighbour failed mid-round: the next round repairs it.
         }
       }
+      if (this.#rollout.migrating && !signal.aborted) await this.#rollout.poll(signal).catch(() => {})
     }
   }
 

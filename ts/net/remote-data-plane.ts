@@ -7,12 +7,21 @@ import type { NodeKey } from '../node/keys.js'
 import {
   type DataAnswer,
   Delete,
+  type DeleteAnswer,
+  DeleteLocal,
   Get,
+  type GetAnswer,
+  GetLocal,
+  type KeysRequest,
   type MessageCodec,
+  Migrate,
   type PlacedKey,
   Put,
+  type PutRequest,
   Scan,
   type ScanAnswer,
+  ScanLocal,
+  type ScanRequest,
 } from '../protocol/messages.js'
 import { afterQueueing } from '../protocol/rpc.js'
 
@@ -23,6 +32,8 @@ export type DataCall = <Request, Answer>(
 ) => Promise<Answer>
 
 export interface RemoteDataPlaneInit {
+  /** The peer this plane reaches. */
+  peerId: string
   call: DataCall
   /** Position of a key under the local model (the peer checks it uses the same version). */
   positionOf(key: NodeKey): bigint
@@ -112,6 +123,10 @@ export class RemoteDataPlane implements DataPlane {
     this.#init = init
   }
 
+  get peerId(): string {
+    return this.#init.peerId
+  }
+
   get modelVersion(): number {
     return this.#init.modelVersion()
   }
@@ -149,14 +164,27 @@ export class RemoteDataPlane implements DataPlane {
   }
 
   /** Stores placed records, split into messages of about `maxMessageBytes`. */
-  async putRecords(records: readonly ScannedRecord[], ttl = this.#init.maxForwards): Promise<undefined[]> {
+  putRecords(records: readonly ScannedRecord[], ttl = this.#init.maxForwards): Promise<undefined[]> {
+    return this.#putWith(Put, records, ttl)
+  }
+
+  /** Hands records to their new owner after a rollout (it keeps newer writes of the same keys). */
+  migrateRecords(records: readonly ScannedRecord[], ttl = this.#init.maxForwards): Promise<undefined[]> {
+    return this.#putWith(Migrate, records, ttl)
+  }
+
+  async #putWith(
+    codec: MessageCodec<PutRequest, DataAnswer>,
+    records: readonly ScannedRecord[],
+    ttl: number,
+  ): Promise<undefined[]> {
     const chunks = chunked(
       records,
       (record) => record.value.byteLength + keySize(record.key) + RECORD_OVERHEAD,
       this.#init.maxMessageBytes,
     )
     await Promise.all(
-      chunks.map((chunk) => this.#answered(this.#init.call(Put, { ...this.#header(ttl), records: chunk }))),
+      chunks.map((chunk) => this.#answered(this.#init.call(codec, { ...this.#header(ttl), records: chunk }))),
     )
     return new Array(records.length).fill(undefined)
   }
@@ -170,9 +198,19 @@ export class RemoteDataPlane implements DataPlane {
   }
 
   /** Values of placed keys, in order. */
-  async getKeys(
+  getKeys(keys: readonly PlacedKey[], ttl = this.#init.maxForwards): Promise<Array<Uint8Array | undefined>> {
+    return this.#getWith(Get, keys, ttl)
+  }
+
+  /** Values the peer still holds for keys' previous owner (from its own store, never forwarded). */
+  getLocal(keys: readonly NodeKey[]): Promise<Array<Uint8Array | undefined>> {
+    return this.#getWith(GetLocal, this.#placeAll(keys), 0)
+  }
+
+  async #getWith(
+    codec: MessageCodec<KeysRequest, GetAnswer>,
     keys: readonly PlacedKey[],
-    ttl = this.#init.maxForwards,
+    ttl: number,
   ): Promise<Array<Uint8Array | undefined>> {
     const chunks = chunked(
       keys,
@@ -180,7 +218,7 @@ export class RemoteDataPlane implements DataPlane {
       this.#init.maxMessageBytes / 4,
     )
     const answers = await Promise.all(
-      chunks.map((chunk) => this.#answered(this.#init.call(Get, { ...this.#header(ttl), keys: chunk }))),
+      chunks.map((chunk) => this.#answered(this.#init.call(codec, { ...this.#header(ttl), keys: chunk }))),
     )
     return answers.flatMap((answer) => answer.values)
   }
@@ -194,10 +232,23 @@ export class RemoteDataPlane implements DataPlane {
   }
 
   /** Deletes placed keys; whether each was present, in order. */
-  async deleteKeys(keys: readonly PlacedKey[], ttl = this.#init.maxForwards): Promise<boolean[]> {
+  deleteKeys(keys: readonly PlacedKey[], ttl = this.#init.maxForwards): Promise<boolean[]> {
+    return this.#deleteWith(Delete, keys, ttl)
+  }
+
+  /** Deletes keys the peer may still hold for their previous owner (its own store only). */
+  deleteLocal(keys: readonly NodeKey[]): Promise<boolean[]> {
+    return this.#deleteWith(DeleteLocal, this.#placeAll(keys), 0)
+  }
+
+  async #deleteWith(
+    codec: MessageCodec<KeysRequest, DeleteAnswer>,
+    keys: readonly PlacedKey[],
+    ttl: number,
+  ): Promise<boolean[]> {
     const chunks = chunked(keys, (item) => keySize(item.key) + RECORD_OVERHEAD, this.#init.maxMessageBytes)
     const answers = await Promise.all(
-      chunks.map((chunk) => this.#answered(this.#init.call(Delete, { ...this.#header(ttl), keys: chunk }))),
+      chunks.map((chunk) => this.#answered(this.#init.call(codec, { ...this.#header(ttl), keys: chunk }))),
     )
     return answers.flatMap((answer) => answer.present)
   }
@@ -207,17 +258,32 @@ export class RemoteDataPlane implements DataPlane {
   }
 
   /** Scans `[hashMin, hashMax]` page by page (each page about `maxMessageBytes`). */
-  async scanRange(
+  scanRange(
     hashMin: bigint,
     hashMax: bigint,
     filter: ScanFilter | null,
     ttl = this.#init.maxForwards,
   ): Promise<ScannedRecord[]> {
+    return this.#scanWith(Scan, hashMin, hashMax, filter, ttl)
+  }
+
+  /** Records of the range the peer still holds for their previous owner (its own store only). */
+  scanLocal(hashMin: bigint, hashMax: bigint, filter?: ScanFilter): Promise<ScannedRecord[]> {
+    return this.#scanWith(ScanLocal, hashMin, hashMax, filter ?? null, 0)
+  }
+
+  async #scanWith(
+    codec: MessageCodec<ScanRequest, ScanAnswer>,
+    hashMin: bigint,
+    hashMax: bigint,
+    filter: ScanFilter | null,
+    ttl: number,
+  ): Promise<ScannedRecord[]> {
     const records: ScannedRecord[] = []
     let from: bigint | null = hashMin
     while (from !== null) {
       const page: ScanAnswer = await this.#answered(
-        this.#init.call(Scan, {
+        this.#init.call(codec, {
           ...this.#header(ttl),
           hashMin: from,
           hashMax,

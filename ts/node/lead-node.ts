@@ -6,6 +6,8 @@ import { performance } from 'node:perf_hooks'
 import { InvalidArgumentError } from '../errors.js'
 import { RecursiveModelIndex } from '../learned/rmi.js'
 import { chordRouter } from '../net/chord-router.js'
+import type { RolloutStats } from '../net/model-rollout.js'
+import { UnknownModelVersionError } from '../protocol/errors.js'
 import { LmdbValueStore } from '../storage/lmdb-store.js'
 import { MemoryValueStore } from '../storage/memory-store.js'
 import type { ValueStore } from '../storage/value-store.js'
@@ -35,8 +37,12 @@ import { toPosition } from './vnodes.js'
 export interface RouterComponents {
   config: Readonly<LeadConfig>
   /** This peer's store, to be served to remote peers. */
-  dataPlane: DataPlane
+  store: LocalStore
   learnedHash: LearnedHash
+  /** Called after the router installed a model from the ring (persists it, resets the training manager). */
+  modelAdopted(model: RecursiveModelIndex, version: number): Promise<void>
+  /** Reports something an operator should know (a refused model, a failed migration). */
+  log(message: string): void
 }
 
 export interface LeadNodeInit {
@@ -53,6 +59,9 @@ export interface RetrainOptions {
 
 export interface RetrainResult {
   retrained: boolean
+  /** On a ring: peers that contributed a model to the federated round, and model bytes exchanged. */
+  contributors?: number
+  bytesExchanged?: number
   reason: RetrainReason
   modelVersion: number
   trainingDataSize: number
@@ -89,6 +98,8 @@ export interface NodeStats {
   retraining: boolean
   lastRetrainError: string | null
   training: TrainingMetrics
+  /** On a ring: the rollout state, and entries and bytes this peer migrated (null on a single node). */
+  rollout: RolloutStats | null
 }
 
 type State = 'stopped' | 'starting' | 'started' | 'stopping'
@@ -96,6 +107,8 @@ type State = 'stopped' | 'starting' | 'started' | 'stopping'
 /** Probes of the model's error taken at each trigger check. */
 const ERROR_PROBES = 16
 const MODEL_META = 'model'
+/** Attempts of an operation that meets peers on another model version during a rollout. */
+const VERSION_RETRIES = 6
 const CONFIG_META = 'config'
 
 /** The items at `indices`; the array itself when the indices are all of it (one owner: the common case). */
@@ -174,7 +187,13 @@ export class LeadNode extends EventTarget {
       maxKeyBytes: this.config.maxKeyBytes,
       onNewKeys: (encoded) => this.#onNewKeys(encoded),
     })
-    const components = { config: this.config, dataPlane: this.#store, learnedHash: this.learnedHash }
+    const components: RouterComponents = {
+      config: this.config,
+      store: this.#store,
+      learnedHash: this.learnedHash,
+      modelAdopted: (model, version) => this.#modelAdopted(model, version),
+      log: (message) => this.dispatchEvent(new CustomEvent('log', { detail: message })),
+    }
     const router =
       init.router ??
       (this.config.network
@@ -311,8 +330,10 @@ export class LeadNode extends EventTarget {
   async put(key: NodeKey, value: unknown): Promise<void> {
     this.#assertStarted()
     const bytes = serializeValue(value, this.config.maxValueBytes)
-    const { plane, position } = await this.#owner(key)
-    await plane.put({ key, value: bytes }, position)
+    await this.#routed(async () => {
+      const { plane, position } = await this.#owner(key)
+      await plane.put({ key, value: bytes }, position)
+    })
     this.#operations.puts++
   }
 
@@ -322,20 +343,25 @@ export class LeadNode extends EventTarget {
     const records: StoredRecord[] = []
     for (const [key, value] of entries)
       records.push({ key, value: serializeValue(value, this.config.maxValueBytes) })
-    const { groups, positions } = await this.#owners(records.map((record) => record.key))
-    await Promise.all(
-      Array.from(groups, ([plane, indices]) =>
-        plane.putMany(pick(records, indices), pickPositions(positions, indices)),
-      ),
-    )
+    const keys = records.map((record) => record.key)
+    await this.#routed(async () => {
+      const { groups, positions } = await this.#owners(keys)
+      await Promise.all(
+        Array.from(groups, ([plane, indices]) =>
+          plane.putMany(pick(records, indices), pickPositions(positions, indices)),
+        ),
+      )
+    })
     this.#operations.puts += records.length
   }
 
   /** The value stored under `key`, or undefined. */
   async get<V = unknown>(key: NodeKey): Promise<V | undefined> {
     this.#assertStarted()
-    const { plane, position } = await this.#owner(key)
-    const bytes = await plane.get(key, position)
+    const bytes = await this.#routed(async () => {
+      const { plane, position } = await this.#owner(key)
+      return plane.get(key, position)
+    })
     this.#countGets(bytes === undefined ? 0 : 1, 1)
     return bytes === undefined ? undefined : (deserializeValue(bytes) as V)
   }
@@ -343,23 +369,42 @@ export class LeadNode extends EventTarget {
   /** Values of many keys, in order (undefined where absent). */
   async getMany<V = unknown>(keys: readonly NodeKey[]): Promise<Array<V | undefined>> {
     this.#assertStarted()
-    const values = new Array<V | undefined>(keys.length)
-    const { groups, positions } = await this.#owners(keys)
+    const found = new Array<Uint8Array | undefined>(keys.length)
+    await this.#routed(async () => {
+      const { groups, positions } = await this.#owners(keys)
+      await Promise.all(
+        Array.from(groups, async ([plane, indices]) => {
+          const values = await plane.getMany(pick(keys, indices), pickPositions(positions, indices))
+          for (let j = 0; j < indices.length; j++) found[indices[j]] = values[j]
+        }),
+      )
+    })
     let hits = 0
-    await Promise.all(
-      Array.from(groups, async ([plane, indices]) => {
-        const found = await plane.getMany(pick(keys, indices), pickPositions(positions, indices))
-        for (let j = 0; j < indices.length; j++) {
-          const bytes = found[j]
-          if (bytes !== undefined) {
-            values[indices[j]] = deserializeValue(bytes) as V
-            hits++
-          }
-        }
-      }),
-    )
+    const values = new Array<V | undefined>(keys.length)
+    for (let i = 0; i < keys.length; i++) {
+      const bytes = found[i]
+      if (bytes !== undefined) {
+        values[i] = deserializeValue(bytes) as V
+        hits++
+      }
+    }
     this.#countGets(hits, keys.length)
     return values
+  }
+
+  /**
+   * Runs a routed operation again when a peer was on another model version (a rollout was
+   * committing): by then this node has caught up, so routing again reaches the right owners.
+   */
+  async #routed<T>(operation: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await operation()
+      } catch (err) {
+        if (!(err instanceof UnknownModelVersionError) || attempt >= VERSION_RETRIES) throw err
+        await new Promise((resolve) => setTimeout(resolve, 25 * attempt))
+      }
+    }
   }
 
   #countGets(hits: number, gets: number): void {
@@ -371,8 +416,10 @@ export class LeadNode extends EventTarget {
   /** Removes a key; true when it was present. */
   async delete(key: NodeKey): Promise<boolean> {
     this.#assertStarted()
-    const { plane, position } = await this.#owner(key)
-    const deleted = await plane.delete(key, position)
+    const deleted = await this.#routed(async () => {
+      const { plane, position } = await this.#owner(key)
+      return plane.delete(key, position)
+    })
     this.#operations.deletes++
     return deleted
   }
@@ -433,7 +480,9 @@ export class LeadNode extends EventTarget {
       const segments = await this.#router.coveringSegments(hashMin, hashMax)
       const pieces = this.#byPeer(segments)
       scanned.push(
-        ...(await Promise.all(pieces.map((piece) => piece.plane.scan(piece.hashMin, piece.hashMax, filter)))),
+        ...(await this.#routed(() =>
+          Promise.all(pieces.map((piece) => piece.plane.scan(piece.hashMin, piece.hashMax, filter))),
+        )),
       )
     }
     this.#operations.rangeQueries++
@@ -495,7 +544,7 @@ export class LeadNode extends EventTarget {
 
   async #retrain({ sampleKeys, force = false }: RetrainOptions): Promise<RetrainResult> {
     const { retrain, reason } = this.#trainingManager.shouldRetrain(force)
-    const result = {
+    const result: RetrainResult = {
       retrained: false,
       reason,
       modelVersion: this.learnedHash.version,
@@ -504,31 +553,55 @@ export class LeadNode extends EventTarget {
       repositionMs: 0,
     }
     if (!retrain) return result
-    const keys =
-      sampleKeys === undefined
-        ? this.#trainingManager.getTrainingData()
-        : this.learnedHash.encodeMany(sampleKeys).sort()
-    if (keys.length === 0) return result
+    const keys = sampleKeys === undefined ? undefined : this.learnedHash.encodeMany(sampleKeys).sort()
+    if (this.#router.retrainCluster !== undefined) {
+      // On a ring every peer must route by the same model: train across the ring and roll out.
+      const outcome = await this.#router.retrainCluster(keys)
+      if (outcome === null) return result
+      Object.assign(result, {
+        retrained: true,
+        modelVersion: outcome.modelVersion,
+        trainingDataSize: outcome.trainingDataSize,
+        trainingMs: outcome.roundMs,
+        contributors: outcome.contributors,
+        bytesExchanged: outcome.bytesExchanged,
+      })
+      return result
+    }
+    const trainingKeys = keys ?? this.#trainingManager.getTrainingData()
+    if (trainingKeys.length === 0) return result
     const started = performance.now()
-    const model = await RecursiveModelIndex.trainNew(keys, this.learnedHash.options)
+    const model = await RecursiveModelIndex.trainNew(trainingKeys, this.learnedHash.options)
     const trained = performance.now()
     const version = this.learnedHash.version + 1
     this.learnedHash.install(model, version)
-    this.#trainingManager.afterTraining(keys.length, version, trained - started)
-    const header = Buffer.alloc(4)
-    header.writeUInt32BE(version)
-    await this.#values.writeMeta(MODEL_META, Buffer.concat([header, model.serialize()]))
+    await this.#modelAdopted(model, version, trained - started, trainingKeys.length)
     await this.#store.reposition()
-    this.#operations.retrains++
     Object.assign(result, {
       retrained: true,
       modelVersion: version,
-      trainingDataSize: keys.length,
+      trainingDataSize: trainingKeys.length,
       trainingMs: trained - started,
       repositionMs: performance.now() - trained,
     })
-    this.dispatchEvent(new CustomEvent('retrain', { detail: result }))
     return result
+  }
+
+  /** Bookkeeping of a newly installed model: training metrics, the durable copy, the 'retrain' event. */
+  async #modelAdopted(
+    model: RecursiveModelIndex,
+    version: number,
+    trainingMs: number | null = null,
+    dataSize = model.numKeys,
+  ): Promise<void> {
+    this.#trainingManager.afterTraining(dataSize, version, trainingMs)
+    const header = Buffer.alloc(4)
+    header.writeUInt32BE(version)
+    await this.#values.writeMeta(MODEL_META, Buffer.concat([header, model.serialize()]))
+    this.#operations.retrains++
+    this.dispatchEvent(
+      new CustomEvent('retrain', { detail: { modelVersion: version, trainingDataSize: dataSize } }),
+    )
   }
 
   /** Keys, bytes, per-vnode accounting, operation counters and training metrics (O(keys) for the vnode counts). */
@@ -547,6 +620,7 @@ export class LeadNode extends EventTarget {
       retraining: this.#retraining !== null,
       lastRetrainError: this.#lastRetrainError,
       training: this.#trainingManager.getMetrics(),
+      rollout: (routing.rollout as RolloutStats | undefined) ?? null,
     }
   }
 

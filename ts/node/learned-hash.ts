@@ -28,6 +28,8 @@ export class LearnedHash {
   readonly curve: SpaceFillingCurve | null
   #model: RecursiveModelIndex
   #version = 0
+  /** The model this one replaced, kept while entries placed by it may still be on their old owners. */
+  #previous: { model: RecursiveModelIndex; version: number } | null = null
 
   constructor(options: RmiOptions, spatial: SpatialConfig | null = null) {
     this.#model = new RecursiveModelIndex(options)
@@ -49,8 +51,21 @@ export class LearnedHash {
     return this.curve?.dims
   }
 
-  /** Installs a model as `version` (which must be newer than the current one). */
-  install(model: RecursiveModelIndex, version: number): void {
+  /** The replaced model and its version while a migration runs (see `install`), else null. */
+  get previous(): { readonly model: RecursiveModelIndex; readonly version: number } | null {
+    return this.#previous
+  }
+
+  /** Forgets the replaced model (every entry is where the current one places it). */
+  dropPrevious(): void {
+    this.#previous = null
+  }
+
+  /**
+   * Installs a model as `version` (which must be newer than the current one). With `keepPrevious`
+   * the replaced model stays available as `previous` until `dropPrevious()`.
+   */
+  install(model: RecursiveModelIndex, version: number, keepPrevious = false): void {
     if (!Number.isSafeInteger(version) || version <= this.#version) {
       throw new InvalidArgumentError(
         `model version must be an integer above ${this.#version}, got ${version}`,
@@ -59,6 +74,7 @@ export class LearnedHash {
     if (model.options.hashSpaceSize !== this.options.hashSpaceSize) {
       throw new InvalidArgumentError('model hash space differs from the node hash space')
     }
+    this.#previous = keepPrevious ? { model: this.#model, version: this.#version } : null
     this.#model = model
     this.#version = version
   }

@@ -60,6 +60,9 @@ export class LocalStore implements DataPlane {
   readonly #entries = new KeyMap<StoredEntry>()
   readonly #index: RingIndex<StoredEntry>
   #bytes = 0
+  /** While a model rollout moves entries: the write number of every key written or deleted since. */
+  #lastWrites: KeyMap<number> | null = null
+  #writes = 0
 
   constructor(init: LocalStoreInit) {
     this.#learnedHash = init.learnedHash
@@ -140,6 +143,7 @@ export class LocalStore implements DataPlane {
     const fresh: StoredEntry[] = []
     for (let i = 0; i < records.length; i++) {
       const { key, value } = records[i]
+      this.#lastWrites?.set(key, ++this.#writes)
       let entry = this.#entries.get(key)
       if (entry === undefined) {
         const owned = ownKey(key)
@@ -190,6 +194,7 @@ export class LocalStore implements DataPlane {
     for (const key of keys) checkNodeKey(key, dims)
     const removed: StoredEntry[] = []
     const deleted = keys.map((key) => {
+      this.#lastWrites?.set(key, ++this.#writes)
       const entry = this.#entries.get(key)
       if (entry === undefined) return false
       this.#forget(entry)
@@ -288,6 +293,89 @@ export class LocalStore implements DataPlane {
   /** The encoded form of every stored key, in ring order. */
   encodedKeys(): Float64Array {
     return this.#index.encodedKeys()
+  }
+
+  // --- migration after a model rollout ------------------------------------------------------
+
+  /**
+   * Starts remembering which keys are written or deleted, so that entries arriving from their
+   * previous owner never overwrite a newer write or bring a deleted key back.
+   */
+  trackWrites(): void {
+    this.#lastWrites ??= new KeyMap<number>()
+  }
+
+  /** Ends write tracking (every peer has finished migrating). */
+  stopTrackingWrites(): void {
+    this.#lastWrites = null
+  }
+
+  /** The number of the latest write, to pass to `removeMigrated` later. */
+  get writeCount(): number {
+    return this.#writes
+  }
+
+  /**
+   * Up to about `limit` records from position `from` on that `owns` says this peer no longer owns,
+   * and where to continue (null at the end of the ring). Records of one position are never split.
+   */
+  misplaced(
+    from: bigint,
+    limit: number,
+    owns: (position: bigint) => boolean,
+  ): { records: ScannedRecord[]; next: bigint | null } {
+    const records: ScannedRecord[] = []
+    let next: bigint | null = null
+    let last = -1n
+    this.#index.scan(from, this.#learnedHash.options.hashSpaceSize - 1n, (entry, position) => {
+      if (records.length >= limit && position !== last) {
+        next = position
+        return false
+      }
+      if (!owns(position)) {
+        records.push({ key: entry.key, value: this.#read(entry), position })
+        last = position
+      }
+    })
+    return { records, next }
+  }
+
+  /**
+   * Stores entries handed over by their previous owner, except keys written or deleted here since
+   * tracking began (those are newer). Returns how many were stored.
+   */
+  async putUntouched(records: readonly ScannedRecord[]): Promise<number> {
+    const written = this.#lastWrites
+    const fresh =
+      written === null ? records : records.filter((record) => written.get(record.key) === undefined)
+    for (let i = 0; i < fresh.length; i++) this.#checkRecord(fresh[i], `records[${i}]`)
+    if (fresh.length === 0) return 0
+    // A hand-over is not a client write: it must not shadow a later one. (#apply is synchronous
+    // up to its durable write, so only these records go untracked.)
+    this.#lastWrites = null
+    let durable: Promise<void>
+    try {
+      durable = this.#apply(fresh, this.#learnedHash.encodeMany(fresh.map((record) => record.key)))
+    } finally {
+      this.#lastWrites = written
+    }
+    await durable
+    return fresh.length
+  }
+
+  /**
+   * Removes records its new owner has acknowledged, except keys written since `writeCount` was
+   * `since` (a hand-over from a leaving neighbour may have brought them back here meanwhile).
+   */
+  async removeMigrated(records: readonly ScannedRecord[], since: number): Promise<void> {
+    const removed: StoredEntry[] = []
+    for (const { key } of records) {
+      const entry = this.#entries.get(key)
+      if (entry === undefined || (this.#lastWrites?.get(key) ?? 0) > since) continue
+      this.#forget(entry)
+      removed.push(entry)
+    }
+    if (removed.length > 0) await this.#values.remove(removed)
   }
 
   /**

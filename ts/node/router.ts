@@ -38,6 +38,19 @@ export interface RoutingTableStats {
   [detail: string]: unknown
 }
 
+/** What a cluster-wide retrain (a federated round and its rollout) reports. */
+export interface ClusterRetrainOutcome {
+  modelVersion: number
+  /** Keys behind the global model (the sum of the contributions' key counts). */
+  trainingDataSize: number
+  /** Peers that contributed a model. */
+  contributors: number
+  /** From the start of the round to the commit. */
+  roundMs: number
+  /** Model bytes exchanged in the round. */
+  bytesExchanged: number
+}
+
 /**
  * Maps ring positions to owning vnodes and hands out the data plane of their peer.
  * Start and stop are idempotent.
@@ -58,6 +71,11 @@ export interface Router {
   /** This peer's vnodes, in ring order. */
   localVnodes(): readonly VnodeRef[]
   getRoutingTableStats(): RoutingTableStats
+  /**
+   * Retrains across every peer of the ring and rolls the model out; null when no peer has keys.
+   * Absent on a single-node router (the node then trains alone). `sampleKeys` are encoded, sorted.
+   */
+  retrainCluster?(sampleKeys?: Float64Array): Promise<ClusterRetrainOutcome | null>
 }
 
 /** Options of a LocalRouter. */

@@ -102,7 +102,47 @@ export const Ping: MessageCodec<undefined, undefined> = {
   readAnswer: nothing.read,
 }
 
-/** What a joining node learns from its bootstrap peer. */
+/** A peer and where it listens. */
+export interface PeerRef {
+  peerId: string
+  multiaddrs: string[]
+}
+
+function writePeer(peer: PeerRef): unknown {
+  return [peer.peerId, peer.multiaddrs]
+}
+
+function readPeers(value: unknown): PeerRef[] {
+  return readArray(value, 'peers').map((peer) => {
+    const [peerId, multiaddrs] = readArray(peer, 'peer', 2)
+    return {
+      peerId: readString(peerId, 'peer id'),
+      multiaddrs: readArray(multiaddrs, 'multiaddrs').map((address) => readString(address, 'multiaddr')),
+    }
+  })
+}
+
+/** A model offered to the ring: the version it would become, its SHA-256 digest and `serialize()` bytes. */
+export interface ModelOffer {
+  version: number
+  digest: string
+  bytes: Uint8Array
+}
+
+function writeOffer(offer: ModelOffer): unknown {
+  return [offer.version, offer.digest, offer.bytes]
+}
+
+function readOffer(value: unknown): ModelOffer {
+  const [version, digest, bytes] = readArray(value, 'model offer', 3)
+  return {
+    version: readUint(version, 'model version'),
+    digest: readString(digest, 'digest'),
+    bytes: readBytes(bytes, 'model bytes'),
+  }
+}
+
+/** What a joining (or lagging) node learns from a peer: the ring's model and the state of a rollout. */
 export interface ClusterConfig {
   hashSpaceSize: bigint
   modelVersion: number
@@ -110,6 +150,12 @@ export interface ClusterConfig {
   model: string | null
   /** The answering peer's vnodes, where the joiner's lookups start. */
   vnodes: VnodeRef[]
+  /** A model the peer has prepared to adopt next (a rollout between prepare and commit). */
+  prepared: ModelOffer | null
+  /** JSON of the model the current one replaced, while entries placed by it are still migrating. */
+  previousModel: string | null
+  /** Peers the answering peer knows to be still migrating entries to their new owners. */
+  migrating: PeerRef[]
 }
 
 export const GetConfig: MessageCodec<undefined, ClusterConfig> = {
@@ -121,15 +167,118 @@ export const GetConfig: MessageCodec<undefined, ClusterConfig> = {
     config.modelVersion,
     config.model,
     config.vnodes.map(writeRef),
+    config.prepared === null ? null : writeOffer(config.prepared),
+    config.previousModel,
+    config.migrating.map(writePeer),
   ],
   readAnswer: (body) => {
-    const [hashSpaceSize, modelVersion, model, vnodes] = readArray(body, 'config', 4)
+    const [hashSpaceSize, modelVersion, model, vnodes, prepared, previousModel, migrating] = readArray(
+      body,
+      'config',
+      7,
+    )
     const size = readBigint(hashSpaceSize, 'hash space size')
     return {
       hashSpaceSize: size,
       modelVersion: readUint(modelVersion, 'model version'),
       model: readNullable(model, (json) => readString(json, 'model')),
       vnodes: readRefs(vnodes, size),
+      prepared: readNullable(prepared, readOffer),
+      previousModel: readNullable(previousModel, (json) => readString(json, 'previous model')),
+      migrating: readPeers(migrating),
+    }
+  },
+}
+
+/** A node's share of a federated round: its local model's bytes (null with no keys) and key count. */
+export interface Contribution {
+  model: Uint8Array | null
+  weight: number
+}
+
+/** Asks a peer for its contribution to the round that would install `version`. */
+export const Contribute: MessageCodec<{ version: number }, Contribution> = {
+  type: 8,
+  writeRequest: (request) => [request.version],
+  readRequest: (body) => ({ version: readUint(readArray(body, 'contribute', 1)[0], 'model version') }),
+  writeAnswer: (answer) => [answer.model, answer.weight],
+  readAnswer: (body) => {
+    const [model, weight] = readArray(body, 'contribution', 2)
+    return {
+      model: readNullable(model, (bytes) => readBytes(bytes, 'model bytes')),
+      weight: readUint(weight, 'weight'),
+    }
+  },
+}
+
+export interface PrepareRequest extends ModelOffer {
+  /** The peer running the round. */
+  coordinator: string
+  /** Every peer of the round: after the commit they all migrate entries, watched until done. */
+  members: PeerRef[]
+}
+
+/** Whether a peer will adopt the offered model; `reason` and `message` say why not. */
+export interface PrepareAnswer {
+  accepted: boolean
+  reason: string | null
+  message: string | null
+}
+
+/** Phase one of a rollout: validate the model and hold it, ready to commit. */
+export const Prepare: MessageCodec<PrepareRequest, PrepareAnswer> = {
+  type: 9,
+  writeRequest: (request) => [writeOffer(request), request.coordinator, request.members.map(writePeer)],
+  readRequest: (body) => {
+    const [offer, coordinator, members] = readArray(body, 'prepare', 3)
+    return {
+      ...readOffer(offer),
+      coordinator: readString(coordinator, 'coordinator'),
+      members: readPeers(members),
+    }
+  },
+  writeAnswer: (answer) => [answer.accepted, answer.reason, answer.message],
+  readAnswer: (body) => {
+    const [accepted, reason, message] = readArray(body, 'prepare answer', 3)
+    return {
+      accepted: readBoolean(accepted, 'accepted'),
+      reason: readNullable(reason, (text) => readString(text, 'reason')),
+      message: readNullable(message, (text) => readString(text, 'message')),
+    }
+  },
+}
+
+/** Phase two: adopt the prepared model (version and digest) and start migrating entries. */
+export const Commit: MessageCodec<{ version: number; digest: string }, undefined> = {
+  type: 10,
+  writeRequest: (request) => [request.version, request.digest],
+  readRequest: (body) => {
+    const [version, digest] = readArray(body, 'commit', 2)
+    return { version: readUint(version, 'model version'), digest: readString(digest, 'digest') }
+  },
+  writeAnswer: nothing.write,
+  readAnswer: nothing.read,
+}
+
+/** Drops a prepared model (the round failed). */
+export const Abort: MessageCodec<{ version: number; digest: string }, undefined> = { ...Commit, type: 11 }
+
+/** A peer's model version and whether it still has entries to move to their new owners. */
+export interface RolloutStatusAnswer {
+  modelVersion: number
+  migrating: boolean
+}
+
+export const RolloutStatus: MessageCodec<undefined, RolloutStatusAnswer> = {
+  type: 12,
+  writeRequest: nothing.write,
+  readRequest: nothing.read,
+  writeAnswer: (answer) => [answer.modelVersion, answer.migrating],
+  readAnswer: (body) => {
+    const [modelVersion, migrating] = readArray(body, 'rollout status', 2)
+    return {
+      modelVersion: readUint(modelVersion, 'model version'),
+      migrating: readBoolean(migrating, 'migrating'),
     }
   },
 }
@@ -462,8 +611,45 @@ export const Scan: MessageCodec<ScanRequest, ScanAnswer> = {
   },
 }
 
+// While a rollout migrates entries, the new owner of a key also asks its previous owner. These
+// requests are served from the receiver's own store only (no ownership check, no forwarding).
+
+/** Values of keys the receiver may still hold for their previous owner. */
+export const GetLocal: MessageCodec<KeysRequest, GetAnswer> = { ...Get, type: 24 }
+/** Deletes keys the receiver may still hold for their previous owner. */
+export const DeleteLocal: MessageCodec<KeysRequest, DeleteAnswer> = { ...Delete, type: 25 }
+/** Records of a range the receiver still holds though it no longer owns it. */
+export const ScanLocal: MessageCodec<ScanRequest, ScanAnswer> = { ...Scan, type: 26 }
+/** Entries moving to their new owner after a rollout; never overwrite a newer write there. */
+export const Migrate: MessageCodec<PutRequest, DataAnswer> = { ...Put, type: 27 }
+
+/** Ring maintenance and model rollout messages. */
+export const RING_CODECS: ReadonlyArray<MessageCodec<unknown, unknown>> = [
+  Ping,
+  GetConfig,
+  Step,
+  Neighbours,
+  Notify,
+  Leave,
+  SuccessorLeft,
+  Contribute,
+  Prepare,
+  Commit,
+  Abort,
+  RolloutStatus,
+] as unknown as ReadonlyArray<MessageCodec<unknown, unknown>>
+/** Data plane messages. */
+export const DATA_CODECS: ReadonlyArray<MessageCodec<unknown, unknown>> = [
+  Put,
+  Get,
+  Delete,
+  Scan,
+  GetLocal,
+  DeleteLocal,
+  ScanLocal,
+  Migrate,
+] as unknown as ReadonlyArray<MessageCodec<unknown, unknown>>
+
 /** Message types served on each protocol. */
-export const RING_MESSAGES: ReadonlySet<number> = new Set(
-  [Ping, GetConfig, Step, Neighbours, Notify, Leave, SuccessorLeft].map((codec) => codec.type),
-)
-export const DATA_MESSAGES: ReadonlySet<number> = new Set([Put, Get, Delete, Scan].map((codec) => codec.type))
+export const RING_MESSAGES: ReadonlySet<number> = new Set(RING_CODECS.map((codec) => codec.type))
+export const DATA_MESSAGES: ReadonlySet<number> = new Set(DATA_CODECS.map((codec) => codec.type))

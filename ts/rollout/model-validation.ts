@@ -19,10 +19,13 @@ export type RejectionReason = 'stale-version' | 'digest-mismatch' | 'corrupt' | 
 /** A proposed model failed validation; `reason` says which check, the message says how. */
 export class ModelRejectedError extends DlhtError {
   readonly reason: RejectionReason
+  /** The failed check's own words, without the reason prefix. */
+  readonly detail: string
 
-  constructor(reason: RejectionReason, message: string, options?: ErrorOptions) {
-    super('ERR_DLHT_MODEL_REJECTED', `model rejected (${reason}): ${message}`, options)
+  constructor(reason: RejectionReason, detail: string, options?: ErrorOptions) {
+    super('ERR_DLHT_MODEL_REJECTED', `model rejected (${reason}): ${detail}`, options)
     this.reason = reason
+    this.detail = detail
   }
 }
 

@@ -195,10 +195,10 @@ export class RingIndex<E extends { readonly encoded: number }> {
   }
 
   /**
-   * Calls `visit` on each entry whose position lies in [hashMin, hashMax], in order.
-   * Searches chunks by their last position, then the chunk's positions: contiguous reads only.
+   * Calls `visit` on each entry whose position lies in [hashMin, hashMax], in order, until it
+   * returns false. Searches chunks by their last position, then the chunk's positions: contiguous reads only.
    */
-  scan(hashMin: bigint, hashMax: bigint, visit: (entry: E, position: bigint) => void): void {
+  scan(hashMin: bigint, hashMax: bigint, visit: (entry: E, position: bigint) => unknown): void {
     let lo = 0
     let hi = this.#chunks.length
     while (lo < hi) {
@@ -220,8 +220,7 @@ export class RingIndex<E extends { readonly encoded: number }> {
       }
       for (; index < entries.length; index++) {
         const position = positions[index]
-        if (position > hashMax) return
-        visit(entries[index], position)
+        if (position > hashMax || visit(entries[index], position) === false) return
       }
     }
   }

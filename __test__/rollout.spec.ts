@@ -1,0 +1,228 @@
+// Cluster-wide retraining on real multi-process rings: a forced federated round and its rollout
+// under a concurrent writer and reader, a node joining during a rollout, a node leaving during a
+// migration, and poisoned models refused by every node.
+
+import { crc32 } from 'node:zlib'
+import test from 'ava'
+import { RecursiveModelIndex } from '../ts/learned/rmi.js'
+import { createDlhtLibp2p } from '../ts/net/libp2p.js'
+import type { RolloutStats } from '../ts/net/model-rollout.js'
+import type { NodeStats, RetrainResult } from '../ts/node/lead-node.js'
+import { Prepare, RING_PROTOCOL } from '../ts/protocol/messages.js'
+import { modelDigest } from '../ts/rollout/model-validation.js'
+import { type Cluster, type ClusterNode, startCluster, until, wordKeys } from './helpers/cluster.js'
+import { seededRandom } from './helpers/datasets.js'
+
+const SIZE = 2n ** 62n
+
+async function stats(node: ClusterNode): Promise<NodeStats & { rollout: RolloutStats }> {
+  return (await node.call<{ node: NodeStats & { rollout: RolloutStats } }>('stats')).node
+}
+
+/** Waits until every live node uses `version` and none is migrating any more. */
+async function rolledOut(cluster: Cluster, version: number): Promise<void> {
+  await until(async () => {
+    const all = await Promise.all(cluster.alive.map(stats))
+    return all.every((node) => node.modelVersion === version && node.rollout.state === 'idle')
+  }, 60_000)
+}
+
+/** Sum of the keys stored on every live node: each entry must be stored exactly once. */
+async function storedKeys(cluster: Cluster): Promise<number> {
+  return (await Promise.all(cluster.alive.map(stats))).reduce((sum, node) => sum + node.keys, 0)
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+test.serial(
+  'a forced retrain on 8 nodes under a writer and a reader: nothing lost, stale or revived',
+  async (t) => {
+    const words = wordKeys(8000)
+    // The ring starts on a model of the first third of the words, so the rest crowds a few arcs.
+    const cluster = await startCluster(t, 8, { trainOn: words.slice(0, 2600) })
+    const { nodes } = cluster
+    const stable = words.filter((_, i) => i % 2 === 0)
+    const churn = words.filter((_, i) => i % 2 === 1)
+    await nodes[0].call(
+      'putMany',
+      stable.map((word) => [word, `v:${word}`]),
+    )
+    const expected = new Map<string, number>()
+    await nodes[1].call(
+      'putMany',
+      churn.map((word) => [word, 0]),
+    )
+    for (const word of churn) expected.set(word, 0)
+    const holders = (await Promise.all(nodes.map(stats))).filter((node) => node.keys > 0).length
+
+    // The writer overwrites and deletes churn keys; the reader checks that stable keys never change.
+    let running = true
+    t.teardown(() => {
+      running = false
+    })
+    const random = seededRandom(11)
+    const writer = (async () => {
+      let writes = 0
+      for (let round = 1; running; round++) {
+        const word = churn[Math.floor(random() * churn.length)]
+        const node = nodes[Math.floor(random() * nodes.length)]
+        if (random() < 0.25) {
+          await node.call('delete', word)
+          expected.delete(word)
+        } else {
+          await node.call('put', word, round)
+          expected.set(word, round)
+        }
+        writes++
+      }
+      return writes
+    })()
+    const wrongReads: string[] = []
+    const reader = (async () => {
+      let reads = 0
+      while (running) {
+        const at = Math.floor(random() * (stable.length - 20))
+        const keys = stable.slice(at, at + 20)
+        const values = await nodes[reads % nodes.length].call<unknown[]>('getMany', keys)
+        keys.forEach((key, i) => {
+          if (values[i] !== `v:${key}`) wrongReads.push(`${key} -> ${String(values[i])}`)
+        })
+        reads++
+      }
+      return reads
+    })()
+    const load = Promise.all([writer, reader])
+    load.catch(() => {}) // Reported below; a failed assertion must not leave it unhandled.
+
+    await sleep(500)
+    const result = await nodes[2].call<RetrainResult>('retrain')
+    t.true(result.retrained)
+    t.is(result.modelVersion, 2)
+    t.is(result.contributors, holders)
+    // Every stored key counts once (the writer deleted a few meanwhile).
+    t.true(result.trainingDataSize <= words.length && result.trainingDataSize > words.length * 0.95)
+    await rolledOut(cluster, 2)
+    await sleep(300)
+    running = false
+    const [writes, reads] = await load
+    t.log(`${writes} writes and ${reads} batched reads ran through the rollout`)
+    t.true(writes > 50 && reads > 50)
+    t.deepEqual(wrongReads.slice(0, 5), [])
+
+    const all = [...stable, ...churn]
+    const values = await nodes[5].call<unknown[]>('getMany', all)
+    const wrong = all.filter((key, i) => values[i] !== (i < stable.length ? `v:${key}` : expected.get(key)))
+    t.deepEqual(wrong.slice(0, 5), [], `${wrong.length} keys with a wrong final value`)
+    t.is(await storedKeys(cluster), stable.length + expected.size)
+    const after = await Promise.all(nodes.map(stats))
+    const migrated = after.reduce((sum, node) => sum + node.rollout.migratedEntries, 0)
+    t.log(
+      `entries on ${holders} nodes before, on ${after.filter((node) => node.keys > 0).length} after; migrated ${migrated}`,
+    )
+    t.true(migrated > 0, 'the new model moved entries between nodes')
+  },
+)
+
+test.serial('a node that joins during a rollout catches up; nothing is lost', async (t) => {
+  const cluster = await startCluster(t, 4)
+  const { nodes } = cluster
+  const words = wordKeys(6000)
+  await nodes[0].call(
+    'putMany',
+    words.map((word) => [word, word.length]),
+  )
+  const [result, joined] = await Promise.all([nodes[1].call<RetrainResult>('retrain'), cluster.add()])
+  t.true(result.retrained)
+  await rolledOut(cluster, result.modelVersion)
+  t.is((await stats(joined)).modelVersion, result.modelVersion)
+  for (const reader of [joined, nodes[3]]) {
+    const values = await reader.call<unknown[]>('getMany', words)
+    t.deepEqual(
+      words.filter((word, i) => values[i] !== word.length),
+      [],
+    )
+  }
+  t.is(await storedKeys(cluster), words.length)
+})
+
+test.serial('a node stopped gracefully during a migration hands everything over', async (t) => {
+  const cluster = await startCluster(t, 5)
+  const { nodes } = cluster
+  const words = wordKeys(20_000)
+  await nodes[0].call(
+    'putMany',
+    words.map((word) => [word, word]),
+  )
+  const retrain = nodes[0].call<RetrainResult>('retrain')
+  await until(async () => (await stats(nodes[3])).modelVersion === 1, 30_000)
+  await nodes[3].stop()
+  t.true((await retrain).retrained)
+  await rolledOut(cluster, 1)
+  const values = await nodes[1].call<unknown[]>('getMany', words)
+  t.deepEqual(
+    words.filter((word, i) => values[i] !== word),
+    [],
+  )
+  t.is(await storedKeys(cluster), words.length)
+  const range = await nodes[2].call<Array<{ key: string }>>('rangeQuery', 0n, SIZE - 1n)
+  t.is(range.length, words.length)
+})
+
+/** `bytes` with the f64 `from` replaced by `to` (first occurrence) and the CRC sealed again. */
+function replaceDouble(bytes: Uint8Array, from: number, to: number): Uint8Array {
+  const copy = Buffer.from(bytes)
+  const needle = Buffer.alloc(8)
+  needle.writeDoubleLE(from)
+  const at = copy.indexOf(needle)
+  if (at < 0) throw new Error(`${from} is not in the model bytes`)
+  copy.writeDoubleLE(to, at)
+  copy.writeUInt32LE(crc32(copy.subarray(0, copy.length - 4)), copy.length - 4)
+  return new Uint8Array(copy)
+}
+
+test.serial('poisoned models are refused by every node, which stays on its version', async (t) => {
+  const cluster = await startCluster(t, 3)
+  const { nodes } = cluster
+  const words = wordKeys(3000)
+  await nodes[0].call(
+    'putMany',
+    words.map((word) => [word, 1]),
+  )
+  t.true((await nodes[0].call<RetrainResult>('retrain')).retrained)
+  await rolledOut(cluster, 1)
+
+  const model = new RecursiveModelIndex({ hashSpaceSize: SIZE })
+  model.train(Float64Array.from({ length: 5000 }, (_, i) => i * 7))
+  const bytes = model.serialize()
+  const slope = model.toDict().leaves[10].coefficients[1]
+  const narrow = new RecursiveModelIndex({ hashSpaceSize: SIZE, branchingFactor: 50 })
+  narrow.train(Float64Array.from({ length: 5000 }, (_, i) => i * 7))
+  const poisoned: Array<[string, Uint8Array, number]> = [
+    ['corrupt', replaceDouble(bytes, slope, Number.NaN), 2],
+    ['corrupt', replaceDouble(bytes, slope, -slope), 2],
+    ['wrong-shape', narrow.serialize(), 2],
+    ['stale-version', bytes, 1],
+  ]
+  const client = await createDlhtLibp2p({})
+  t.teardown(() => client.stop())
+  for (const node of nodes) {
+    const peer = { peerId: node.peerId, multiaddrs: [node.multiaddr] }
+    for (const [reason, candidate, version] of poisoned) {
+      const answer = await client.services.dlht.call(
+        peer,
+        RING_PROTOCOL,
+        Prepare,
+        { version, digest: modelDigest(candidate), bytes: candidate, coordinator: 'attacker', members: [] },
+        { hashSpaceSize: SIZE },
+      )
+      t.false(answer.accepted)
+      t.is(answer.reason, reason, answer.message ?? '')
+    }
+    const after = await stats(node)
+    t.is(after.modelVersion, 1)
+    t.is(after.rollout.state, 'idle')
+    t.regex(after.rollout.lastRejection ?? '', /stale-version/)
+  }
+  // Nothing is left half-prepared: the next legitimate round goes through.
+  t.is((await nodes[1].call<RetrainResult>('retrain')).modelVersion, 2)
+})
