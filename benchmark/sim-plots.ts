@@ -9,6 +9,7 @@ interface Series {
   label: string
   points: Array<[number, number]>
   dashed?: boolean
+  colour?: string
 }
 
 interface Chart {
@@ -31,10 +32,17 @@ interface Run {
   ranges?: Array<{ rangeKeys: number; meanMessages: number }>
 }
 
-const WIDTH = 640
+const WIDTH = 720
 const HEIGHT = 400
-const MARGIN = { left: 64, right: 180, top: 40, bottom: 52 }
-const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#7f7f7f']
+const MARGIN = { left: 64, right: 230, top: 40, bottom: 52 }
+const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#7f7f7f', '#8c564b']
+
+/** A round step (1, 2 or 5 × 10^k) that cuts `span` into about five intervals. */
+function niceStep(span: number): number {
+  const rough = span / 5
+  const power = 10 ** Math.floor(Math.log10(rough))
+  return ([1, 2, 5, 10].find((m) => m * power >= rough) ?? 10) * power
+}
 const RESULTS = join(dirname(fileURLToPath(import.meta.url)), 'results')
 const PLOTS = join(dirname(fileURLToPath(import.meta.url)), 'plots')
 
@@ -46,13 +54,15 @@ export function renderChart(chart: Chart): string {
     let low = Math.min(...mapped)
     let high = Math.max(...mapped)
     if (log) [low, high] = [Math.floor(low), Math.ceil(high)]
-    else [low, high] = [Math.min(0, low), high * 1.05]
+    else [low, high] = [Math.min(0, low), high]
     if (high === low) high = low + 1
+    const step = log ? 1 : niceStep(high - low)
+    if (!log) [low, high] = [Math.floor(low / step) * step, Math.ceil(high / step) * step]
     const at = (value: number) =>
       from + (((log ? Math.log10(value) : value) - low) / (high - low)) * (to - from)
-    const ticks = log
-      ? Array.from({ length: high - low + 1 }, (_, i) => 10 ** (low + i))
-      : Array.from({ length: 6 }, (_, i) => low + ((high - low) * i) / 5)
+    const ticks = Array.from({ length: Math.round((high - low) / step) + 1 }, (_, i) =>
+      log ? 10 ** (low + i) : low + step * i,
+    )
     return { at, ticks }
   }
   const x = scale(
@@ -67,7 +77,10 @@ export function renderChart(chart: Chart): string {
     HEIGHT - MARGIN.bottom,
     MARGIN.top,
   )
-  const label = (value: number) => (Math.abs(value) >= 1000 ? value.toExponential(0) : `${+value.toFixed(2)}`)
+  const label = (value: number) =>
+    Math.abs(value) >= 1e6
+      ? value.toExponential(0)
+      : value.toLocaleString('en-US', { maximumFractionDigits: 2 })
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" font-family="sans-serif" font-size="12">`,
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>`,
@@ -87,7 +100,7 @@ export function renderChart(chart: Chart): string {
     `<text transform="translate(16 ${(MARGIN.top + HEIGHT - MARGIN.bottom) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(chart.yLabel)}</text>`,
   ]
   chart.series.forEach((series, i) => {
-    const colour = COLOURS[i % COLOURS.length]
+    const colour = series.colour ?? COLOURS[i % COLOURS.length]
     const path = series.points.map(
       ([px, py], k) => `${k === 0 ? 'M' : 'L'}${x.at(px).toFixed(1)},${y.at(py).toFixed(1)}`,
     )
@@ -151,7 +164,7 @@ function main(): void {
             points: of.map((run) => [run.peers, run.lookups?.meanHops ?? 0] as [number, number]),
           },
           {
-            label: `${scheme} warm cache`,
+            label: `${scheme} warm`,
             dashed: true,
             points: of.map((run) => [run.peers, run.warmLookups?.meanHops ?? 0] as [number, number]),
           },
@@ -160,6 +173,7 @@ function main(): void {
       {
         label: 'target ½ log2 N',
         dashed: true,
+        colour: 'black',
         points: peerCounts.map((n) => [n, 0.5 * Math.log2(n)] as [number, number]),
       },
     ],
