@@ -3,11 +3,10 @@
 
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
-import { InvalidArgumentError } from '../errors.js'
+import { DlhtError, InvalidArgumentError } from '../errors.js'
 import { RecursiveModelIndex } from '../learned/rmi.js'
 import { chordRouter } from '../net/chord-router.js'
 import type { RolloutStats } from '../net/model-rollout.js'
-import { UnknownModelVersionError } from '../protocol/errors.js'
 import { LmdbValueStore } from '../storage/lmdb-store.js'
 import { MemoryValueStore } from '../storage/memory-store.js'
 import type { ValueStore } from '../storage/value-store.js'
@@ -107,8 +106,12 @@ type State = 'stopped' | 'starting' | 'started' | 'stopping'
 /** Probes of the model's error taken at each trigger check. */
 const ERROR_PROBES = 16
 const MODEL_META = 'model'
-/** Attempts of an operation that meets peers on another model version during a rollout. */
-const VERSION_RETRIES = 6
+/**
+ * Attempts of an operation that meets the ring changing under it: peers on another model version
+ * during a rollout, or a lookup that lands on a vnode still joining.
+ */
+const ROUTING_RETRIES = 6
+const RETRYABLE = new Set(['ERR_DLHT_UNKNOWN_MODEL_VERSION', 'ERR_DLHT_LOOKUP_FAILED'])
 const CONFIG_META = 'config'
 
 /** The items at `indices`; the array itself when the indices are all of it (one owner: the common case). */
@@ -393,15 +396,16 @@ export class LeadNode extends EventTarget {
   }
 
   /**
-   * Runs a routed operation again when a peer was on another model version (a rollout was
-   * committing): by then this node has caught up, so routing again reaches the right owners.
+   * Runs a routed operation again when the ring changed under it: a peer was on another model
+   * version (a rollout was committing; this node has caught up since) or a lookup met a vnode
+   * still joining. Routing again, a moment later, reaches the right owners.
    */
   async #routed<T>(operation: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await operation()
       } catch (err) {
-        if (!(err instanceof UnknownModelVersionError) || attempt >= VERSION_RETRIES) throw err
+        if (!(err instanceof DlhtError && RETRYABLE.has(err.code)) || attempt >= ROUTING_RETRIES) throw err
         await new Promise((resolve) => setTimeout(resolve, 25 * attempt))
       }
     }
