@@ -3,6 +3,7 @@
 
 import type {
   Connection,
+  MessageStream,
   PeerId,
   Startable,
   Stream,
@@ -90,6 +91,35 @@ function timeoutOrUnavailable(err: unknown, what: string): Error {
   }
   if (err instanceof DlhtError || (err instanceof DOMException && err.name === 'AbortError')) return err
   return new PeerUnavailableError(`${what} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+}
+
+/** A yamux stream's receive window, as @chainsafe/libp2p-yamux 8 keeps it. */
+interface YamuxReceiveWindow {
+  state: number
+  recvWindow: number
+  recvWindowCapacity: number
+  sendWindowUpdate(): void
+}
+
+/** `StreamState.Established` of @chainsafe/libp2p-yamux. */
+const YAMUX_ESTABLISHED = 3
+
+/**
+ * Makes an established yamux stream grant receive window only once half of it is used, as go-yamux
+ * and rust-yamux do, instead of after every data frame: a call and its answer then cost two yamux
+ * frames (two noise messages, two writes) instead of four. The sender never stalls: it waits only
+ * for a whole window, and the update leaves as soon as half of it has arrived. Streams of other
+ * muxers are left as they are.
+ */
+function lazyWindowUpdates(stream: MessageStream): void {
+  const window = stream as unknown as Partial<YamuxReceiveWindow>
+  const sendWindowUpdate = window.sendWindowUpdate
+  if (typeof sendWindowUpdate !== 'function' || typeof window.recvWindowCapacity !== 'number') return
+  window.sendWindowUpdate = function (this: YamuxReceiveWindow) {
+    if (this.state !== YAMUX_ESTABLISHED || this.recvWindowCapacity * 2 <= this.recvWindow) {
+      sendWindowUpdate.call(this)
+    }
+  }
 }
 
 /**
@@ -246,6 +276,7 @@ export class DlhtService implements Startable {
           { signal },
         ))
       const stream = await connection.newStream(protocol, { signal })
+      lazyWindowUpdates(stream)
       return new RpcClient(stream, { maxFrameSize: this.maxFrameSize })
     } catch (err) {
       throw timeoutOrUnavailable(err, `opening ${protocol} to ${peer.peerId}`)
@@ -254,6 +285,7 @@ export class DlhtService implements Startable {
 
   async #serve(protocol: string, stream: Stream, connection: Connection): Promise<void> {
     this.#served.add(stream)
+    lazyWindowUpdates(stream)
     const remotePeer = connection.remotePeer.toString()
     try {
       await serveRpc(

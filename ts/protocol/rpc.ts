@@ -31,17 +31,16 @@ const COALESCE_ROUNDS = 4
  * still grew (at most a few), never on a timer, so callers resumed together share one batch.
  */
 export function afterQueueing(queued: () => number, flush: () => void): void {
-  let seen = -1
-  let rounds = 0
-  const tick = () => {
-    const count = queued()
-    if (count > seen && rounds < COALESCE_ROUNDS) {
-      seen = count
-      rounds++
-      queueMicrotask(tick)
-    } else flush()
-  }
-  queueMicrotask(tick)
+  // Anonymous callbacks: tsx (esbuild keepNames) would rename a named closure on every call.
+  queueMicrotask(() => settleQueue(queued, flush, -1, 0))
+}
+
+/** One microtask round of `afterQueueing`: one more round while `queued()` grew since `seen`. */
+function settleQueue(queued: () => number, flush: () => void, seen: number, rounds: number): void {
+  const count = queued()
+  if (count > seen && rounds < COALESCE_ROUNDS) {
+    queueMicrotask(() => settleQueue(queued, flush, count, rounds + 1))
+  } else flush()
 }
 
 export interface RpcStreamOptions {
