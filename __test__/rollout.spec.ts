@@ -226,3 +226,33 @@ test.serial('poisoned models are refused by every node, which stays on its versi
   // Nothing is left half-prepared: the next legitimate round goes through.
   t.is((await nodes[1].call<RetrainResult>('retrain')).modelVersion, 2)
 })
+
+test.serial('a training trigger firing on any node retrains the whole ring', async (t) => {
+  const cluster = await startCluster(t, 3, { autoRetrain: true, newKeysTriggerCount: 1500 })
+  const { nodes } = cluster
+  const words = wordKeys(6000)
+  for (let i = 0; i < words.length; i += 500) {
+    const batch = words.slice(i, i + 500).map((word) => [word, word.length])
+    await nodes[(i / 500) % nodes.length].call('putMany', batch)
+  }
+  // Rounds may follow one another while keys arrive: wait until the version holds for 2 s.
+  let versions: number[] = []
+  let quiet = 0
+  await until(async () => {
+    const all = await Promise.all(nodes.map(stats))
+    const settled =
+      all[0].modelVersion > 0 &&
+      all.every((node) => node.modelVersion === all[0].modelVersion && node.rollout.state === 'idle')
+    quiet = settled && all[0].modelVersion === versions[0] ? quiet + 1 : 0
+    versions = all.map((node) => node.modelVersion)
+    return quiet >= 20
+  }, 90_000)
+  t.log(`the ring is on model version ${versions[0]}`)
+  const values = await nodes[2].call<unknown[]>('getMany', words)
+  t.deepEqual(
+    words.filter((word, i) => values[i] !== word.length),
+    [],
+  )
+  t.is(await storedKeys(cluster), words.length)
+  t.is((await Promise.all(nodes.map(stats))).filter((node) => node.lastRetrainError !== null).length, 0)
+})

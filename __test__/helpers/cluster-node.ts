@@ -13,6 +13,9 @@ export interface ClusterNodeOptions {
   callTimeout: number
   /** Keys to train the ring's model on before any other node joins (first node only). */
   trainOn?: Array<string | number>
+  /** Retrain when a training trigger fires (default false), and after how many new keys. */
+  autoRetrain?: boolean
+  newKeysTriggerCount?: number
 }
 
 /** A request from the harness: an operation with its arguments. */
@@ -29,7 +32,9 @@ const config: LeadConfigInit = {
   bootstrapPeer: options.bootstrapPeer,
   numVirtualNodes: options.numVirtualNodes,
   stabilizeInterval: options.stabilizeInterval,
-  autoRetrain: false,
+  autoRetrain: options.autoRetrain ?? false,
+  modelUpdateThreshold: 100,
+  training: { newKeysTriggerCount: options.newKeysTriggerCount ?? 1000 },
 }
 const node = new LeadNode(config, { router: chordRouter({ callTimeout: options.callTimeout }) })
 

@@ -92,6 +92,8 @@ export interface ClusterOptions {
   callTimeout?: number
   /** Keys the first node trains the ring model on before others join. */
   trainOn?: Array<string | number>
+  autoRetrain?: boolean
+  newKeysTriggerCount?: number
 }
 
 /** Starts one node process; `bootstrapPeer` null starts a new ring. */
@@ -105,6 +107,8 @@ export async function startNode(
     stabilizeInterval: options.stabilizeInterval ?? 0.2,
     callTimeout: options.callTimeout ?? 1500,
     trainOn: bootstrapPeer === null ? options.trainOn : undefined,
+    autoRetrain: options.autoRetrain,
+    newKeysTriggerCount: options.newKeysTriggerCount,
   }
   const child = fork(SCRIPT, [], {
     execPath: NODE,

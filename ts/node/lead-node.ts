@@ -523,6 +523,8 @@ export class LeadNode extends EventTarget {
     if (!this.config.autoRetrain || this.#retraining !== null || this.#state !== 'started') return
     if (!this.#trainingManager.shouldRetrain().retrain) return
     this.retrainModel().catch((err: unknown) => {
+      // Another peer's round is running: the ring retrains anyway, and this trigger fires again if needed.
+      if (err instanceof DlhtError && err.code === 'ERR_DLHT_ROLLOUT_BUSY') return
       this.#lastRetrainError = (err as Error).message
       this.dispatchEvent(new CustomEvent('error', { detail: err }))
     })

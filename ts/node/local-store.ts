@@ -137,8 +137,11 @@ export class LocalStore implements DataPlane {
     await this.#apply(records, this.#learnedHash.encodeMany(records.map((record) => record.key)))
   }
 
-  /** Stores checked records; the index changes at once, the promise resolves when the values are durable. */
-  #apply(records: readonly StoredRecord[], encoded: Float64Array): Promise<void> {
+  /**
+   * Stores checked records; the index changes at once, the promise resolves when the values are
+   * durable. `fromClient` false: entries handed over by a peer, which are not new to the ring.
+   */
+  #apply(records: readonly StoredRecord[], encoded: Float64Array, fromClient = true): Promise<void> {
     const updates: Array<readonly [StoredEntry, Uint8Array]> = []
     const fresh: StoredEntry[] = []
     for (let i = 0; i < records.length; i++) {
@@ -164,7 +167,7 @@ export class LocalStore implements DataPlane {
         const positions = model.predictMany(freshEncoded)
         for (let j = 0; j < fresh.length; j++) this.#index.insert(fresh[j], positions[j])
       }
-      this.#onNewKeys(freshEncoded)
+      if (fromClient) this.#onNewKeys(freshEncoded)
     }
     return this.#values.write(updates)
   }
@@ -355,7 +358,7 @@ export class LocalStore implements DataPlane {
     this.#lastWrites = null
     let durable: Promise<void>
     try {
-      durable = this.#apply(fresh, this.#learnedHash.encodeMany(fresh.map((record) => record.key)))
+      durable = this.#apply(fresh, this.#learnedHash.encodeMany(fresh.map((record) => record.key)), false)
     } finally {
       this.#lastWrites = written
     }
