@@ -2,6 +2,7 @@
 // picks today) and against a 3-process dlht cluster, in one run, with dlht/kad-dht ratios. Writes results/kad-dht.json.
 
 import { type ChildProcess, fork } from 'node:child_process'
+import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -91,6 +92,13 @@ async function until(condition: () => boolean, what: string, timeoutMs = 30_000)
   }
 }
 
+/** A DHT under test: put and get of one key, and how to shut it down. */
+interface System {
+  put(key: number, i: number): Promise<void>
+  get(key: number): Promise<unknown>
+  stop(): Promise<void>
+}
+
 interface Workload {
   putSequential: Latencies
   putConcurrent: Latencies & { inFlight: number }
@@ -101,37 +109,39 @@ interface Workload {
   failedPuts: number
 }
 
-/** The workload both systems run: puts then gets of the same keys and values, one and IN_FLIGHT at a time. */
-async function runWorkload(
-  keys: number[],
-  put: (key: number, i: number) => Promise<void>,
-  get: (key: number) => Promise<unknown>,
-): Promise<Workload> {
-  let failedPuts = 0
-  let wrongGets = 0
-  const putOne = async (i: number) => {
-    await put(keys[i], i).catch(() => failedPuts++)
+/**
+ * The workload both systems run on the same keys and values: puts then gets, one and IN_FLIGHT at a
+ * time. Each phase runs on dlht then at once on kad-dht, so both see the same machine load.
+ */
+async function runWorkloads(keys: number[], systems: System[]): Promise<Workload[]> {
+  const counts = systems.map(() => ({ failedPuts: 0, wrongGets: 0 }))
+  const putOne = (s: number) => async (i: number) => {
+    await systems[s].put(keys[i], i).catch(() => counts[s].failedPuts++)
   }
-  const getOne = async (i: number) => {
-    const found = await get(keys[i]).catch(() => undefined)
-    if (JSON.stringify(found) !== JSON.stringify(value(i))) wrongGets++
+  const getOne = (s: number) => async (i: number) => {
+    const found = await systems[s].get(keys[i]).catch(() => undefined)
+    if (JSON.stringify(found) !== JSON.stringify(value(i))) counts[s].wrongGets++
   }
-  const putSequential = await closedLoop(SEQUENTIAL, 1, putOne)
-  const putConcurrent = await closedLoop(keys.length, IN_FLIGHT, putOne)
-  const getSequential = await closedLoop(SEQUENTIAL, 1, getOne)
-  const getConcurrent = await closedLoop(keys.length, IN_FLIGHT, getOne)
-  return {
-    putSequential,
-    putConcurrent: { inFlight: IN_FLIGHT, ...putConcurrent },
-    getSequential,
-    getConcurrent: { inFlight: IN_FLIGHT, ...getConcurrent },
-    wrongGets,
-    failedPuts,
+  const phase = async (count: number, inFlight: number, operation: typeof putOne) => {
+    const results: Latencies[] = []
+    for (let s = 0; s < systems.length; s++) results.push(await closedLoop(count, inFlight, operation(s)))
+    return results
   }
+  const putSequential = await phase(SEQUENTIAL, 1, putOne)
+  const putConcurrent = await phase(keys.length, IN_FLIGHT, putOne)
+  const getSequential = await phase(SEQUENTIAL, 1, getOne)
+  const getConcurrent = await phase(keys.length, IN_FLIGHT, getOne)
+  return systems.map((_, s) => ({
+    putSequential: putSequential[s],
+    putConcurrent: { inFlight: IN_FLIGHT, ...putConcurrent[s] },
+    getSequential: getSequential[s],
+    getConcurrent: { inFlight: IN_FLIGHT, ...getConcurrent[s] },
+    ...counts[s],
+  }))
 }
 
-/** dlht: the 3-process cluster and in-process client of benchmark/cluster.ts; keys all owned remotely. */
-async function dlhtWorkload(): Promise<{ keys: number[]; workload: Workload }> {
+/** dlht: the 3-process cluster and in-process client of benchmark/cluster.ts, and KEY_COUNT keys it owns remotely. */
+async function startDlht(): Promise<System & { keys: number[] }> {
   const random = seededRandom(42)
   const sample = Array.from({ length: 20_000 }, () => Math.floor(random() * 1e9))
   const cluster = await Cluster.start(3, { trainOn: sample, stabilizeInterval: 1, callTimeout: 5000 })
@@ -146,6 +156,11 @@ async function dlhtWorkload(): Promise<{ keys: number[]; workload: Workload }> {
     },
     { router: chordRouter() },
   )
+  const stop = async () => {
+    await client.stop()
+    await Promise.all(cluster.nodes.map((node) => node.stop()))
+    await cluster.killAll()
+  }
   try {
     await client.start()
     const keys: number[] = []
@@ -154,49 +169,47 @@ async function dlhtWorkload(): Promise<{ keys: number[]; workload: Workload }> {
       if ((await client.findSuccessor(client.learnedHash.predict(key))).peerId !== client.peerId)
         keys.push(key)
     }
-    const workload = await runWorkload(
-      keys,
-      (key, i) => client.put(key, value(i)),
-      (key) => client.get(key),
-    )
-    return { keys, workload }
-  } finally {
-    await client.stop()
-    await Promise.all(cluster.nodes.map((node) => node.stop()))
-    await cluster.killAll()
+    return { keys, put: (key, i) => client.put(key, value(i)), get: (key) => client.get(key), stop }
+  } catch (err) {
+    await stop()
+    throw err
   }
 }
 
 /** kad-dht: 3 server processes, an in-process client-mode node connected to all of them. */
-async function kadWorkload(keys: number[]): Promise<Workload & { replicasPerPut: number }> {
+async function startKad(): Promise<System & { replicasPerPut: number }> {
   const { children, addresses } = await startKadServers(3)
   const client = await createKadNode(true)
+  const stop = async () => {
+    await client.stop()
+    for (const child of children) child.disconnect()
+    await Promise.all(children.map((child) => new Promise((resolve) => child.once('exit', resolve))))
+  }
   try {
     for (const address of addresses) await client.dial(multiaddr(address))
     const dht = client.services.dht as SingleKadDHT
     await until(() => dht.routingTable.size === addresses.length, 'the client routing table')
-    const workload = await runWorkload(
-      keys,
-      async (key, i) => {
+    return {
+      replicasPerPut: Math.min(dht.k, addresses.length),
+      put: async (key, i) => {
         for await (const _ of dht.put(recordKey(key), encodeValue(i), {
           signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
         })) {
           // Drains the query: put resolves once every closest peer has answered.
         }
       },
-      async (key) => {
+      get: async (key) => {
         let found: Uint8Array | undefined
         for await (const event of dht.get(recordKey(key), { signal: AbortSignal.timeout(CALL_TIMEOUT_MS) })) {
           if (event.name === 'VALUE') found = event.value
         }
         return found === undefined ? undefined : JSON.parse(new TextDecoder().decode(found))
       },
-    )
-    return { ...workload, replicasPerPut: Math.min(dht.k, addresses.length) }
-  } finally {
-    await client.stop()
-    for (const child of children) child.disconnect()
-    await Promise.all(children.map((child) => new Promise((resolve) => child.once('exit', resolve))))
+      stop,
+    }
+  } catch (err) {
+    await stop()
+    throw err
   }
 }
 
@@ -225,9 +238,21 @@ if (process.argv[2] === 'server') {
     console.error(`kad-dht benchmark: still running after ${DEADLINE_MS / 60_000} min, giving up`)
     process.exit(1)
   }, DEADLINE_MS).unref()
-  const dlht = await dlhtWorkload()
-  console.log('dlht', dlht.workload)
-  const kad = await kadWorkload(dlht.keys)
+  const loadBefore = loadavg()
+  const dlhtSystem = await startDlht()
+  const kadSystem = await startKad().catch(async (err) => {
+    await dlhtSystem.stop()
+    throw err
+  })
+  let workloads: Workload[]
+  try {
+    workloads = await runWorkloads(dlhtSystem.keys, [dlhtSystem, kadSystem])
+  } finally {
+    await dlhtSystem.stop()
+    await kadSystem.stop()
+  }
+  const [dlht, kad] = workloads
+  console.log('dlht', dlht)
   console.log('kad-dht', kad)
   const results = {
     setup: {
@@ -238,11 +263,13 @@ if (process.argv[2] === 'server') {
       value: value(0),
       transport: 'libp2p TCP + noise + yamux on 127.0.0.1, both systems',
       dlht: '3 node processes x 3 vnodes; in-process client node (1 vnode) owning none of the keys',
-      kadDht: `@libp2p/kad-dht 3 server processes; in-process client-mode node; k = 20, so each put is stored on all ${kad.replicasPerPut}`,
+      kadDht: `@libp2p/kad-dht 3 server processes; in-process client-mode node; k = 20, so each put is stored on all ${kadSystem.replicasPerPut}`,
+      phases: 'each phase runs on dlht, then at once on kad-dht',
+      loadAverage: { before: loadBefore, after: loadavg() },
     },
-    dlht: dlht.workload,
+    dlht,
     kadDht: kad,
-    dlhtOverKadDht: ratios(dlht.workload, kad),
+    dlhtOverKadDht: ratios(dlht, kad),
   }
   console.table(results.dlhtOverKadDht)
   console.log(`wrote ${writeResults('kad-dht', results)}`)
