@@ -124,9 +124,9 @@ test.serial(
 )
 
 test.serial('a node that joins during a rollout catches up; nothing is lost', async (t) => {
-  const cluster = await startCluster(t, 4)
-  const { nodes } = cluster
   const words = wordKeys(6000)
+  const cluster = await startCluster(t, 4, { trainOn: words.slice(0, 2000) })
+  const { nodes } = cluster
   await nodes[0].call(
     'putMany',
     words.map((word) => [word, word.length]),
@@ -146,18 +146,18 @@ test.serial('a node that joins during a rollout catches up; nothing is lost', as
 })
 
 test.serial('a node stopped gracefully during a migration hands everything over', async (t) => {
-  const cluster = await startCluster(t, 5)
-  const { nodes } = cluster
   const words = wordKeys(20_000)
+  const cluster = await startCluster(t, 5, { trainOn: words.slice(0, 7000) })
+  const { nodes } = cluster
   await nodes[0].call(
     'putMany',
     words.map((word) => [word, word]),
   )
   const retrain = nodes[0].call<RetrainResult>('retrain')
-  await until(async () => (await stats(nodes[3])).modelVersion === 1, 30_000)
+  await until(async () => (await stats(nodes[3])).modelVersion === 2, 30_000)
   await nodes[3].stop()
   t.true((await retrain).retrained)
-  await rolledOut(cluster, 1)
+  await rolledOut(cluster, 2)
   const values = await nodes[1].call<unknown[]>('getMany', words)
   t.deepEqual(
     words.filter((word, i) => values[i] !== word),

@@ -792,6 +792,8 @@ export class ChordRouter implements Router {
         return undefined
       }
       case Contribute.type:
+        // Entries moving in a join or leave are counted once they have landed.
+        await this.#settled(AbortSignal.timeout(this.#options.callTimeout / 2)).catch(() => {})
         return this.#rollout.contribution()
       case Prepare.type:
         return this.#rollout.prepare(request as PrepareRequest)
