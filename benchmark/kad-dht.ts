@@ -56,7 +56,7 @@ function createKadNode(clientMode: boolean): Promise<Libp2p<{ dht: KadDHT }>> {
 async function serve(peers: string[]): Promise<void> {
   const node = await createKadNode(false)
   for (const peer of peers) await node.dial(multiaddr(peer))
-  process.on('disconnect', () => void node.stop().finally(() => process.exit(0)))
+  process.on('disconnect', () => void Promise.resolve(node.stop()).finally(() => process.exit(0)))
   process.send?.({ multiaddr: node.getMultiaddrs()[0].toString() })
 }
 
