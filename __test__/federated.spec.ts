@@ -16,21 +16,16 @@ import { meanPositionError } from './helpers/model-error.js'
 
 const OPTIONS = { branchingFactor: 100, modelType: 'linear', stage1ModelType: 'linear' } as const
 
-/**
- * City populations are marked failing: the averaged CDF is accurate there (1e-4 of the ring), but
- * the core's root fit on these keys (11% zeros, eight decades) flips between a good and a poor
- * regime with small changes of the key set, so either model can be the poor one: central is 50x
- * worse than federated on an even split, federated 5-9x worse than central on this uneven one.
- */
-const datasets: Array<[string, () => Float64Array, typeof test | typeof test.failing]> = [
-  ['lognormal', () => sorted(lognormalKeys(100_000, 5)), test],
-  ['city populations', () => sorted(Float64Array.from(cities(), (city) => city.population)), test.failing],
-  ['English words', () => sorted(encodeKeys(englishWords())), test],
+/** City populations have 11% zeros under keys over eight decades: the case the root's cells are for. */
+const datasets: Array<[string, () => Float64Array]> = [
+  ['lognormal', () => sorted(lognormalKeys(100_000, 5))],
+  ['city populations', () => sorted(Float64Array.from(cities(), (city) => city.population))],
+  ['English words', () => sorted(encodeKeys(englishWords()))],
 ]
 
-for (const [name, load, declare] of datasets) {
+for (const [name, load] of datasets) {
   for (const nodes of [3, 8]) {
-    declare(`federated model within 1.5x of central on ${name}, ${nodes} contributors`, async (t) => {
+    test(`federated model within 1.5x of central on ${name}, ${nodes} contributors`, async (t) => {
       const keys = load()
       const central = await RecursiveModelIndex.trainNew(keys, OPTIONS)
       // Each node trains on its own keys and ships its model bytes and key count.
@@ -72,7 +67,8 @@ test('federated averaging refuses unusable contributions with typed errors', asy
 
 const HEADER = 21
 const KEY_RANGE = 24
-const ROOT = 50
+/** Type, scale, key range, 4 coefficients, the cell count and one first cell per leaf (100). */
+const ROOT = 50 + 4 + 4 * 100
 const LEAF = 89
 
 /** Overwrites an f64 field of leaf `leaf` (0: key_lo … 2: c0, 3: c1 … 6: position_lo) and re-seals the CRC. */

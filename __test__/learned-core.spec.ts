@@ -11,6 +11,7 @@ import {
   InvalidKeyError,
   RecursiveModelIndex,
   ReservoirSampler,
+  type RmiDict,
   SpaceFillingCurve,
 } from '../ts/index.js'
 import { cities, englishWords, lognormalKeys, seededRandom, sorted, uniformKeys } from './helpers/datasets.js'
@@ -158,9 +159,20 @@ test('serialize and deserialize round-trip bit-exactly; damage is detected', (t)
   t.throws(() => RecursiveModelIndex.fromDict({ ...rmi.toDict(), leaves: [] }), {
     instanceOf: CorruptModelError,
   })
-  t.throws(() => RecursiveModelIndex.fromDict({ ...rmi.toDict(), formatVersion: 2 as 1 }), {
+  t.throws(() => RecursiveModelIndex.fromDict({ ...rmi.toDict(), formatVersion: 3 as 2 }), {
     code: 'ERR_DLHT_UNSUPPORTED_FORMAT_VERSION',
   })
+})
+
+test('a version 1 dict (a root without cells) still loads, with one cell per leaf', (t) => {
+  const rmi = new RecursiveModelIndex({ branchingFactor: 8 })
+  rmi.train(sorted(lognormalKeys(2000, 9)))
+  const { cells: _cells, leafStarts: _leafStarts, ...root } = rmi.toDict().root
+  const old = { ...rmi.toDict(), formatVersion: 1, root } as unknown as RmiDict
+  const loaded = RecursiveModelIndex.fromDict(old)
+  t.is(loaded.toDict().root.cells, 8)
+  t.deepEqual(loaded.toDict().root.leafStarts, [0, 1, 2, 3, 4, 5, 6, 7])
+  t.true(loaded.isTrained)
 })
 
 test('bad training input and options get typed errors with clear codes', (t) => {

@@ -31,13 +31,18 @@ export interface TrainingStats extends LeafStats {
   leaves: LeafStats[]
 }
 
-/** The root's parameters: it reads keys on a linear or a logarithmic (float-bit) scale. */
+/**
+ * The root's parameters: it reads keys on a linear or a logarithmic (float-bit) scale, its
+ * polynomial maps them to one of `cells` cells, and leaf `i` takes the cells from `leafStarts[i]` on.
+ */
 export interface RootDict {
   modelType: ModelType
   keyScale: 'linear' | 'log'
   keyMin: number
   keyMax: number
   coefficients: number[]
+  cells: number
+  leafStarts: number[]
 }
 
 /** A leaf's parameters, as stored in a dict. */
@@ -55,7 +60,8 @@ export interface ModelDict {
 
 /** JSON-safe form of a model (`JSON.stringify` works on it; the hash space is a decimal string). */
 export interface RmiDict {
-  formatVersion: 1
+  /** 2; dicts of version 1 (no cells: one per leaf) are still read. */
+  formatVersion: 2
   config: Required<Omit<RmiOptions, 'hashSpaceSize'>> & { hashSpaceSize: string }
   numKeys: number
   keyRange: [number, number]
@@ -78,7 +84,7 @@ export interface FederatedAverageOptions extends RmiOptions {
 
 export const DEFAULT_HASH_SPACE_SIZE = 2n ** 62n
 const DEFAULT_SYNTHETIC_KEYS = 32_768
-const DICT_FORMAT_VERSION = 1
+const DICT_FORMAT_VERSION = 2
 
 function withDefaults(options: RmiOptions = {}): Required<RmiOptions> {
   if (typeof options !== 'object' || options === null)
@@ -156,10 +162,25 @@ function leafFromDict(dict: unknown, where: string): ModelParts {
   return { ...(dict as ModelDict) }
 }
 
-function rootFromDict(dict: unknown): RootParts {
+function rootFromDict(dict: unknown, formatVersion: number, branchingFactor: number): RootParts {
   checkStage(dict, 'root', ['keyMin', 'keyMax'])
   const root = dict as RootDict
   if (typeof root.keyScale !== 'string') throw new CorruptModelError('root.keyScale must be a string')
+  // Version 1 roots picked the leaf directly: one cell per leaf.
+  if (formatVersion === 1) {
+    return {
+      ...root,
+      cells: branchingFactor,
+      leafStarts: Array.from({ length: branchingFactor }, (_, i) => i),
+    }
+  }
+  checkNumbers(root, ['cells'], 'root')
+  if (
+    !Array.isArray(root.leafStarts) ||
+    !root.leafStarts.every((start) => Number.isInteger(start) && start >= 0)
+  ) {
+    throw new CorruptModelError('root.leafStarts must be an array of cell indices')
+  }
   return { ...root }
 }
 
@@ -336,7 +357,8 @@ export class RecursiveModelIndex {
    */
   static fromDict(dict: RmiDict): RecursiveModelIndex {
     if (typeof dict !== 'object' || dict === null) throw new CorruptModelError('model dict must be an object')
-    if (dict.formatVersion !== DICT_FORMAT_VERSION) {
+    const formatVersion: number = dict.formatVersion
+    if (formatVersion !== DICT_FORMAT_VERSION && formatVersion !== 1) {
       throw new CorruptModelError(
         `unsupported model dict version ${String(dict.formatVersion)}`,
         'ERR_DLHT_UNSUPPORTED_FORMAT_VERSION',
@@ -354,7 +376,7 @@ export class RecursiveModelIndex {
     const options = withDefaults({ ...config, hashSpaceSize: BigInt(config.hashSpaceSize) })
     const parts: RmiParts = {
       options,
-      root: rootFromDict(dict.root),
+      root: rootFromDict(dict.root, formatVersion, options.branchingFactor),
       leaves: dict.leaves.map((leaf, i) => leafFromDict(leaf, `leaves[${i}]`)),
       numKeys: dict.numKeys,
       keyMin: dict.keyRange[0],

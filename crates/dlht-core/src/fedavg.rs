@@ -13,7 +13,7 @@
 //! nodes' ranges is thus fitted to the weighted mixture of what each of them knows there.
 
 use crate::error::{Error, Result};
-use crate::model::ordered_bits;
+use crate::model::{from_ordered_bits, ordered_bits};
 use crate::rmi::{Rmi, RmiConfig};
 
 /// One node's contribution: its local model and its weight (its key count).
@@ -193,15 +193,6 @@ pub fn federated_average(
     }
     keys.push(cdf.key_range.1);
     Rmi::train(config, &keys)
-}
-
-/// The inverse of [`ordered_bits`]: the f64 whose order-preserving bit pattern is `bits`.
-fn from_ordered_bits(bits: u64) -> f64 {
-    f64::from_bits(if bits >> 63 == 1 {
-        bits & !(1 << 63)
-    } else {
-        !bits
-    })
 }
 
 #[cfg(test)]

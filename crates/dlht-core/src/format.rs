@@ -4,29 +4,38 @@
 //! ```text
 //! "DLHT"  u16 version  u8 trained  u32 branching  u8 model_type  u8 stage1_model_type  u64 hash_space
 //! trained only:  u64 num_keys, f64 key range min, max
-//!                root:   u8 type, u8 key scale, f64 key_min, key_max, c0..c3
+//!                root:   u8 type, u8 key scale, f64 key_min, key_max, c0..c3,
+//!                        u32 cells, u32 leaf_starts               (branching times)
 //!                leaves: u8 type, f64 key_lo, key_hi, c0..c3, position_lo, position_hi,
 //!                        max_error, mean_error, u64 num_keys        (branching times)
 //! u32 crc32
 //! ```
+//!
+//! Version 1 files (before the root had cells) are still read: their root polynomial picked the
+//! leaf directly, which is a root with one cell per leaf.
 
 use crate::error::{Error, Result};
 use crate::model::{KeyScale, ModelType};
 use crate::rmi::{Leaf, Rmi, RmiConfig, RootModel};
 
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
+
+/// The oldest version [`deserialize`] reads.
+pub const OLDEST_READABLE_VERSION: u16 = 1;
 
 const MAGIC: &[u8; 4] = b"DLHT";
 const HEADER_LEN: usize = 4 + 2 + 1 + 4 + 1 + 1 + 8;
 const KEYS_LEN: usize = 3 * 8;
-const ROOT_LEN: usize = 2 + 6 * 8;
+const ROOT_LEN_V1: usize = 2 + 6 * 8;
+const CELLS_LEN: usize = 4;
+const LEAF_START_LEN: usize = 4;
 const LEAF_LEN: usize = 1 + 10 * 8 + 8;
 const CRC_LEN: usize = 4;
 
 /// Size of `serialize(rmi)`, without building it.
 pub fn encoded_len(rmi: &Rmi) -> usize {
     let body = if rmi.is_trained() {
-        KEYS_LEN + ROOT_LEN + rmi.leaves().len() * LEAF_LEN
+        KEYS_LEN + root_len(FORMAT_VERSION, rmi.leaves().len()) + rmi.leaves().len() * LEAF_LEN
     } else {
         0
     };
@@ -61,6 +70,10 @@ pub fn serialize(rmi: &Rmi) -> Vec<u8> {
         });
         put(&mut out, &[root.key_min, root.key_max]);
         put(&mut out, &root.coefficients);
+        out.extend_from_slice(&root.cells.to_le_bytes());
+        for start in &root.leaf_starts {
+            out.extend_from_slice(&start.to_le_bytes());
+        }
         for leaf in rmi.leaves() {
             out.push(model_type_byte(leaf.model_type));
             put(&mut out, &[leaf.key_lo, leaf.key_hi]);
@@ -97,7 +110,7 @@ pub fn deserialize(bytes: &[u8]) -> Result<Rmi> {
         return Err(corrupt("not a dlht model (bad magic)".into()));
     }
     let version = u16::from_le_bytes(reader.field()?);
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(Error::UnsupportedFormatVersion(version));
     }
     let (content, crc) = bytes.split_at(bytes.len() - CRC_LEN);
@@ -116,7 +129,13 @@ pub fn deserialize(bytes: &[u8]) -> Result<Rmi> {
         .map_err(|err| corrupt(format!("invalid configuration: {err}")))?;
     let expected = match trained {
         0 => HEADER_LEN + CRC_LEN,
-        1 => HEADER_LEN + KEYS_LEN + ROOT_LEN + config.branching_factor * LEAF_LEN + CRC_LEN,
+        1 => {
+            HEADER_LEN
+                + KEYS_LEN
+                + root_len(version, config.branching_factor)
+                + config.branching_factor * LEAF_LEN
+                + CRC_LEN
+        }
         other => return Err(corrupt(format!("invalid trained flag {other}"))),
     };
     // Checked before allocating leaves, so a forged branching factor cannot cost memory.
@@ -131,7 +150,7 @@ pub fn deserialize(bytes: &[u8]) -> Result<Rmi> {
     }
     let num_keys = reader.u64()?;
     let key_range = (reader.f64()?, reader.f64()?);
-    let root = RootModel {
+    let mut root = RootModel {
         model_type: reader.model_type()?,
         key_scale: match reader.u8()? {
             0 => KeyScale::Linear,
@@ -141,7 +160,16 @@ pub fn deserialize(bytes: &[u8]) -> Result<Rmi> {
         key_min: reader.f64()?,
         key_max: reader.f64()?,
         coefficients: reader.f64s()?,
+        // Version 1: one cell per leaf.
+        cells: config.branching_factor as u32,
+        leaf_starts: (0..config.branching_factor as u32).collect(),
     };
+    if version >= 2 {
+        root.cells = u32::from_le_bytes(reader.field()?);
+        root.leaf_starts = (0..config.branching_factor)
+            .map(|_| Ok(u32::from_le_bytes(reader.field()?)))
+            .collect::<Result<Vec<_>>>()?;
+    }
     let leaves = (0..config.branching_factor)
         .map(|_| {
             Ok(Leaf {
@@ -158,6 +186,15 @@ pub fn deserialize(bytes: &[u8]) -> Result<Rmi> {
         })
         .collect::<Result<Vec<_>>>()?;
     Rmi::from_parts(config, root, leaves, num_keys, key_range)
+}
+
+/// Bytes of the root in a file of `version`.
+fn root_len(version: u16, branching_factor: usize) -> usize {
+    if version == 1 {
+        ROOT_LEN_V1
+    } else {
+        ROOT_LEN_V1 + CELLS_LEN + branching_factor * LEAF_START_LEN
+    }
 }
 
 fn corrupt(reason: String) -> Error {
@@ -245,7 +282,7 @@ mod tests {
         assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), FORMAT_VERSION);
         assert_eq!(
             bytes.len(),
-            HEADER_LEN + KEYS_LEN + ROOT_LEN + 16 * LEAF_LEN + CRC_LEN
+            HEADER_LEN + KEYS_LEN + root_len(FORMAT_VERSION, 16) + 16 * LEAF_LEN + CRC_LEN
         );
     }
 
@@ -269,17 +306,77 @@ mod tests {
         );
     }
 
+    /// `bytes` (a current file) rewritten as format version 1: no cells, CRC resealed.
+    fn as_version_1(bytes: &[u8], branching_factor: usize) -> Vec<u8> {
+        let cells_at = HEADER_LEN + KEYS_LEN + ROOT_LEN_V1;
+        let mut old = bytes[..cells_at].to_vec();
+        old.extend_from_slice(&bytes[cells_at + root_len(2, branching_factor) - ROOT_LEN_V1..]);
+        old[4..6].copy_from_slice(&1u16.to_le_bytes());
+        let end = old.len() - CRC_LEN;
+        let crc = crc32fast::hash(&old[..end]);
+        old[end..].copy_from_slice(&crc.to_le_bytes());
+        old
+    }
+
+    #[test]
+    fn version_1_files_load_with_one_cell_per_leaf() {
+        // A version 1 root's polynomial picked the leaf itself: a root with one cell per leaf.
+        let rmi = trained();
+        let mut root = rmi.root().clone();
+        root.cells = 16;
+        root.leaf_starts = (0..16).collect();
+        let v1 = Rmi::from_parts(
+            *rmi.config(),
+            root,
+            rmi.leaves().to_vec(),
+            rmi.num_keys(),
+            rmi.key_range(),
+        )
+        .unwrap();
+        let old = as_version_1(&serialize(&v1), 16);
+        assert_eq!(old.len(), serialize(&v1).len() - 4 - 16 * 4);
+        let loaded = deserialize(&old).unwrap();
+        assert_eq!(loaded, v1);
+        // Saved again, it is a current file.
+        assert_eq!(
+            u16::from_le_bytes(serialize(&loaded)[4..6].try_into().unwrap()),
+            FORMAT_VERSION
+        );
+    }
+
+    #[test]
+    fn unknown_versions_are_named() {
+        let bytes = serialize(&trained());
+        for version in [0u16, FORMAT_VERSION + 1] {
+            let mut other = bytes.clone();
+            other[4..6].copy_from_slice(&version.to_le_bytes());
+            let err = deserialize(&other).unwrap_err();
+            assert_eq!(err, Error::UnsupportedFormatVersion(version));
+            assert_eq!(err.code(), "ERR_DLHT_UNSUPPORTED_FORMAT_VERSION");
+        }
+    }
+
     #[test]
     fn a_valid_checksum_does_not_excuse_invalid_parts() {
         // Forge a file whose checksum matches but whose first leaf has a negative slope.
         let mut bytes = serialize(&trained());
-        let slope_at = HEADER_LEN + KEYS_LEN + ROOT_LEN + 1 + 2 * 8 + 8;
+        let slope_at = HEADER_LEN + KEYS_LEN + root_len(FORMAT_VERSION, 16) + 1 + 2 * 8 + 8;
         bytes[slope_at..slope_at + 8].copy_from_slice(&(-1.0f64).to_le_bytes());
         let end = bytes.len() - CRC_LEN;
         let crc = crc32fast::hash(&bytes[..end]);
         bytes[end..].copy_from_slice(&crc.to_le_bytes());
         assert!(
             matches!(deserialize(&bytes), Err(Error::CorruptModel(reason)) if reason.contains("leaf 0"))
+        );
+        // Or whose root sends a leaf's cells before the previous leaf's.
+        let mut bytes = serialize(&trained());
+        let second_start = HEADER_LEN + KEYS_LEN + ROOT_LEN_V1 + CELLS_LEN + LEAF_START_LEN;
+        bytes[second_start..second_start + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let end = bytes.len() - CRC_LEN;
+        let crc = crc32fast::hash(&bytes[..end]);
+        bytes[end..].copy_from_slice(&crc.to_le_bytes());
+        assert!(
+            matches!(deserialize(&bytes), Err(Error::CorruptModel(reason)) if reason.contains("leaf starts"))
         );
     }
 }

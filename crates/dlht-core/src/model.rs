@@ -81,6 +81,15 @@ pub(crate) fn ordered_bits(key: f64) -> u64 {
     bits ^ (((bits as i64 >> 63) as u64) | 1 << 63)
 }
 
+/// The inverse of [`ordered_bits`]: the f64 whose order-preserving bit pattern is `bits`.
+pub(crate) fn from_ordered_bits(bits: u64) -> f64 {
+    f64::from_bits(if bits >> 63 == 1 {
+        bits & !(1 << 63)
+    } else {
+        !bits
+    })
+}
+
 /// Maps keys of `[lo, hi]` onto `[0, 1]`, on a [`KeyScale`]; keys outside clamp to the ends and NaN
 /// clamps to `lo`. Coordinates are centred on the interval's midpoint: `|u − mid|` never exceeds
 /// half the width, so even the whole f64 range does not overflow, and for nearby keys the
@@ -145,10 +154,6 @@ impl Normalizer {
         }
     }
 
-    pub(crate) fn scale(&self) -> KeyScale {
-        self.scale
-    }
-
     /// The normalised key, about `[0, 1]`; scaling by a positive constant keeps it monotone.
     #[inline(always)]
     pub(crate) fn t(&self, key: f64) -> f64 {
@@ -196,6 +201,26 @@ impl HotModel {
             self.poly.eval(centred * self.norm.inv_width + 0.5)
         };
         clamp(value, self.out_lo, self.out_hi)
+    }
+}
+
+impl HotModel {
+    /// [`HotModel::eval`], except that keys outside the interval give the ends of the output range:
+    /// for a leaf, a key between its trained keys and another leaf's gets where the later of the
+    /// two leaves starts, which is the rank (number of trained keys below) such a key has.
+    #[inline(always)]
+    pub(crate) fn eval_leaf<const LINEAR: bool>(&self, key: f64) -> f64 {
+        let value = self.eval::<LINEAR>(key);
+        let value = if key < self.norm.lo {
+            self.out_lo
+        } else {
+            value
+        };
+        if key > self.norm.hi {
+            self.out_hi
+        } else {
+            value
+        }
     }
 }
 

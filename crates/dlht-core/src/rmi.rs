@@ -6,7 +6,9 @@ use std::ops::Range;
 use crate::error::{Error, Result};
 use crate::format;
 use crate::keys::validate_sorted;
-use crate::model::{ordered_bits, HotModel, KeyScale, ModelType, Normalizer, Poly, Sums};
+use crate::model::{
+    from_ordered_bits, ordered_bits, HotModel, KeyScale, ModelType, Normalizer, Poly, Sums,
+};
 
 /// Largest accepted branching factor.
 pub const MAX_BRANCHING_FACTOR: usize = 1_000_000;
@@ -52,12 +54,19 @@ impl RmiConfig {
     }
 }
 
-/// Stage 1: `bucket = ⌊p(t)⌋` clamped to `[0, branching_factor)`, where `t` is the key normalised
-/// from `[key_min, key_max]` to `[0, 1]` on `key_scale` and `p(t) = c0 + c1·t + c2·t² + c3·t³`
-/// (`coefficients`). Training fits both scales and keeps the one that spreads the keys more evenly.
-/// `[key_min, key_max]` leaves out the `(n − 1) / (2·branching_factor)` smallest and largest keys: a
-/// few outliers (a 0, a sentinel 1e300) cannot squeeze every other key into one leaf.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// Stage 1, in two steps. The polynomial `p(t) = c0 + c1·t + c2·t² + c3·t³` (`coefficients`) maps
+/// the key, normalised from `[key_min, key_max]` to `t ∈ [0, 1]` on `key_scale`, to a cell
+/// `⌊p(t)⌋` clamped to `[0, cells)`; the cell's leaf is the last `b` with `leaf_starts[b] <= cell`.
+///
+/// Training, on a linear and on a log key scale: the bulk of the keys (all but outliers and a mass
+/// of duplicates at either end, which lie beyond a gap) is spread over the inner cells by a line, or
+/// by a fitted cubic stretched to them, and the end cells take what lies beyond, each with a leaf of
+/// its own. Then the cells are cut into leaves at the keys' quantiles (each cell goes to the leaf of
+/// the rank at its middle; after a stretch of empty cells a new leaf starts), and the scale whose
+/// leaves are the more even is kept. So leaves are balanced to within a cell (or one key's
+/// duplicates) however well the polynomial fits, and a small change of the key set moves a leaf
+/// boundary by about a cell: a model cannot flip between a good and a poor fit.
+#[derive(Clone, Debug, PartialEq)]
 pub struct RootModel {
     /// `Linear` also when a cubic fit fell back to a line.
     pub model_type: ModelType,
@@ -65,6 +74,34 @@ pub struct RootModel {
     pub key_min: f64,
     pub key_max: f64,
     pub coefficients: [f64; 4],
+    /// Number of cells, at most [`MAX_CELLS`].
+    pub cells: u32,
+    /// First cell of each leaf (`branching_factor` of them): 0, then non-decreasing, at most `cells`.
+    pub leaf_starts: Vec<u32>,
+}
+
+/// Largest accepted number of root cells.
+pub const MAX_CELLS: u32 = 1 << 22;
+
+/// Cells per leaf in a trained root: enough that a leaf's size is balanced to a few percent, few
+/// enough that the table (4 bytes a cell) stays in the first-level cache beside the leaves.
+const CELLS_PER_LEAF: usize = 16;
+
+/// Number of root cells for a branching factor.
+fn cell_count(branching_factor: usize) -> u32 {
+    (branching_factor * CELLS_PER_LEAF).min(1 << 20) as u32
+}
+
+/// The cell → leaf table of `leaf_starts` (checked by the caller).
+fn cell_table(cells: u32, leaf_starts: &[u32]) -> Vec<u32> {
+    let mut table = vec![0; cells as usize];
+    for (leaf, pair) in leaf_starts.windows(2).enumerate() {
+        table[pair[0] as usize..pair[1] as usize].fill(leaf as u32);
+    }
+    if let Some(&last) = leaf_starts.last() {
+        table[last as usize..].fill(leaf_starts.len() as u32 - 1);
+    }
+    table
 }
 
 /// Stage 2: `position = ⌊clamp(p(t), position_lo, position_hi)⌋` with `t` the key normalised from
@@ -72,8 +109,10 @@ pub struct RootModel {
 /// [`RootModel`], in positions. Both stages evaluate `p` in a rounding-safe monotone form, so
 /// predictions match the formula up to f64 rounding. A cubic leaf whose fit was not monotone holds
 /// a quadratic or a line (then `model_type` is `Linear`). An empty leaf is the constant
-/// `position_lo = position_hi`, the start of the next non-empty leaf. Errors are in positions,
-/// measured exactly on the training keys.
+/// `position_lo = position_hi`, the start of the next non-empty leaf. A key the root sends here that
+/// lies below `key_lo` (above `key_hi`), between trained keys, gets `position_lo` (`position_hi`):
+/// the scaled number of trained keys below it. Errors are in positions, measured exactly on the
+/// training keys.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Leaf {
     pub model_type: ModelType,
@@ -120,11 +159,20 @@ fn leaf_model(leaf: &Leaf) -> Option<HotModel> {
     Some(HotModel::new(norm, poly, lo, hi))
 }
 
-/// The root's leaf for `key`.
+/// The root's cell for `key`.
 #[inline(always)]
-fn bucket<const LINEAR: bool>(root: &HotModel, key: f64) -> usize {
-    // SAFETY: `eval` clamps to [0, branching_factor − 1] ⊂ [0, 10^6] and maps NaN to 0.
+fn cell<const LINEAR: bool>(root: &HotModel, key: f64) -> usize {
+    // SAFETY: `eval` clamps to [0, cells − 1] ⊂ [0, MAX_CELLS] and maps NaN to 0.
     unsafe { root.eval::<LINEAR>(key).to_int_unchecked::<u32>() as usize }
+}
+
+/// The root's leaf for `key`: its cell's entry in the table.
+#[inline(always)]
+fn bucket<const LINEAR: bool>(root: &HotModel, table: &[u32], key: f64) -> usize {
+    let cell = cell::<LINEAR>(root, key);
+    debug_assert!(cell < table.len());
+    // SAFETY: `root` clamps to [0, cells − 1] and `from_parts` built `table` with `cells` entries.
+    unsafe { *table.get_unchecked(cell) as usize }
 }
 
 /// The leaf's position for `key`: monotone, as the model is and flooring is.
@@ -132,7 +180,7 @@ fn bucket<const LINEAR: bool>(root: &HotModel, key: f64) -> usize {
 fn position<const LINEAR: bool>(leaf: &HotModel, key: f64, max_position: u64) -> u64 {
     // SAFETY: `eval` clamps to [position_lo, position_hi] capped at POSITION_LIMIT, a range
     // `from_parts` checked lies in [0, 2^63), and maps NaN to its lower end.
-    let position = unsafe { leaf.eval::<LINEAR>(key).to_int_unchecked::<i64>() };
+    let position = unsafe { leaf.eval_leaf::<LINEAR>(key).to_int_unchecked::<i64>() };
     (position as u64).min(max_position)
 }
 
@@ -146,6 +194,8 @@ pub struct Rmi {
     key_range: (f64, f64),
     // Derived from `root` and `leaves` by `from_parts`: the flat form predictions read.
     root_hot: HotModel,
+    /// The leaf of each root cell.
+    root_table: Vec<u32>,
     hot: Vec<HotModel>,
 }
 
@@ -163,6 +213,8 @@ impl Rmi {
                 key_min: -f64::MAX,
                 key_max: f64::MAX,
                 coefficients: [0.0; 4],
+                cells: 1,
+                leaf_starts: vec![0],
             },
             leaves: Vec::new(),
             num_keys: 0,
@@ -173,13 +225,15 @@ impl Rmi {
                 0.0,
                 0.0,
             ),
+            root_table: vec![0],
             hot: Vec::new(),
         })
     }
 
     /// Learns the distribution of `sorted_keys` (ascending, finite, duplicates allowed) so that each
     /// key's position approximates `rank·H/n`, `rank` being the index of its first occurrence.
-    /// Five passes over the keys: validation, root sums on each key scale, leaf sums, leaf errors.
+    /// Passes over the keys: validation, a cubic root's sums on each key scale (a linear root needs
+    /// none), leaf sums, leaf errors. The root's cells are found by galloping over the sorted keys.
     pub fn train(config: RmiConfig, sorted_keys: &[f64]) -> Result<Rmi> {
         config.validate()?;
         validate_sorted(sorted_keys)?;
@@ -187,13 +241,12 @@ impl Rmi {
         let n = keys.len();
         let branching = config.branching_factor;
         // Stage 1, on whichever key scale spreads the keys more evenly over the leaves: skewed
-        // keys crowd into a few leaves on a linear scale, evenly spread ones on a log scale.
-        let root = [KeyScale::Linear, KeyScale::Log]
+        // keys crowd into a few cells on a linear scale, evenly spread ones on a log scale.
+        let RootFit { root, runs, .. } = [KeyScale::Linear, KeyScale::Log]
             .map(|scale| RootFit::new(&config, keys, scale))
             .into_iter()
             .min_by_key(|fit| fit.crowding)
             .expect("two candidate roots");
-        let runs = root.runs;
 
         let h = config.hash_space_size;
         let mut leaves = vec![empty_leaf(0.0); branching];
@@ -232,13 +285,6 @@ impl Rmi {
             (leaf.max_error, leaf.mean_error) = measure(&config, leaf, run, targets);
         }
 
-        let root = RootModel {
-            model_type: root.model_type,
-            key_scale: root.norm.scale(),
-            key_min: root.key_min,
-            key_max: root.key_max,
-            coefficients: root.coefficients,
-        };
         Rmi::from_parts(config, root, leaves, n as u64, (keys[0], keys[n - 1]))
     }
 
@@ -280,6 +326,22 @@ impl Rmi {
                 root.coefficients, root.model_type
             ));
         };
+        if !(1..=MAX_CELLS).contains(&root.cells) {
+            return corrupt(format!(
+                "root has {} cells: expected 1 to {MAX_CELLS}",
+                root.cells
+            ));
+        }
+        if root.leaf_starts.len() != config.branching_factor
+            || root.leaf_starts.first() != Some(&0)
+            || root.leaf_starts.windows(2).any(|w| w[0] > w[1])
+            || root.leaf_starts.iter().any(|&start| start > root.cells)
+        {
+            return corrupt(format!(
+                "root leaf starts are not {} non-decreasing cells from 0 to at most {}",
+                config.branching_factor, root.cells
+            ));
+        }
         if leaves.len() != config.branching_factor {
             return corrupt(format!(
                 "{} leaves for a branching factor of {}",
@@ -340,8 +402,9 @@ impl Rmi {
                 Normalizer::with_scale(root.key_scale, root.key_min, root.key_max),
                 root_poly,
                 0.0,
-                (config.branching_factor - 1) as f64,
+                f64::from(root.cells - 1),
             ),
+            root_table: cell_table(root.cells, &root.leaf_starts),
             root,
             leaves,
             num_keys,
@@ -383,9 +446,9 @@ impl Rmi {
             let scaled = position as u128 * self.config.branching_factor as u128;
             (scaled / self.config.hash_space_size as u128) as usize
         } else if self.config.stage1_model_type == ModelType::Linear {
-            bucket::<true>(&self.root_hot, key)
+            bucket::<true>(&self.root_hot, &self.root_table, key)
         } else {
-            bucket::<false>(&self.root_hot, key)
+            bucket::<false>(&self.root_hot, &self.root_table, key)
         }
     }
 
@@ -549,7 +612,7 @@ impl Rmi {
     #[inline(always)]
     fn trained_position<const ROOT_LINEAR: bool, const LEAF_LINEAR: bool>(&self, key: f64) -> u64 {
         let max_position = self.config.hash_space_size - 1;
-        let leaf = &self.hot[bucket::<ROOT_LINEAR>(&self.root_hot, key)];
+        let leaf = &self.hot[bucket::<ROOT_LINEAR>(&self.root_hot, &self.root_table, key)];
         let position = position::<LEAF_LINEAR>(leaf, key, max_position);
         let (key_min, key_max) = self.key_range;
         let position = if key > key_max {
@@ -567,59 +630,225 @@ impl Rmi {
 
 /// A candidate root: its fit on one key scale and the runs of sorted keys it sends to each leaf.
 struct RootFit {
-    key_min: f64,
-    key_max: f64,
-    norm: Normalizer,
-    model_type: ModelType,
-    coefficients: [f64; 4],
+    root: RootModel,
     runs: Vec<(usize, Range<usize>)>,
     /// Σ (keys per leaf)²: n²/branching when perfectly even, n² when all keys share a leaf.
     crowding: u128,
 }
 
 impl RootFit {
-    /// Fits `branching·rank/n`, so each leaf gets about n/branching keys.
+    /// Maps the bulk of the keys onto cells `1..cells − 1` on `scale` (a line, or a fitted cubic
+    /// stretched to it), finds how many keys land in each cell, and cuts the cells into leaves at
+    /// the keys' quantiles. Trimmed keys and duplicate runs at the ends get the end cells.
     fn new(config: &RmiConfig, keys: &[f64], scale: KeyScale) -> RootFit {
         let n = keys.len();
-        let per_key = config.branching_factor as f64 / n as f64;
-        let trim = (n - 1) / (2 * config.branching_factor);
-        let (key_min, key_max) = (keys[trim], keys[n - 1 - trim]);
+        let branching = config.branching_factor;
+        let cells = cell_count(branching);
+        let (bulk_lo, bulk_hi) = bulk(scale, keys, cells);
+        let (key_min, key_max) = widened(scale, keys, bulk_lo, bulk_hi, cells);
         let norm = Normalizer::with_scale(scale, key_min, key_max);
-        let targets = lower_bounds(keys).map(|first| first as f64 * per_key);
-        let (sums, distinct) = accumulate(config.stage1_model_type, keys, &norm, targets);
-        let (model_type, coefficients, poly) = sums.fit(config.stage1_model_type, distinct);
-        let hot = HotModel::new(norm, poly, 0.0, (config.branching_factor - 1) as f64);
+        let fit = (config.stage1_model_type == ModelType::Cubic).then(|| {
+            let per_key = f64::from(cells) / n as f64;
+            let targets = lower_bounds(keys).map(|first| first as f64 * per_key);
+            let (sums, distinct) = accumulate(ModelType::Cubic, keys, &norm, targets);
+            sums.fit(ModelType::Cubic, distinct).1
+        });
+        let (model_type, coefficients, poly) =
+            spanning(fit, norm.t(bulk_lo), norm.t(bulk_hi), cells);
+        let hot = HotModel::new(norm, poly, 0.0, f64::from(cells - 1));
         let linear = config.stage1_model_type == ModelType::Linear;
-        let bucket = |key: f64| {
+        let cell_of = |key: f64| {
             if linear {
-                bucket::<true>(&hot, key)
+                cell::<true>(&hot, key)
             } else {
-                bucket::<false>(&hot, key)
+                cell::<false>(&hot, key)
             }
         };
-        // The root is monotone, so each leaf's keys form one run of the sorted keys.
-        let mut runs: Vec<(usize, Range<usize>)> = Vec::new();
+        // The root is monotone, so each cell's keys form one run of the sorted keys: `ends[c]` is
+        // the end of cell c's run (the number of keys in cells up to c).
+        let mut ends = vec![0usize; cells as usize];
         let mut start = 0;
         while start < n {
-            let b = bucket(keys[start]);
-            let end = start + run_length(&keys[start..], |key| bucket(key) == b);
-            runs.push((b, start..end));
-            start = end;
+            let c = cell_of(keys[start]);
+            start += run_length(&keys[start..], |key| cell_of(key) == c);
+            ends[c] = start;
+        }
+        // Keys beyond a gap at either end (in an end cell) get the end leaf to themselves, so no
+        // leaf's line spans the gap. Each inner cell goes to the inner leaf of the rank at its
+        // middle among the inner keys: `low + ⌊inner_leaves·(middle − inner_start)/inner_keys⌋`.
+        // Leaves no cell goes to are empty: they start where the next one does (or at `cells`).
+        let last_cell = cells as usize - 1;
+        let (inner_start, inner_end) = (
+            ends[0],
+            ends[..last_cell].iter().copied().max().unwrap_or(0),
+        );
+        let (low, high) = if branching >= 3 {
+            (usize::from(inner_start > 0), usize::from(inner_end < n))
+        } else {
+            (0, 0)
+        };
+        let inner_leaves = (branching - low - high) as u128;
+        let inner_keys = inner_end.saturating_sub(inner_start).max(1) as u128;
+        let mut leaf_starts = vec![cells; branching];
+        let mut next_leaf = 0;
+        let mut runs: Vec<(usize, Range<usize>)> = Vec::new();
+        let mut begin = 0;
+        let mut gap = false;
+        for (c, &cell_end) in ends.iter().enumerate() {
+            let end = cell_end.max(begin);
+            let leaf = match c {
+                0 if low == 1 => 0,
+                c if c == last_cell && high == 1 => branching - 1,
+                _ => {
+                    let share = |twice_rank: usize| {
+                        let rank = twice_rank.saturating_sub(2 * inner_start) as u128;
+                        low + (inner_leaves * rank / (2 * inner_keys)) as usize
+                    };
+                    // After a gap (empty cells), a cell that reaches into the next leaf's share
+                    // starts it, so no leaf's line spans the gap.
+                    let mut leaf = share(begin + end);
+                    if gap && end > begin && share(2 * end) >= next_leaf && next_leaf > 0 {
+                        leaf = leaf.max(next_leaf);
+                    }
+                    leaf.min(branching - 1 - high)
+                }
+            };
+            gap = end == begin && (gap || c > 0);
+            if leaf >= next_leaf {
+                leaf_starts[next_leaf..=leaf].fill(c as u32);
+                next_leaf = leaf + 1;
+            }
+            if end > begin {
+                match runs.last_mut() {
+                    Some((b, range)) if *b == leaf => range.end = end,
+                    _ => runs.push((leaf, begin..end)),
+                }
+            }
+            begin = end;
         }
         let crowding = runs
             .iter()
             .map(|(_, range)| (range.len() as u128).pow(2))
             .sum();
         RootFit {
-            key_min,
-            key_max,
-            norm,
-            model_type,
-            coefficients,
+            root: RootModel {
+                model_type,
+                key_scale: scale,
+                key_min,
+                key_max,
+                coefficients,
+                cells,
+                leaf_starts,
+            },
             runs,
             crowding,
         }
     }
+}
+
+/// The root polynomial: `fit` (a cubic's coefficients) or a line, stretched so that the bulk of the
+/// keys, `t ∈ [t_lo, t_hi]`, maps onto `[1.25, cells − 1.25]`, cells 1 to `cells − 2` with a
+/// margin against rounding; keys below go to cell 0 and keys above to the last cell (a line puts
+/// them there when [`widened`] had room, a cubic nearly). A cubic that is flat there, or that
+/// stretching makes non-monotone by rounding, gives way to the line.
+fn spanning(
+    fit: Option<[f64; 4]>,
+    t_lo: f64,
+    t_hi: f64,
+    cells: u32,
+) -> (ModelType, [f64; 4], Poly) {
+    const MARGIN: f64 = 1.25;
+    let room = f64::from(cells) - 2.0 * MARGIN;
+    let stretch = |c: [f64; 4]| {
+        let at = |t: f64| c[0] + t * (c[1] + t * (c[2] + t * c[3]));
+        let scale = room / (at(t_hi) - at(t_lo));
+        [
+            MARGIN + (c[0] - at(t_lo)) * scale,
+            c[1] * scale,
+            c[2] * scale,
+            c[3] * scale,
+        ]
+    };
+    if let Some(c) = fit.map(stretch) {
+        if let Some(poly) = Poly::from_coefficients(ModelType::Cubic, c) {
+            return (ModelType::Cubic, c, poly);
+        }
+    }
+    let line = stretch([0.0, 1.0, 0.0, 0.0]);
+    match Poly::from_coefficients(ModelType::Linear, line) {
+        Some(poly) => (ModelType::Linear, line, poly),
+        // The bulk is a single key (t_lo = t_hi): every key in one cell.
+        None => (ModelType::Linear, [0.0; 4], Poly::constant(0.0)),
+    }
+}
+
+/// `[bulk_lo, bulk_hi]` widened by one cell's width on `scale` at each end (but not beyond the keys),
+/// so that keys outside the bulk, clamped to the ends, fall into cells of their own.
+fn widened(scale: KeyScale, keys: &[f64], bulk_lo: f64, bulk_hi: f64, cells: u32) -> (f64, f64) {
+    let (first, last) = (keys[0], keys[keys.len() - 1]);
+    let room = u64::from(cells - 2);
+    match scale {
+        KeyScale::Linear => {
+            let cell = (bulk_hi * 0.5 - bulk_lo * 0.5) / room as f64 * 2.0;
+            let (lo, hi) = (bulk_lo - cell, bulk_hi + cell);
+            (
+                if lo > first { lo } else { first },
+                if hi < last { hi } else { last },
+            )
+        }
+        KeyScale::Log => {
+            let (lo, hi) = (ordered_bits(bulk_lo), ordered_bits(bulk_hi));
+            let cell = (hi - lo) / room;
+            (
+                from_ordered_bits(lo.saturating_sub(cell).max(ordered_bits(first))),
+                from_ordered_bits(hi.saturating_add(cell).min(ordered_bits(last))),
+            )
+        }
+    }
+}
+
+/// The bulk of the keys, which the root spreads over its inner cells: on a linear scale `keys`
+/// without their `(n − 1) / (2·cells)` smallest and largest keys (half a cell's worth), so that a few
+/// outliers cannot squeeze the rest into a few cells; on a log scale, where they cannot, all keys.
+/// A run of duplicates at the cut goes out whole if it is the smallest (largest) key's and stays in
+/// whole otherwise; then the bulk grows back over the keys less than a cell apart on `scale`. What
+/// is left out at either end lies beyond a gap (outliers, a mass of zeros below keys over many
+/// decades) and gets an end cell of its own.
+fn bulk(scale: KeyScale, keys: &[f64], cells: u32) -> (f64, f64) {
+    let n = keys.len();
+    let trim = match scale {
+        KeyScale::Linear => (n - 1) / (2 * cells as usize),
+        KeyScale::Log => 0,
+    };
+    let (first, last) = (keys[trim], keys[n - 1 - trim]);
+    let mut lo = if first == keys[0] {
+        keys.partition_point(|&key| key <= first)
+    } else {
+        keys.partition_point(|&key| key < first)
+    };
+    let mut hi = if last == keys[n - 1] {
+        keys.partition_point(|&key| key < last)
+    } else {
+        keys.partition_point(|&key| key <= last)
+    };
+    // `hi` is one past the bulk's last key; nothing left means the keys are one or two runs.
+    if lo + 1 > hi {
+        (lo, hi) = (trim, n - trim);
+    }
+    hi -= 1;
+    // Coordinates on the scale, halved so that no difference overflows.
+    let at = |i: usize| match scale {
+        KeyScale::Linear => keys[i] * 0.5,
+        KeyScale::Log => ordered_bits(keys[i]) as f64 * 0.5,
+    };
+    let cell = (at(hi) - at(lo)) / (f64::from(cells) - 2.5);
+    while lo > 0 && at(lo) - at(lo - 1) < cell {
+        lo -= 1;
+    }
+    while hi + 1 < n && at(hi + 1) - at(hi) < cell {
+        hi += 1;
+    }
+    (keys[lo], keys[hi])
 }
 
 /// Order-preserving map of all f64 onto `[0, h)`: the bit pattern with the sign bit flipped for
@@ -1049,21 +1278,25 @@ mod tests {
             Rmi::from_parts(*rmi.config(), root, leaves, n, rmi.key_range())
         };
         assert_eq!(
-            rebuild(*rmi.root(), rmi.leaves().to_vec(), 1000).unwrap(),
+            rebuild(rmi.root().clone(), rmi.leaves().to_vec(), 1000).unwrap(),
             rmi
         );
 
         let corrupt = |r: Result<Rmi>| r.unwrap_err().code() == "ERR_DLHT_CORRUPT_MODEL";
         assert!(corrupt(rebuild(
-            *rmi.root(),
+            rmi.root().clone(),
             rmi.leaves()[1..].to_vec(),
             1000
         )));
-        assert!(corrupt(rebuild(*rmi.root(), rmi.leaves().to_vec(), 999)));
-        let mut root = *rmi.root();
+        assert!(corrupt(rebuild(
+            rmi.root().clone(),
+            rmi.leaves().to_vec(),
+            999
+        )));
+        let mut root = rmi.root().clone();
         root.coefficients[1] = -1.0;
         assert!(corrupt(rebuild(root, rmi.leaves().to_vec(), 1000)));
-        let mut root = *rmi.root();
+        let mut root = rmi.root().clone();
         root.key_min = f64::NAN;
         assert!(corrupt(rebuild(root, rmi.leaves().to_vec(), 1000)));
         let tweaks: [fn(&mut Leaf); 6] = [
@@ -1077,11 +1310,11 @@ mod tests {
         for tweak in tweaks {
             let mut leaves = rmi.leaves().to_vec();
             tweak(&mut leaves[3]);
-            assert!(corrupt(rebuild(*rmi.root(), leaves, 1000)));
+            assert!(corrupt(rebuild(rmi.root().clone(), leaves, 1000)));
         }
         assert!(corrupt(Rmi::from_parts(
             *rmi.config(),
-            *rmi.root(),
+            rmi.root().clone(),
             rmi.leaves().to_vec(),
             1000,
             (0.0, 1.0)
@@ -1097,11 +1330,74 @@ mod tests {
         assert!(has_cubic);
         assert!(corrupt(Rmi::from_parts(
             linear,
-            *rmi.root(),
+            rmi.root().clone(),
             rmi.leaves().to_vec(),
             1000,
             rmi.key_range()
         )));
+    }
+
+    #[test]
+    fn a_mass_of_zeros_gets_its_own_leaf_and_the_rest_stay_even() {
+        // Like city populations: 11% zeros below keys over five decades. The zeros would stretch
+        // a log scale over a thousand empty binary decades; they get the first leaf instead.
+        let mut keys = vec![0.0; 1100];
+        keys.extend((0..8900).map(|i| (1000.0 * 1e5f64.powf(f64::from(i) / 8900.0)).round()));
+        let rmi = Rmi::train(config(100, ModelType::Linear), &keys).unwrap();
+        assert_eq!(rmi.root().key_scale, KeyScale::Log);
+        assert_eq!(rmi.leaves()[0].num_keys, 1100);
+        assert_eq!((rmi.leaves()[0].key_lo, rmi.leaves()[0].key_hi), (0.0, 0.0));
+        let largest = rmi.leaves()[1..].iter().map(|l| l.num_keys).max().unwrap();
+        assert!(largest <= 2 * 8900 / 99, "a leaf holds {largest} keys");
+        let h = rmi.config().hash_space_size as f64;
+        assert!(
+            rmi.stats().mean_error / h < 1e-4,
+            "{:?}",
+            rmi.stats().mean_error / h
+        );
+        // A key between the zeros and the rest has the rank of the first key above it.
+        let (position, _) = rmi.predict_with_error(500.0);
+        let rank = (1100.0 / 10_000.0 * h) as u64;
+        assert!(position.abs_diff(rank) <= rmi.leaves()[1].max_error as u64 + 1);
+    }
+
+    #[test]
+    fn keys_between_leaves_get_the_next_leafs_start() {
+        // Two clusters far apart: a key in the gap has every key of the first cluster below it.
+        let mut keys: Vec<f64> = (0..500).map(f64::from).collect();
+        keys.extend((0..500).map(|i| 1e9 + f64::from(i)));
+        let rmi = Rmi::train(config(10, ModelType::Linear), &keys).unwrap();
+        let h = rmi.config().hash_space_size;
+        for gap_key in [600.0, 1e6, 5e8, 1e9 - 1.0] {
+            assert_eq!(rmi.predict(gap_key), h / 2, "{gap_key}");
+        }
+    }
+
+    #[test]
+    fn root_cells_are_checked() {
+        let keys: Vec<f64> = (0..1000).map(f64::from).collect();
+        let rmi = Rmi::train(config(8, ModelType::Linear), &keys).unwrap();
+        assert_eq!(rmi.root().cells, 128);
+        assert_eq!(rmi.root().leaf_starts.len(), 8);
+        let tweaks: [fn(&mut RootModel); 5] = [
+            |root| root.cells = 0,
+            |root| root.cells = MAX_CELLS + 1,
+            |root| root.leaf_starts[0] = 1,
+            |root| root.leaf_starts.swap(2, 3),
+            |root| root.leaf_starts.push(128),
+        ];
+        for tweak in tweaks {
+            let mut root = rmi.root().clone();
+            tweak(&mut root);
+            let rebuilt = Rmi::from_parts(
+                *rmi.config(),
+                root,
+                rmi.leaves().to_vec(),
+                1000,
+                rmi.key_range(),
+            );
+            assert_eq!(rebuilt.unwrap_err().code(), "ERR_DLHT_CORRUPT_MODEL");
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Property tests of the RMI's guarantees over many key distributions and shapes: the error bound
-//! holds for every trained key, positions are monotone everywhere, ranges cover, files round-trip.
+//! holds for every trained key, positions are monotone everywhere, ranges cover, files round-trip;
+//! and the root's: leaves are balanced up to the keys' duplicates, whatever the shape, so a small
+//! change of the key set cannot flip a model between a good and a poor fit.
 
 mod common;
 
@@ -16,6 +18,7 @@ fn keys(shape: u8, n: usize, seed: u64) -> Vec<f64> {
         3 => common::duplicates(n, seed),
         4 => common::skewed(n, seed),
         5 => common::with_outliers(n, seed),
+        6 => common::zeros_and_skewed(n, seed),
         // Timestamps with sub-ulp spacing: many keys a few ulps apart.
         _ => (0..n).map(|i| 1.7e12 + (i / 3) as f64 * 2.44e-4).collect(),
     }
@@ -31,7 +34,7 @@ fn model_type(cubic: bool) -> ModelType {
 
 prop_compose! {
     fn trained()(
-        shape in 0u8..7,
+        shape in 0u8..8,
         n in prop_oneof![1usize..4, 4usize..3000],
         seed in any::<u64>(),
         branching_factor in prop_oneof![Just(1usize), 1usize..64, 64usize..5000],
@@ -130,7 +133,7 @@ proptest! {
         let copy = format::deserialize(&bytes).unwrap();
         prop_assert_eq!(&copy, &rmi);
         prop_assert_eq!(format::serialize(&copy), bytes);
-        let parts = Rmi::from_parts(*rmi.config(), *rmi.root(), rmi.leaves().to_vec(), rmi.num_keys(), rmi.key_range());
+        let parts = Rmi::from_parts(*rmi.config(), rmi.root().clone(), rmi.leaves().to_vec(), rmi.num_keys(), rmi.key_range());
         prop_assert_eq!(parts.unwrap(), rmi);
     }
 
@@ -168,6 +171,49 @@ proptest! {
     }
 
     #[test]
+    fn leaves_are_balanced_up_to_duplicates(
+        shape in prop_oneof![Just(0u8), Just(1), Just(3), Just(4), Just(5), Just(6)],
+        n in 1000usize..30_000,
+        seed in any::<u64>(),
+        branching_factor in 1usize..200,
+        cubic_root in any::<bool>(),
+    ) {
+        // Every leaf ends within a cell of its quantile, and a cell of these smooth shapes holds a
+        // small part of a leaf's share, or one key's duplicates.
+        let keys = keys(shape, n, seed);
+        let config = RmiConfig {
+            branching_factor,
+            stage1_model_type: model_type(cubic_root),
+            ..RmiConfig::default()
+        };
+        let rmi = Rmi::train(config, &keys).unwrap();
+        let largest = rmi.leaves().iter().map(|leaf| leaf.num_keys as usize).max().unwrap();
+        let bound = 2 * n / branching_factor + common::longest_run(&keys) + 2;
+        prop_assert!(largest <= bound, "a leaf holds {largest} of {n} keys, above {bound}");
+    }
+
+    #[test]
+    fn a_few_keys_more_or_less_keep_the_error(
+        shape in prop_oneof![Just(1u8), Just(3), Just(4), Just(5), Just(6)],
+        n in 5000usize..40_000,
+        seed in any::<u64>(),
+        dropped in 1usize..50,
+    ) {
+        // What federated averaging relies on: a model of nearly the same keys is nearly as good.
+        let keys = keys(shape, n, seed);
+        let mut rng = dlht_core::SplitMix64::new(seed);
+        let mut fewer = keys.clone();
+        for _ in 0..dropped {
+            fewer.remove(rng.below(fewer.len() as u64) as usize);
+        }
+        let error = |model_keys: &[f64]| accuracy_of(&Rmi::train(RmiConfig::default(), model_keys).unwrap(), &keys).0;
+        let (all, some) = (error(&keys), error(&fewer));
+        // Dropping a key moves others' ranks by 1/n: allow that on top of the ratio.
+        let slack = (dropped + 1) as f64 / n as f64;
+        prop_assert!(some <= 1.5 * all + slack && all <= 1.5 * some + slack, "mean error {all} with every key, {some} without {dropped}");
+    }
+
+    #[test]
     fn updated_leaves_keep_positions_monotone((keys, mut rmi) in trained(), shift in 0u64..1_000_000, key in any::<usize>()) {
         let bucket = rmi.bucket_of(keys[key % keys.len()]);
         let leaf_keys: Vec<f64> = keys.iter().copied().filter(|&k| rmi.bucket_of(k) == bucket).collect();
@@ -183,10 +229,10 @@ proptest! {
     }
 }
 
-/// Mean and max distance to the `partition_point` rank, as fractions of H.
-fn accuracy(keys: &[f64], config: RmiConfig) -> (f64, f64) {
-    let rmi = Rmi::train(config, keys).unwrap();
-    let h = config.hash_space_size;
+/// Mean and max distance of `rmi`'s positions to the `partition_point` rank in `keys`, as fractions
+/// of H.
+fn accuracy_of(rmi: &Rmi, keys: &[f64]) -> (f64, f64) {
+    let h = rmi.config().hash_space_size;
     let mut positions = vec![0; keys.len()];
     rmi.predict_many(keys, &mut positions).unwrap();
     let errors: Vec<f64> = positions
@@ -195,12 +241,20 @@ fn accuracy(keys: &[f64], config: RmiConfig) -> (f64, f64) {
         .map(|(&p, rank)| p.abs_diff(rank) as f64 / h as f64)
         .collect();
     let mean = errors.iter().sum::<f64>() / errors.len() as f64;
+    (mean, errors.iter().copied().fold(0.0, f64::max))
+}
+
+/// [`accuracy_of`] a model trained on `keys`, checked against its own statistics.
+fn accuracy(keys: &[f64], config: RmiConfig) -> (f64, f64) {
+    let rmi = Rmi::train(config, keys).unwrap();
+    let h = config.hash_space_size;
+    let (mean, max) = accuracy_of(&rmi, keys);
     let stats = rmi.stats();
     assert!(
         (stats.mean_error / h as f64 - mean).abs() < 1e-9,
         "stats agree with a plain rank search"
     );
-    (mean, errors.iter().copied().fold(0.0, f64::max))
+    (mean, max)
 }
 
 #[test]
@@ -210,6 +264,10 @@ fn distributions_are_learned_closely_and_spread_evenly() {
         ("lognormal", common::lognormal(100_000, 7)),
         ("lognormal σ=2", common::skewed(100_000, 7)),
         ("uniform with outliers", common::with_outliers(100_000, 7)),
+        (
+            "zeros and skewed integers",
+            common::zeros_and_skewed(100_000, 7),
+        ),
     ];
     for (name, keys) in sets {
         for model_type in [ModelType::Linear, ModelType::Cubic] {

@@ -115,7 +115,11 @@ pub struct RootParts {
     pub key_scale: String,
     pub key_min: f64,
     pub key_max: f64,
+    /// Maps the normalised key to a cell of `[0, cells)`.
     pub coefficients: Vec<f64>,
+    pub cells: u32,
+    /// The first cell of each leaf.
+    pub leaf_starts: Vec<u32>,
 }
 
 /// A leaf model as plain numbers, for `toDict` / `fromDict`.
@@ -186,6 +190,8 @@ fn root_parts(root: &RootModel) -> RootParts {
         key_min: root.key_min,
         key_max: root.key_max,
         coefficients: root.coefficients.to_vec(),
+        cells: root.cells,
+        leaf_starts: root.leaf_starts.clone(),
     }
 }
 
@@ -196,6 +202,8 @@ fn root_from_parts(parts: &RootParts) -> Result<RootModel> {
         key_min: parts.key_min,
         key_max: parts.key_max,
         coefficients: coefficients(&parts.coefficients)?,
+        cells: parts.cells,
+        leaf_starts: parts.leaf_starts.clone(),
     })
 }
 

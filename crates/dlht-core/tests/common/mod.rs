@@ -54,6 +54,26 @@ pub fn duplicates(n: usize, seed: u64) -> Vec<f64> {
     sorted(n, seed, |rng| (1.0 / rng.next_f64()).floor().min(1000.0))
 }
 
+/// Like city populations: 11% zeros, then integers over five decades (1000·lognormal(0, 2)),
+/// many of them repeated.
+pub fn zeros_and_skewed(n: usize, seed: u64) -> Vec<f64> {
+    sorted(n, seed, |rng| {
+        if rng.below(100) < 11 {
+            0.0
+        } else {
+            (1000.0 * (2.0 * normal(rng)).exp()).round()
+        }
+    })
+}
+
+/// Length of the longest run of one key in sorted `keys`.
+pub fn longest_run(keys: &[f64]) -> usize {
+    keys.chunk_by(|a, b| a == b)
+        .map(<[f64]>::len)
+        .max()
+        .unwrap_or(0)
+}
+
 /// Index of each key's first occurrence in sorted `keys`, scaled to `[0, h)`.
 pub fn scaled_ranks(keys: &[f64], h: u64) -> Vec<u64> {
     keys.iter()
