@@ -99,6 +99,24 @@ test('envelopes and message bodies round-trip, several envelopes to a frame', (t
   t.like(third, { kind: EnvelopeKind.Failure, code: 'ERR_X' })
 })
 
+test("envelopes are msgpack byte for byte as msgpackr writes them, whatever the value's edge", (t) => {
+  const packr = new Packr({ useRecords: false, int64AsType: 'bigint', moreTypes: false, mapsAsObjects: true })
+  const edges = [
+    [0, -0, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, -32, -33, -128, -129, -32_768],
+    [-32_769, -(2 ** 31), -(2 ** 31) - 1, 1.5, Number.NaN, -Infinity, 2 ** 53],
+    [0n, -1n, SIZE - 1n, 2n ** 63n - 1n, 2n ** 63n, 2n ** 64n - 1n, -(2n ** 63n)],
+    ['', 'x'.repeat(31), 'x'.repeat(32), 'é'.repeat(200), '日本'.repeat(20_000)],
+    [new Uint8Array(0), new Uint8Array(16).fill(7), new Uint8Array(300), Buffer.alloc(70_000, 1)],
+    [null, true, false, undefined, { a: [1n] }, Array.from({ length: 70_000 }, (_, i) => i)],
+  ]
+  const written = edges.map((body, id) => encodeEnvelope({ kind: EnvelopeKind.Response, id, body }))
+  for (const [id, bytes] of written.entries()) {
+    t.deepEqual(Buffer.from(bytes), packr.pack([EnvelopeKind.Response, id, edges[id]]))
+  }
+  t.throws(() => encodeEnvelope({ kind: EnvelopeKind.Response, id: 9, body: 2n ** 64n }))
+  t.deepEqual(decodeFrame(Buffer.concat(written)).length, edges.length)
+})
+
 test('bodies of the wrong shape are rejected before use', (t) => {
   const packr = new Packr({ useRecords: false })
   t.throws(() => decodeFrame(Uint8Array.of(0xc1)), { instanceOf: MalformedMessageError })

@@ -3,9 +3,11 @@
 
 import { Packr } from 'msgpackr'
 import { MalformedMessageError } from './errors.js'
+import { MsgpackWriter } from './msgpack.js'
 
 /** Bigints cross as 64-bit integers; records and extensions are off so that only plain data decodes. */
 const packr = new Packr({ useRecords: false, int64AsType: 'bigint', moreTypes: false, mapsAsObjects: true })
+const writer = new MsgpackWriter(packr)
 
 /** First field of every envelope: what the envelope is. */
 export const EnvelopeKind = { Request: 0, Response: 1, Failure: 2 } as const
@@ -38,11 +40,11 @@ export type Envelope = RequestEnvelope | ResponseEnvelope | FailureEnvelope
 export function encodeEnvelope(envelope: Envelope): Uint8Array {
   switch (envelope.kind) {
     case EnvelopeKind.Request:
-      return packr.pack([envelope.kind, envelope.id, envelope.type, envelope.body])
+      return writer.encodeArray([envelope.kind, envelope.id, envelope.type, envelope.body])
     case EnvelopeKind.Response:
-      return packr.pack([envelope.kind, envelope.id, envelope.body])
+      return writer.encodeArray([envelope.kind, envelope.id, envelope.body])
     case EnvelopeKind.Failure:
-      return packr.pack([envelope.kind, envelope.id, envelope.code, envelope.message])
+      return writer.encodeArray([envelope.kind, envelope.id, envelope.code, envelope.message])
   }
 }
 
