@@ -1,9 +1,12 @@
 // Remote operations on a 3-process loopback cluster: PUT, GET and range query (100 keys), with
 // throughput, p50 and p99, measured from a client node whose keys all live on the other processes.
+// Measured once the ring is stable and after a warm-up pass (so JIT compilation is not timed).
 
+import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { Cluster } from '../__test__/helpers/cluster.js'
 import { seededRandom } from '../__test__/helpers/datasets.js'
+import { type RingView, ringIsConsistent } from '../__test__/helpers/ring.js'
 import { chordRouter } from '../ts/net/chord-router.js'
 import { LeadNode } from '../ts/node/lead-node.js'
 import { percentile, writeResults } from './measure.js'
@@ -11,6 +14,8 @@ import { percentile, writeResults } from './measure.js'
 const KEY_COUNT = 20_000
 const BATCH = 1000
 const IN_FLIGHT = 256
+/** Arrival rate of the open-loop GET row (well below the sequential rate). */
+const OPEN_LOOP_RATE = 500
 
 interface Latencies {
   opsPerSecond: number
@@ -41,6 +46,35 @@ async function closedLoop(
   return { opsPerSecond: count / seconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) }
 }
 
+/** Starts `rate` operations per second on a fixed schedule, whatever the earlier ones are doing. */
+async function openLoop(
+  count: number,
+  rate: number,
+  operation: (i: number) => Promise<unknown>,
+): Promise<Latencies> {
+  const latencies: number[] = []
+  const running: Array<Promise<void>> = []
+  const start = performance.now()
+  for (let i = 0; i < count; i++) {
+    const wait = start + (i * 1000) / rate - performance.now()
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait))
+    const began = performance.now()
+    running.push(operation(i).then(() => void latencies.push(performance.now() - began)))
+  }
+  await Promise.all(running)
+  const seconds = (performance.now() - start) / 1000
+  return { opsPerSecond: count / seconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) }
+}
+
+/** Waits until the vnodes of every process form one consistent ring. */
+async function ringSettled(views: () => Promise<RingView[]>): Promise<void> {
+  const deadline = performance.now() + 30_000
+  while (!ringIsConsistent(await views())) {
+    if (performance.now() > deadline) throw new Error('the ring did not stabilize in 30 s')
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+}
+
 /** Throughput of batch calls (`putMany`/`getMany` of BATCH keys), a few batches in flight. */
 async function batched(keys: number[], operation: (batch: number[]) => Promise<unknown>): Promise<Latencies> {
   const batches = Math.ceil(keys.length / BATCH)
@@ -64,6 +98,12 @@ const client = new LeadNode(
 )
 try {
   await client.start()
+  await ringSettled(async () => [
+    ...(await Promise.all(
+      cluster.nodes.map(async (node) => (await node.call<{ routing: RingView }>('stats')).routing),
+    )),
+    client.getRoutingTableStats() as unknown as RingView,
+  ])
   // Remote operations only: keep the keys the client's own vnode does not own.
   const keys: number[] = []
   while (keys.length < KEY_COUNT) {
@@ -71,6 +111,16 @@ try {
     if ((await client.findSuccessor(client.learnedHash.predict(key))).peerId !== client.peerId) keys.push(key)
   }
   const value = (i: number) => ({ n: i, tag: 'bench' })
+  // Other work on the machine shows in the tails: record the 1-minute load average around the run.
+  const loadBefore = loadavg()[0]
+
+  // Warm-up: every measured path once, untimed, on a quarter of the keys.
+  const warm = keys.slice(0, KEY_COUNT / 4)
+  await batched(warm, (batch) => client.putMany(batch.map((key, i) => [key, value(i)] as const)))
+  await closedLoop(warm.length, IN_FLIGHT, (i) => client.put(warm[i], value(i)))
+  await batched(warm, (batch) => client.getMany(batch))
+  await closedLoop(warm.length, IN_FLIGHT, (i) => client.get(warm[i]))
+  await closedLoop(2000, 4, (i) => client.get(warm[i]))
 
   const putBatched = await batched(keys, (batch) =>
     client.putMany(batch.map((key, i) => [key, value(i)] as const)),
@@ -80,9 +130,15 @@ try {
   const getSingle = await closedLoop(keys.length, IN_FLIGHT, (i) => client.get(keys[i]))
   const getModerate = await closedLoop(5000, 4, (i) => client.get(keys[i]))
   const getSequential = await closedLoop(3000, 1, (i) => client.get(keys[i]))
+  const getOpenLoop = await openLoop(3000, OPEN_LOOP_RATE, (i) => client.get(keys[i]))
 
   const sorted = [...keys].sort((a, b) => a - b)
   const positions = sorted.map((key) => client.learnedHash.predict(key))
+  const warmRandom = seededRandom(7)
+  for (let i = 0; i < 100; i++) {
+    const start = Math.floor(warmRandom() * (sorted.length - 100))
+    await client.rangeQuery(positions[start], positions[start + 99])
+  }
   const overlayBefore = client.getRoutingTableStats().overlay as Record<string, number>
   const ranges = 300
   let owningVnodes = 0
@@ -102,6 +158,7 @@ try {
   const delta = (field: string) => overlayAfter[field] - overlayBefore[field]
   const rangeMessages = delta('rangeRoutingMessages') + delta('scanMessages')
 
+  const loadAfter = loadavg()[0]
   const results = {
     setup: {
       processes: 3,
@@ -109,6 +166,8 @@ try {
       client: 'in-process LeadNode with 1 vnode; every measured key is owned by another process',
       keys: keys.length,
       transport: 'libp2p TCP + noise + yamux on 127.0.0.1, one long-lived stream per peer and protocol',
+      method: 'after the ring is consistent and an untimed warm-up pass of each operation',
+      loadAverage: { before: loadBefore, after: loadAfter },
     },
     put: { batched: putBatched, pipelinedSingles: { inFlight: IN_FLIGHT, ...putSingle } },
     get: {
@@ -116,6 +175,7 @@ try {
       pipelinedSingles: { inFlight: IN_FLIGHT, ...getSingle },
       moderateLoad: { inFlight: 4, ...getModerate },
       sequential: { inFlight: 1, ...getSequential },
+      openLoop: { arrivalsPerSecond: OPEN_LOOP_RATE, ...getOpenLoop },
     },
     rangeQuery100: {
       ...range,
