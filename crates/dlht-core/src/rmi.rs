@@ -87,6 +87,10 @@ pub const MAX_CELLS: u32 = 1 << 22;
 /// enough that the table (4 bytes a cell) stays in the first-level cache beside the leaves.
 const CELLS_PER_LEAF: usize = 16;
 
+/// Smallest branching factor whose end leaves are kept for the keys beyond a gap at either end:
+/// fewer leaves would leave too few for the bulk.
+const RESERVE_END_LEAVES_FROM: usize = 16;
+
 /// Number of root cells for a branching factor.
 fn cell_count(branching_factor: usize) -> u32 {
     (branching_factor * CELLS_PER_LEAF).min(1 << 20) as u32
@@ -682,7 +686,7 @@ impl RootFit {
             ends[0],
             ends[..last_cell].iter().copied().max().unwrap_or(0),
         );
-        let (low, high) = if branching >= 3 {
+        let (low, high) = if branching >= RESERVE_END_LEAVES_FROM {
             (usize::from(inner_start > 0), usize::from(inner_end < n))
         } else {
             (0, 0)
