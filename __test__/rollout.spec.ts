@@ -106,7 +106,7 @@ test.serial(
     running = false
     const [writes, reads] = await load
     t.log(`${writes} writes and ${reads} batched reads ran through the rollout`)
-    t.true(writes > 50 && reads > 50)
+    t.true(writes > 10 && reads > 10, 'the load ran through the rollout')
     t.deepEqual(wrongReads.slice(0, 5), [])
 
     const all = [...stable, ...churn]

@@ -135,6 +135,9 @@ interface LocalVnode {
   active: boolean
 }
 
+/** Data messages that change entries. */
+const WRITES: ReadonlySet<number> = new Set([Put.type, Delete.type])
+
 const MODEL_VERSION_HINT = 'use the same model on every peer (model versions differ)'
 
 /** A new Ed25519 identity, made synchronously so that the peer id is known before start. */
@@ -391,7 +394,7 @@ export class ChordRouter implements Router {
     }
     let migrating = this.#migratingPlanes.get(owner.peerId)
     if (migrating === undefined) {
-      migrating = new MigratingDataPlane(plane, owner.peerId, {
+      migrating = new MigratingDataPlane(plane, {
         holdersOfKeys: (keys) => this.#holdersOfKeys(keys),
         holdersOfRange: (hashMin, hashMax) => this.#holdersOfRange(hashMin, hashMax),
       })
@@ -478,6 +481,11 @@ export class ChordRouter implements Router {
     }
   }
 
+  /** Waits while a rollout is prepared here, so that a write is routed by the version that follows. */
+  async beforeWrite(): Promise<void> {
+    await this.#rollout.decided(this.#options.callTimeout)
+  }
+
   rolloutStats(): RolloutStats {
     return this.#rollout.stats()
   }
@@ -493,17 +501,32 @@ export class ChordRouter implements Router {
 
   // --- rollout ---------------------------------------------------------------------------------
 
-  /** Every peer with a vnode on the ring (a walk along successor lists), this one first. */
+  /**
+   * Every peer with a vnode on the ring, this one first: a walk along the successor lists (one
+   * call per `successorListLength` vnodes), not the routing cache, which may miss new peers.
+   */
   async #members(signal: AbortSignal): Promise<PeerRef[]> {
-    const segments = await this.coveringSegments(0n, this.#hashSpaceSize - 1n, { signal })
     const peers = new Map<string, PeerRef>([
       [this.peerId, { peerId: this.peerId, multiaddrs: this.multiaddrs() }],
     ])
-    for (const { owner } of segments) {
-      if (!peers.has(owner.peerId))
-        peers.set(owner.peerId, { peerId: owner.peerId, multiaddrs: owner.multiaddrs })
+    const start = this.localVnodes()[0]
+    if (start === undefined) throw new NotStartedError('the overlay has no vnode on the ring')
+    const seen = new Set<bigint>([start.id])
+    let current = start
+    for (let calls = 0; calls < 100_000; calls++) {
+      const { successors } = await this.#ringCall(current, Neighbours, { target: current.id }, signal)
+      const next = successors.find((successor) => !seen.has(successor.id))
+      if (next === undefined || successors[0]?.id === start.id) return [...peers.values()]
+      for (const successor of successors) {
+        if (successor.id === start.id) return [...peers.values()]
+        seen.add(successor.id)
+        if (!peers.has(successor.peerId)) {
+          peers.set(successor.peerId, { peerId: successor.peerId, multiaddrs: successor.multiaddrs })
+        }
+        current = successor
+      }
     }
-    return [...peers.values()]
+    throw new LookupFailedError('the successor lists never lead back around the ring')
   }
 
   /** Sends migrating records to the peers that own them now. */
@@ -732,7 +755,7 @@ export class ChordRouter implements Router {
 
   /** Serves a data request (decoded), from a peer or re-routed from here. */
   async #serveData(type: number, request: unknown, signal: AbortSignal, from?: string): Promise<unknown> {
-    await this.#agreeOnVersion((request as DataRequest).modelVersion, from)
+    await this.#agreeOnVersion((request as DataRequest).modelVersion, from, WRITES.has(type))
     switch (type) {
       case Put.type:
         return this.#servePut(request as PutRequest, signal)
@@ -857,9 +880,14 @@ export class ChordRouter implements Router {
 
   /**
    * Serves a request only under the version it was routed by: a newer version prepared here is
-   * committed at once; any other mismatch is refused (and a newer one learnt from the sender).
+   * committed at once; any other mismatch is refused (and a newer one learnt from the sender). A
+   * write under the current version waits for a prepared one to be committed or aborted: accepted
+   * after some peer committed, it could land behind a newer write made under the new version.
    */
-  async #agreeOnVersion(version: number, from: string | undefined): Promise<void> {
+  async #agreeOnVersion(version: number, from: string | undefined, write: boolean): Promise<void> {
+    // A write under the current version waits while a newer one is prepared (see `decided`).
+    if (write && version === this.#learnedHash.version)
+      await this.#rollout.decided(this.#options.callTimeout / 2)
     const current = this.#learnedHash.version
     if (version === current || (version > current && this.#rollout.commitPrepared(version))) return
     if (version > current && from !== undefined) void this.#catchUpWith({ peerId: from, multiaddrs: [] })

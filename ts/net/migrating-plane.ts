@@ -43,12 +43,10 @@ function byHolder(
 /** `owner`'s data plane, with reads and deletes that also reach previous holders. */
 export class MigratingDataPlane implements DataPlane {
   readonly #owner: DataPlane
-  readonly #ownerPeer: string
   readonly #routes: MigrationRoutes
 
-  constructor(owner: DataPlane, ownerPeer: string, routes: MigrationRoutes) {
+  constructor(owner: DataPlane, routes: MigrationRoutes) {
     this.#owner = owner
-    this.#ownerPeer = ownerPeer
     this.#routes = routes
   }
 
@@ -126,9 +124,7 @@ export class MigratingDataPlane implements DataPlane {
 
   /** Previous holders first, then the owner: an entry moving meanwhile is seen at least once. */
   async scan(hashMin: bigint, hashMax: bigint, filter?: ScanFilter): Promise<ScannedRecord[]> {
-    const holders = (await this.#routes.holdersOfRange(hashMin, hashMax)).filter(
-      (holder) => holder.peerId !== this.#ownerPeer,
-    )
+    const holders = await this.#routes.holdersOfRange(hashMin, hashMax)
     const held = (
       await Promise.all(holders.map((holder) => holder.scanLocal(hashMin, hashMax, filter)))
     ).flat()
@@ -150,10 +146,12 @@ export class MigratingDataPlane implements DataPlane {
     return this.#owner.extract(hashMin, hashMax)
   }
 
-  /** Previous holders of keys, without the owner itself (its entries do not move). */
-  async #holders(keys: readonly NodeKey[]): Promise<Array<PreviousHolder | undefined>> {
-    const holders = await this.#routes.holdersOfKeys(keys)
-    return holders.map((holder) => (holder?.peerId === this.#ownerPeer ? undefined : holder))
+  /**
+   * Previous holders of keys, the owner's peer included: when our route to the owner is stale, the
+   * peer we asked forwarded the read and never looked at the copy it may still hold itself.
+   */
+  #holders(keys: readonly NodeKey[]): Promise<Array<PreviousHolder | undefined>> {
+    return this.#routes.holdersOfKeys(keys)
   }
 }
 

@@ -139,6 +139,7 @@ export class ModelRollout {
   /** How long a prepared model waits for its commit before another round may replace it. */
   readonly #prepareTtlMs: number
   #prepared: Prepared | null = null
+  #decidedWaiters: Array<() => void> = []
   /** Peers still migrating entries of the last adopted model (this one included), by peer id. */
   #migrating = new Map<string, PeerRef>()
   #installedDigest: string | null = null
@@ -266,9 +267,32 @@ export class ModelRollout {
     return { accepted: true, reason: null, message: null }
   }
 
+  #clearPrepared(): void {
+    this.#prepared = null
+    const waiters = this.#decidedWaiters
+    this.#decidedWaiters = []
+    for (const wake of waiters) wake()
+  }
+
+  /**
+   * Resolves once no model is prepared here (committed or aborted), or after `timeoutMs`. Writes
+   * wait here: a write under the old version accepted after some peer committed could land
+   * behind a newer write made under the new one.
+   */
+  async decided(timeoutMs: number): Promise<void> {
+    if (this.#prepared === null) return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs)
+      this.#decidedWaiters.push(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
+  }
+
   /** Drops the prepared model of a failed round. */
   abort(offer: { version: number; digest: string }): void {
-    if (this.#prepared?.offer.digest === offer.digest) this.#prepared = null
+    if (this.#prepared?.offer.digest === offer.digest) this.#clearPrepared()
   }
 
   /**
@@ -343,7 +367,7 @@ export class ModelRollout {
     // Before the new model routes anything here, so that every write from now on is remembered.
     store.trackWrites()
     learnedHash.install(model, version, true)
-    this.#prepared = null
+    this.#clearPrepared()
     this.#installedDigest = digest
     this.#migrating = new Map(members.map((peer) => [peer.peerId, peer]))
     this.#migrating.set(this.#host.peerId, this.#host.self())
@@ -407,7 +431,7 @@ export class ModelRollout {
   async poll(signal: AbortSignal): Promise<void> {
     if (this.#prepared !== null && performance.now() - this.#prepared.at > this.#prepareTtlMs * 4) {
       this.#host.log(`dropping model version ${this.#prepared.offer.version}: its commit never came`)
-      this.#prepared = null
+      this.#clearPrepared()
     }
     const version = this.#host.learnedHash.version
     for (const peer of [...this.#migrating.values()]) {

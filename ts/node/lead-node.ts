@@ -334,6 +334,7 @@ export class LeadNode extends EventTarget {
     this.#assertStarted()
     const bytes = serializeValue(value, this.config.maxValueBytes)
     await this.#routed(async () => {
+      await this.#router.beforeWrite?.()
       const { plane, position } = await this.#owner(key)
       await plane.put({ key, value: bytes }, position)
     })
@@ -348,6 +349,7 @@ export class LeadNode extends EventTarget {
       records.push({ key, value: serializeValue(value, this.config.maxValueBytes) })
     const keys = records.map((record) => record.key)
     await this.#routed(async () => {
+      await this.#router.beforeWrite?.()
       const { groups, positions } = await this.#owners(keys)
       await Promise.all(
         Array.from(groups, ([plane, indices]) =>
@@ -421,6 +423,7 @@ export class LeadNode extends EventTarget {
   async delete(key: NodeKey): Promise<boolean> {
     this.#assertStarted()
     const deleted = await this.#routed(async () => {
+      await this.#router.beforeWrite?.()
       const { plane, position } = await this.#owner(key)
       return plane.delete(key, position)
     })

@@ -76,6 +76,8 @@ export interface Router {
    * Absent on a single-node router (the node then trains alone). `sampleKeys` are encoded, sorted.
    */
   retrainCluster?(sampleKeys?: Float64Array): Promise<ClusterRetrainOutcome | null>
+  /** Resolves when a write may be routed (a ring holds writes while a new model is being prepared). */
+  beforeWrite?(): Promise<void>
 }
 
 /** Options of a LocalRouter. */
