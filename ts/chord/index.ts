@@ -12,6 +12,18 @@ export {
   type NodeRef,
   type RemoteStep,
 } from './lookup.js'
+export {
+  chooseVnodeIds,
+  imbalance,
+  LoadProfile,
+  type PlacedVnode,
+  type PlacementOptions,
+  peerLoads,
+  planRebalance,
+  type RebalanceOptions,
+  type RebalancePlan,
+  type VnodeMove,
+} from './placement.js'
 export { type RangeSegment, type RangeWalk, rangeWalk } from './range-walk.js'
 export {
   advance,
