@@ -75,6 +75,7 @@ import {
   RING_CODECS,
   RING_PROTOCOL,
   RolloutStatus,
+  type RolloutStatusRequest,
   Scan,
   type ScanAnswer,
   ScanLocal,
@@ -89,7 +90,7 @@ import { bootstrapAddress, createDlhtLibp2p, type DlhtLibp2p } from './libp2p.js
 import { encodedRangeOf, MigratingDataPlane, type PreviousHolder } from './migrating-plane.js'
 import { ModelRollout, type RolloutStats } from './model-rollout.js'
 import { RemoteDataPlane } from './remote-data-plane.js'
-import type { DlhtService } from './service.js'
+import type { DlhtService, PeerAddress } from './service.js'
 
 /** Options of the overlay beyond LeadConfig. */
 export interface ChordRouterOptions {
@@ -596,7 +597,7 @@ export class ChordRouter implements Router {
       running = (async () => {
         const signal = AbortSignal.timeout(this.#options.callTimeout)
         const config = await this.#call(peer, RING_PROTOCOL, GetConfig, undefined, signal)
-        this.#rollout.catchUp(config)
+        this.#rollout.catchUp(config, peer)
       })()
         .catch(() => {})
         .finally(() => this.#catchingUp.delete(peer.peerId))
@@ -827,7 +828,7 @@ export class ChordRouter implements Router {
         this.#rollout.abort(request as { version: number; digest: string })
         return undefined
       case RolloutStatus.type:
-        return this.#rollout.status()
+        return this.#rollout.status(request as RolloutStatusRequest)
     }
     throw new UnknownMessageError(`unknown ring message ${type}`)
   }
@@ -1180,7 +1181,7 @@ export class ChordRouter implements Router {
       const service = this.#requireService()
       const bootstrap = await service.connect(bootstrapAddress(this.#config.bootstrapPeer), { signal })
       const config = await this.#call(bootstrap, RING_PROTOCOL, GetConfig, undefined, signal)
-      this.#adoptClusterConfig(config)
+      this.#adoptClusterConfig(config, bootstrap)
       entry = config.vnodes[0]
       if (entry === undefined) throw new JoinFailedError('the bootstrap peer has no vnode on the ring yet')
     }
@@ -1188,14 +1189,14 @@ export class ChordRouter implements Router {
       await this.#joinVnode(this.#newVnode(index), entry, signal)
   }
 
-  #adoptClusterConfig(config: ClusterConfig): void {
+  #adoptClusterConfig(config: ClusterConfig, source: PeerAddress): void {
     if (config.hashSpaceSize !== this.#hashSpaceSize) {
       throw new InvalidConfigError(
         'hashSpaceSize',
         `is ${this.#hashSpaceSize} but the ring of the bootstrap peer uses ${config.hashSpaceSize}`,
       )
     }
-    this.#rollout.catchUp(config)
+    this.#rollout.catchUp(config, source)
   }
 
   /** Joins one vnode, retrying while the ring is still settling around its place. */

@@ -30,6 +30,7 @@ import {
   type PrepareRequest,
   RolloutStatus,
   type RolloutStatusAnswer,
+  type RolloutStatusRequest,
 } from '../protocol/messages.js'
 import {
   ModelRejectedError,
@@ -191,9 +192,30 @@ export class ModelRollout {
     }
   }
 
-  /** This peer's answer to a RolloutStatus poll. */
-  status(): RolloutStatusAnswer {
-    return { modelVersion: this.#host.learnedHash.version, migrating: this.#ownMigration !== null }
+  /** This peer's status, as it asks others. */
+  #statusRequest(): RolloutStatusRequest {
+    return {
+      modelVersion: this.#host.learnedHash.version,
+      peer: this.#host.self(),
+      migrating: this.#ownMigration !== null,
+    }
+  }
+
+  /** Answers a RolloutStatus poll, and watches the asking peer while it migrates under our version. */
+  status(request: RolloutStatusRequest): RolloutStatusAnswer {
+    if (request.migrating) this.#watch(request.peer, request.modelVersion)
+    return {
+      modelVersion: this.#host.learnedHash.version,
+      migrating: this.#ownMigration !== null,
+      watching: [...this.#migrating.values()],
+    }
+  }
+
+  /** Watches a peer migrating entries of our model version (reads then also ask it). */
+  #watch(peer: PeerRef, version: number): void {
+    if (peer.peerId === this.#host.peerId || version !== this.#host.learnedHash.version) return
+    if (this.#migrating.size === 0) this.#host.store.trackWrites()
+    this.#migrating.set(peer.peerId, peer)
   }
 
   /** The rollout part of this peer's GetConfig answer. */
@@ -324,9 +346,11 @@ export class ModelRollout {
    * Catches up with a peer's configuration: adopts its newer model (or commits the matching
    * prepared one), prepares what it has prepared, and watches the peers it sees migrating.
    */
-  catchUp(config: ClusterConfig): void {
+  catchUp(config: ClusterConfig, source: { peerId: string; multiaddrs: readonly string[] }): void {
     const learnedHash = this.#host.learnedHash
-    const watched = [...config.migrating]
+    // The source is watched too: the first poll tells it (and through it every peer) that this
+    // one migrates, and drops it if it does not.
+    const watched = [...config.migrating, { peerId: source.peerId, multiaddrs: [...source.multiaddrs] }]
     if (config.modelVersion > learnedHash.version && config.model !== null) {
       if (!this.commitPrepared(config.modelVersion)) {
         const dict = JSON.parse(config.model) as LearnedHashDict
@@ -350,13 +374,10 @@ export class ModelRollout {
         this.#adopt(model, dict.modelVersion, modelDigest(bytes), watched)
       }
     }
-    for (const peer of watched) {
-      if (peer.peerId !== this.#host.peerId && config.modelVersion === learnedHash.version)
-        this.#migrating.set(peer.peerId, peer)
-    }
+    for (const peer of config.migrating) this.#watch(peer, config.modelVersion)
     const offer = config.prepared
     if (offer !== null && offer.version > learnedHash.version && this.#prepared === null && !this.migrating) {
-      this.prepare({ ...offer, coordinator: 'catch-up', members: [] })
+      this.prepare({ ...offer, coordinator: 'catch-up', members: watched.slice(-1) })
     }
   }
 
@@ -437,7 +458,8 @@ export class ModelRollout {
     for (const peer of [...this.#migrating.values()]) {
       if (peer.peerId === this.#host.peerId || signal.aborted) continue
       try {
-        const status = await this.#host.call(peer, RolloutStatus, undefined, signal)
+        const status = await this.#host.call(peer, RolloutStatus, this.#statusRequest(), signal)
+        if (status.modelVersion === version) for (const other of status.watching) this.#watch(other, version)
         if (status.modelVersion < version && this.#installedDigest !== null) {
           await this.#host.call(peer, Commit, { version, digest: this.#installedDigest }, signal)
         } else if (!status.migrating) this.#migrating.delete(peer.peerId)

@@ -264,21 +264,39 @@ export const Commit: MessageCodec<{ version: number; digest: string }, undefined
 export const Abort: MessageCodec<{ version: number; digest: string }, undefined> = { ...Commit, type: 11 }
 
 /** A peer's model version and whether it still has entries to move to their new owners. */
-export interface RolloutStatusAnswer {
+export interface RolloutStatusRequest {
   modelVersion: number
+  /** The asking peer, which the receiver watches too while it is migrating. */
+  peer: PeerRef
   migrating: boolean
 }
 
-export const RolloutStatus: MessageCodec<undefined, RolloutStatusAnswer> = {
+export interface RolloutStatusAnswer {
+  modelVersion: number
+  migrating: boolean
+  /** Peers the receiver knows to be still migrating (so that every peer learns of every one). */
+  watching: PeerRef[]
+}
+
+/** Asked of migrating peers each stabilization, until they are done. */
+export const RolloutStatus: MessageCodec<RolloutStatusRequest, RolloutStatusAnswer> = {
   type: 12,
-  writeRequest: nothing.write,
-  readRequest: nothing.read,
-  writeAnswer: (answer) => [answer.modelVersion, answer.migrating],
+  writeRequest: (request) => [request.modelVersion, writePeer(request.peer), request.migrating],
+  readRequest: (body) => {
+    const [modelVersion, peer, migrating] = readArray(body, 'rollout status', 3)
+    return {
+      modelVersion: readUint(modelVersion, 'model version'),
+      peer: readPeers([peer])[0],
+      migrating: readBoolean(migrating, 'migrating'),
+    }
+  },
+  writeAnswer: (answer) => [answer.modelVersion, answer.migrating, answer.watching.map(writePeer)],
   readAnswer: (body) => {
-    const [modelVersion, migrating] = readArray(body, 'rollout status', 2)
+    const [modelVersion, migrating, watching] = readArray(body, 'rollout status answer', 3)
     return {
       modelVersion: readUint(modelVersion, 'model version'),
       migrating: readBoolean(migrating, 'migrating'),
+      watching: readPeers(watching),
     }
   },
 }
