@@ -46,6 +46,7 @@ const SYNTHETIC_KEYS = 1_000_000
 const LARGE_KEYS = 10_000_000
 /** The sample dlht and linear train on and place vnodes by; placementStudy shows smaller ones. */
 const RESERVOIR = 1_000_000
+const FINE_BRANCHING_FACTOR = 1000
 const COLD_LOOKUPS = 2000
 const WARM = { origins: 5, warmup: 9, positions: 10_000 }
 const RANGE_SIZES = [10, 100, 1000, 10_000]
@@ -197,6 +198,17 @@ async function placementStudy(keySet: KeySet) {
   return rows
 }
 
+/** Load only, for dlht with 1,000 leaves instead of the default 100 (a finer fit piles fewer keys on one position). */
+function fineModelLoad(sample: Float64Array, keySet: KeySet, peers: number, vnodesPerPeer: number) {
+  const scheme = learnedScheme(sample, {
+    hashSpaceSize: SIZE,
+    vnodePlacement: 'sample-quantiles',
+    branchingFactor: FINE_BRANCHING_FACTOR,
+  })
+  const ring = new SimRing({ hashSpaceSize: SIZE, vnodeIds: scheme.vnodeIds(peers, vnodesPerPeer, SEED) })
+  return { scheme: `dlht-${FINE_BRANCHING_FACTOR}-leaves`, load: measureLoad(ring, scheme, keySet) }
+}
+
 /** Load of 10M lognormal keys, streamed through predictMany / SHA-256 in batches of 2^20. */
 function tenMillionKeys(keySet: KeySet, schemes: PlacementScheme[], rings: Map<string, SimRing>) {
   const rows = []
@@ -254,6 +266,7 @@ async function main(): Promise<void> {
       }
       const hashedDlht = learnedScheme(sample, { hashSpaceSize: SIZE, vnodePlacement: 'hashed' })
       runs.push({ ...base, scheme: 'dlht-hashed-vnodes', load: measureLoad(hashedRing, hashedDlht, keySet) })
+      runs.push({ ...base, ...fineModelLoad(sample, keySet, peers, vnodesPerPeer) })
       console.log(
         `${peers}x${vnodesPerPeer} ${keySet.name} done at ${((performance.now() - started) / 1000).toFixed(0)} s`,
       )
@@ -288,6 +301,13 @@ async function main(): Promise<void> {
           load: measureLoad(ring, scheme, keySet),
         })
       }
+      runs.push({
+        peers,
+        vnodesPerPeer,
+        dataset: keySet.name,
+        keys: keySet.keys.length,
+        ...fineModelLoad(sample, keySet, peers, vnodesPerPeer),
+      })
     }
     console.log(
       `${peers}x${vnodesPerPeer} load done at ${((performance.now() - started) / 1000).toFixed(0)} s`,
