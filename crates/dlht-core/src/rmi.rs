@@ -694,10 +694,10 @@ impl RootFit {
         let inner_leaves = (branching - low - high) as u128;
         let inner_keys = inner_end.saturating_sub(inner_start).max(1) as u128;
         let mut leaf_starts = vec![cells; branching];
-        let mut next_leaf = 0;
+        let mut next_leaf: usize = 0;
         let mut runs: Vec<(usize, Range<usize>)> = Vec::new();
         let mut begin = 0;
-        let mut gap = false;
+        let mut gap_cells = 0;
         for (c, &cell_end) in ends.iter().enumerate() {
             let end = cell_end.max(begin);
             let leaf = match c {
@@ -708,16 +708,27 @@ impl RootFit {
                         let rank = twice_rank.saturating_sub(2 * inner_start) as u128;
                         low + (inner_leaves * rank / (2 * inner_keys)) as usize
                     };
-                    // After a gap (empty cells), a cell that reaches into the next leaf's share
-                    // starts it, so no leaf's line spans the gap.
-                    let mut leaf = share(begin + end);
-                    if gap && end > begin && share(2 * end) >= next_leaf && next_leaf > 0 {
+                    // After a gap (empty cells) a cell starts a new leaf, so that no leaf's line
+                    // spans the gap, if it reaches into that leaf's share, or if the gap is a
+                    // leaf's worth of cells and the new leaf is at most one ahead of its share;
+                    // and never goes back to an earlier leaf than the previous cell's.
+                    let mut leaf = share(begin + end).max(next_leaf.saturating_sub(1));
+                    let ahead = if gap_cells >= CELLS_PER_LEAF { 1 } else { 0 };
+                    if gap_cells > 0
+                        && end > begin
+                        && next_leaf > 0
+                        && next_leaf <= share(2 * end) + ahead
+                    {
                         leaf = leaf.max(next_leaf);
                     }
                     leaf.min(branching - 1 - high)
                 }
             };
-            gap = end == begin && (gap || c > 0);
+            gap_cells = if end == begin && c > 0 {
+                gap_cells + 1
+            } else {
+                0
+            };
             if leaf >= next_leaf {
                 leaf_starts[next_leaf..=leaf].fill(c as u32);
                 next_leaf = leaf + 1;

@@ -178,8 +178,9 @@ proptest! {
         branching_factor in 1usize..200,
         cubic_root in any::<bool>(),
     ) {
-        // Every leaf ends within a cell of its quantile, and a cell of these smooth shapes holds a
-        // small part of a leaf's share, or one key's duplicates.
+        // Every leaf ends within a cell of its quantile (a leaf started after a gap may run one
+        // share ahead), and a cell of these smooth shapes holds a small part of a leaf's share, or
+        // one key's duplicates.
         let keys = keys(shape, n, seed);
         let config = RmiConfig {
             branching_factor,
@@ -188,7 +189,7 @@ proptest! {
         };
         let rmi = Rmi::train(config, &keys).unwrap();
         let largest = rmi.leaves().iter().map(|leaf| leaf.num_keys as usize).max().unwrap();
-        let bound = 2 * n / branching_factor + common::longest_run(&keys) + 2;
+        let bound = 3 * n / branching_factor + common::longest_run(&keys) + 2;
         prop_assert!(largest <= bound, "a leaf holds {largest} of {n} keys, above {bound}");
     }
 
