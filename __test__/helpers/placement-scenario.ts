@@ -35,6 +35,8 @@ export interface PlacementRun {
     consistentHashing: number
     /** Learned positions for keys, SHA-256 vnode ids (ts/net today). */
     learnedHashedIds: number
+    /** No placement does better: the most keys sharing one learned position, over the mean. */
+    floor: number
   }
   moves: number
   joinMs: number
@@ -57,13 +59,19 @@ function model(keys: Float64Array, seed: number): RecursiveModelIndex {
   return rmi
 }
 
-/** Every key's position, and every STRIDE-th of them weighing STRIDE keys. */
-function profiles(positions: BigUint64Array): { all: LoadProfile; planning: LoadProfile } {
+/** Every key's position, every STRIDE-th of them weighing STRIDE keys, and the most keys on one position. */
+function profiles(positions: BigUint64Array): { all: LoadProfile; planning: LoadProfile; heaviest: number } {
   const sorted = positions.slice().sort()
   const strided = sorted.filter((_, i) => i % STRIDE === STRIDE - 1)
+  let heaviest = 0
+  for (let i = 0, run = 0; i < sorted.length; i++) {
+    run = i > 0 && sorted[i] === sorted[i - 1] ? run + 1 : 1
+    heaviest = Math.max(heaviest, run)
+  }
   return {
     all: LoadProfile.fromPositions(sorted, H),
     planning: LoadProfile.fromPositions(strided, H, STRIDE),
+    heaviest,
   }
 }
 
@@ -104,6 +112,7 @@ export function placementScenario(
       ours: imbalance(plan.ring, after.all),
       consistentHashing: imbalance(hashedIds, hashed),
       learnedHashedIds: imbalance(hashedIds, after.all),
+      floor: Math.max(1, (after.heaviest * peers) / keys.length),
     },
     moves: plan.moves.length,
     joinMs,
