@@ -42,7 +42,8 @@ async function pair(
   options: { maxFrameSizeA?: number; callTimeout?: number } = {},
 ) {
   const a = await createDlhtLibp2p({ maxFrameSize: options.maxFrameSizeA })
-  const b = await createDlhtLibp2p({ callTimeout: options.callTimeout ?? 2000 })
+  // A generous deadline by default: these tests run beside the cluster tests' processes on 2 cores.
+  const b = await createDlhtLibp2p({ callTimeout: options.callTimeout ?? 5000 })
   t.teardown(async () => {
     await b.stop()
     await a.stop()
