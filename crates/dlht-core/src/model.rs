@@ -147,7 +147,12 @@ impl Normalizer {
     /// integers, then one signed conversion). Every step is monotone.
     #[inline(always)]
     fn centred(&self, key: f64) -> f64 {
-        let key = clamp(key, self.lo, self.hi);
+        self.centred_inside(clamp(key, self.lo, self.hi))
+    }
+
+    /// [`Normalizer::centred`] of a key already in `[lo, hi]`.
+    #[inline(always)]
+    fn centred_inside(&self, key: f64) -> f64 {
         match self.scale {
             KeyScale::Linear => key - self.mid,
             KeyScale::Log => (self.steps(key) - self.mid_steps) as f64,
@@ -194,7 +199,12 @@ impl HotModel {
     /// for linear polynomials (`ModelType::Linear` guarantees it).
     #[inline(always)]
     pub(crate) fn eval<const LINEAR: bool>(&self, key: f64) -> f64 {
-        let centred = self.norm.centred(key);
+        self.at::<LINEAR>(self.norm.centred(key))
+    }
+
+    /// The clamped output at a centred coordinate.
+    #[inline(always)]
+    fn at<const LINEAR: bool>(&self, centred: f64) -> f64 {
         let value = if LINEAR {
             self.base + centred * self.slope
         } else {
@@ -210,16 +220,13 @@ impl HotModel {
     /// two leaves starts, which is the rank (number of trained keys below) such a key has.
     #[inline(always)]
     pub(crate) fn eval_leaf<const LINEAR: bool>(&self, key: f64) -> f64 {
-        let value = self.eval::<LINEAR>(key);
-        let value = if key < self.norm.lo {
-            self.out_lo
-        } else {
-            value
-        };
-        if key > self.norm.hi {
+        // One well-predicted branch: trained and most other keys lie inside. NaN goes to `out_lo`.
+        if key >= self.norm.lo && key <= self.norm.hi {
+            self.at::<LINEAR>(self.norm.centred_inside(key))
+        } else if key > self.norm.hi {
             self.out_hi
         } else {
-            value
+            self.out_lo
         }
     }
 }

@@ -616,19 +616,15 @@ impl Rmi {
     #[inline(always)]
     fn trained_position<const ROOT_LINEAR: bool, const LEAF_LINEAR: bool>(&self, key: f64) -> u64 {
         let max_position = self.config.hash_space_size - 1;
-        let leaf = &self.hot[bucket::<ROOT_LINEAR>(&self.root_hot, &self.root_table, key)];
-        let position = position::<LEAF_LINEAR>(leaf, key, max_position);
-        let (key_min, key_max) = self.key_range;
-        let position = if key > key_max {
-            max_position
-        } else {
-            position
-        };
-        if key >= key_min {
-            position
-        } else {
-            0
-        }
+        let bucket = bucket::<ROOT_LINEAR>(&self.root_hot, &self.root_table, key);
+        debug_assert!(bucket < self.hot.len());
+        // SAFETY: the table holds leaf indices below `leaf_starts.len()`, which `from_parts` checked
+        // is the branching factor, the number of leaves in `hot`.
+        let leaf = unsafe { self.hot.get_unchecked(bucket) };
+        // Keys below (above) the trained range reach a leaf no later (earlier) than the first (last)
+        // with keys, and get its start, 0 (its end, H − 1): the leaf's own range check is the
+        // model's.
+        position::<LEAF_LINEAR>(leaf, key, max_position)
     }
 }
 
