@@ -12,6 +12,7 @@ import { Prepare, RING_PROTOCOL } from '../ts/protocol/messages.js'
 import { modelDigest } from '../ts/rollout/model-validation.js'
 import { type Cluster, type ClusterNode, startCluster, until, wordKeys } from './helpers/cluster.js'
 import { seededRandom } from './helpers/datasets.js'
+import { type RingView, ringIsConsistent } from './helpers/ring.js'
 
 const SIZE = 2n ** 62n
 
@@ -53,6 +54,14 @@ test.serial(
       churn.map((word) => [word, 0]),
     )
     for (const word of churn) expected.set(word, 0)
+    // Every peer is a member of the round once the ring is consistent.
+    await until(async () =>
+      ringIsConsistent(
+        await Promise.all(
+          nodes.map(async (node) => (await node.call<{ routing: RingView }>('stats')).routing),
+        ),
+      ),
+    )
     const holders = (await Promise.all(nodes.map(stats))).filter((node) => node.keys > 0).length
 
     // The writer overwrites and deletes churn keys; the reader checks that stable keys never change.
@@ -78,6 +87,7 @@ test.serial(
       return writes
     })()
     const wrongReads: string[] = []
+    let phase = 'before'
     const reader = (async () => {
       let reads = 0
       while (running) {
@@ -85,7 +95,7 @@ test.serial(
         const keys = stable.slice(at, at + 20)
         const values = await nodes[reads % nodes.length].call<unknown[]>('getMany', keys)
         keys.forEach((key, i) => {
-          if (values[i] !== `v:${key}`) wrongReads.push(`${key} -> ${String(values[i])}`)
+          if (values[i] !== `v:${key}`) wrongReads.push(`${key} -> ${String(values[i])} at ${phase}`)
         })
         reads++
       }
@@ -95,7 +105,18 @@ test.serial(
     load.catch(() => {}) // Reported below; a failed assertion must not leave it unhandled.
 
     await sleep(500)
+    phase = 'round'
     const result = await nodes[2].call<RetrainResult>('retrain')
+    phase = 'migration'
+    const watcher = (async () => {
+      while (running) {
+        const state = (await stats(nodes[2])).rollout.state
+        if (state === 'rebalancing') phase = 'rebalance'
+        else if (phase === 'rebalance' && state === 'idle') phase = 'after'
+        await sleep(50)
+      }
+    })()
+    watcher.catch(() => {})
     t.true(result.retrained)
     t.is(result.modelVersion, 2)
     t.is(result.contributors, holders)
@@ -120,6 +141,15 @@ test.serial(
       `entries on ${holders} nodes before, on ${after.filter((node) => node.keys > 0).length} after; migrated ${migrated}`,
     )
     t.true(migrated > 0, 'the new model moved entries between nodes')
+    // The coordinator then moved vnodes so that each process carries its share of the keys.
+    const keys = after.map((node) => node.keys)
+    const imbalance = Math.max(...keys) / (keys.reduce((sum, count) => sum + count, 0) / keys.length)
+    t.log(
+      `keys per process ${keys.join(' ')}: max/mean ${imbalance.toFixed(3)}`,
+      after[2].rollout.lastRebalance,
+    )
+    t.is(after[2].rollout.lastRebalanceError, null)
+    t.true(imbalance <= 1.1)
   },
 )
 

@@ -13,11 +13,14 @@ import {
   clockwiseDistance,
   iterativeLookup,
   JoinFailedError,
+  LoadProfile,
   LookupFailedError,
   type LookupResult,
   type OwnedArc,
+  planRebalance,
   rangeWalk,
 } from '../chord/index.js'
+import { DlhtError, InvalidArgumentError } from '../errors.js'
 import type { LeadConfig } from '../node/config.js'
 import type { DataPlane, ScanFilter, ScannedRecord } from '../node/data-plane.js'
 import { InvalidConfigError, NotStartedError } from '../node/errors.js'
@@ -35,6 +38,7 @@ import type {
 } from '../node/router.js'
 import {
   PeerUnavailableError,
+  RemoteCallTimeoutError,
   UnknownMessageError,
   UnknownModelVersionError,
   VnodeUnavailableError,
@@ -58,8 +62,10 @@ import {
   type KeysRequest,
   Leave,
   type LeaveRequest,
+  LoadSample,
   type MessageCodec,
   Migrate,
+  MoveVnode,
   type NeighbourRefs,
   Neighbours,
   Notify,
@@ -104,6 +110,11 @@ export interface ChordRouterOptions {
   maxFrameSize?: number
   /** Stabilization period in milliseconds; default `config.stabilizeInterval` seconds. */
   stabilizeIntervalMs?: number
+  /**
+   * After a rollout it coordinated, move vnodes so that every peer carries its share of the keys
+   * (`planRebalance` on a profile of the new positions). Default true.
+   */
+  rebalance?: boolean
   /** Identity of the peer; a new Ed25519 key when absent. */
   privateKey?: PrivateKey
 }
@@ -135,6 +146,9 @@ interface LocalVnode {
   /** False while joining or leaving: the vnode routes but does not serve data. */
   active: boolean
 }
+
+/** Key positions a rebalance reads at most, over the whole ring. */
+const PROFILE_POSITIONS = 50_000
 
 /** Data messages that change entries. */
 const WRITES: ReadonlySet<number> = new Set([Put.type, Delete.type])
@@ -232,6 +246,7 @@ export class ChordRouter implements Router {
       maxForwards: options.maxForwards ?? 4,
       callTimeout: options.callTimeout ?? 5000,
       maxFrameSize: options.maxFrameSize ?? 4 * 1024 * 1024,
+      rebalance: options.rebalance ?? true,
     }
     this.#stabilizeMs = options.stabilizeIntervalMs ?? this.#config.stabilizeInterval * 1000
     this.#privateKey = options.privateKey ?? generatePrivateKey()
@@ -254,6 +269,9 @@ export class ChordRouter implements Router {
         call: (peer, codec, request, signal) => this.#call(peer, RING_PROTOCOL, codec, request, signal),
         ownsLocally: (position) => this.#ownsLocally(position),
         migrate: (records, signal) => this.#migrate(records, signal),
+        rebalance: this.#options.rebalance
+          ? (totalKeys, signal) => this.#rebalance(totalKeys, signal)
+          : undefined,
         adopted: components.modelAdopted,
         log: components.log,
       },
@@ -442,6 +460,10 @@ export class ChordRouter implements Router {
     } catch (err) {
       // The peer is on another model version: learn it (the caller then routes again).
       if (err instanceof UnknownModelVersionError) await this.#catchUpWith(peer)
+      // Routing went round in circles from this route: forget what we believed the peer owns.
+      if (err instanceof DlhtError && err.code === 'ERR_DLHT_LOOKUP_FAILED') {
+        this.#cache.removeWhere((cached) => cached.peerId === peer.peerId)
+      }
       const data = request as DataRequest & Partial<PutRequest & KeysRequest & ScanRequest>
       const position = data.records?.[0]?.position ?? data.keys?.[0]?.position ?? data.hashMin
       if (!(err instanceof PeerUnavailableError) || data.ttl === 0 || position === undefined) throw err
@@ -483,8 +505,8 @@ export class ChordRouter implements Router {
   }
 
   /** Waits while a rollout is prepared here, so that a write is routed by the version that follows. */
-  async beforeWrite(): Promise<void> {
-    await this.#rollout.decided(this.#options.callTimeout)
+  beforeWrite(): Promise<void> | undefined {
+    return this.#rollout.state === 'prepared' ? this.#rollout.decided(this.#options.callTimeout) : undefined
   }
 
   rolloutStats(): RolloutStats {
@@ -502,28 +524,36 @@ export class ChordRouter implements Router {
 
   // --- rollout ---------------------------------------------------------------------------------
 
-  /**
-   * Every peer with a vnode on the ring, this one first: a walk along the successor lists (one
-   * call per `successorListLength` vnodes), not the routing cache, which may miss new peers.
-   */
+  /** Every peer with a vnode on the ring, this one first. */
   async #members(signal: AbortSignal): Promise<PeerRef[]> {
     const peers = new Map<string, PeerRef>([
       [this.peerId, { peerId: this.peerId, multiaddrs: this.multiaddrs() }],
     ])
+    for (const vnode of await this.#walkRing(signal)) {
+      if (!peers.has(vnode.peerId))
+        peers.set(vnode.peerId, { peerId: vnode.peerId, multiaddrs: vnode.multiaddrs })
+    }
+    return [...peers.values()]
+  }
+
+  /**
+   * Every vnode on the ring, in ring order from one of ours: a walk along the successor lists (one
+   * call per `successorListLength` vnodes), not the routing cache, which may miss new vnodes.
+   */
+  async #walkRing(signal: AbortSignal): Promise<VnodeRef[]> {
     const start = this.localVnodes()[0]
     if (start === undefined) throw new NotStartedError('the overlay has no vnode on the ring')
+    const ring: VnodeRef[] = [start]
     const seen = new Set<bigint>([start.id])
     let current = start
     for (let calls = 0; calls < 100_000; calls++) {
       const { successors } = await this.#ringCall(current, Neighbours, { target: current.id }, signal)
-      const next = successors.find((successor) => !seen.has(successor.id))
-      if (next === undefined || successors[0]?.id === start.id) return [...peers.values()]
+      if (successors.every((successor) => seen.has(successor.id))) return ring
       for (const successor of successors) {
-        if (successor.id === start.id) return [...peers.values()]
+        if (successor.id === start.id) return ring
+        if (seen.has(successor.id)) continue
         seen.add(successor.id)
-        if (!peers.has(successor.peerId)) {
-          peers.set(successor.peerId, { peerId: successor.peerId, multiaddrs: successor.multiaddrs })
-        }
+        ring.push(successor)
         current = successor
       }
     }
@@ -634,7 +664,11 @@ export class ChordRouter implements Router {
         start = vnode
       }
     }
-    const options = { signal, onUnreachable: (node: VnodeRef) => this.#forget(node) }
+    const options = {
+      signal,
+      onUnreachable: (node: VnodeRef, err: unknown) =>
+        this.#forget(node, err instanceof VnodeUnavailableError),
+    }
     let result: LookupResult<VnodeRef>
     if (start !== undefined) result = await start.chord.lookup(this.#remote, position, options)
     else if (this.#handedTo !== undefined) {
@@ -673,11 +707,14 @@ export class ChordRouter implements Router {
     return this.#cache.size > before
   }
 
-  /** Drops a node that failed to answer: all vnodes of its peer, or only it when it is ours. */
-  #forget(node: VnodeRef): void {
+  /**
+   * Drops a node that failed to answer or left: all vnodes of its peer, or only it when it is ours,
+   * left gracefully, or its peer answered that it no longer runs it (it moved).
+   */
+  #forget(node: VnodeRef, onlyThisVnode = false): void {
     const isGone =
-      node.peerId === this.peerId
-        ? (other: VnodeRef) => other.id === node.id
+      node.peerId === this.peerId || onlyThisVnode
+        ? (other: VnodeRef) => other.peerId === node.peerId && other.id === node.id
         : (other: VnodeRef) => other.peerId === node.peerId
     for (const vnode of this.#vnodes.values()) vnode.chord.forget(isGone)
     this.#cache.removeWhere(isGone)
@@ -812,7 +849,7 @@ export class ChordRouter implements Router {
       case SuccessorLeft.type: {
         const { target, leaving, successors } = request as SuccessorLeftRequest
         this.#ringVnode(target).chord.successorLeft(leaving, successors)
-        this.#forget(leaving)
+        this.#forget(leaving, true)
         return undefined
       }
       case Contribute.type:
@@ -827,6 +864,13 @@ export class ChordRouter implements Router {
       case Abort.type:
         this.#rollout.abort(request as { version: number; digest: string })
         return undefined
+      case LoadSample.type:
+        return { positions: this.#dataPlane.samplePositions((request as { stride: number }).stride) }
+      case MoveVnode.type: {
+        const { from, to } = request as { from: bigint; to: bigint }
+        await this.#moveVnode(from, to)
+        return undefined
+      }
       case RolloutStatus.type:
         return this.#rollout.status(request as RolloutStatusRequest)
     }
@@ -867,7 +911,7 @@ export class ChordRouter implements Router {
       this.#stats.takenOver += request.records.length
     }
     vnode.chord.predecessorLeft(request.leaving, request.predecessor, request.arcStart)
-    this.#forget(request.leaving)
+    this.#forget(request.leaving, true)
     return undefined
   }
 
@@ -1149,11 +1193,11 @@ export class ChordRouter implements Router {
 
   // --- joining, maintenance, leaving -----------------------------------------------------------
 
-  #newVnode(index: number): LocalVnode {
+  #newVnode(index: number, id = vnodePosition(this.peerId, index, this.#hashSpaceSize)): LocalVnode {
     const ref: VnodeRef = {
       peerId: this.peerId,
       vnodeId: index,
-      id: vnodePosition(this.peerId, index, this.#hashSpaceSize),
+      id,
       multiaddrs: this.multiaddrs(),
     }
     const vnode = {
@@ -1205,7 +1249,10 @@ export class ChordRouter implements Router {
     await this.#inTransition(async () => {
       for (let attempt = 1; ; attempt++) {
         try {
-          await vnode.chord.join(this.#remote, via, { signal, onUnreachable: (node) => this.#forget(node) })
+          await vnode.chord.join(this.#remote, via, {
+            signal,
+            onUnreachable: (node, err) => this.#forget(node, err instanceof VnodeUnavailableError),
+          })
           vnode.active = true
           return
         } catch (err) {
@@ -1227,7 +1274,11 @@ export class ChordRouter implements Router {
       for (const vnode of [...this.#vnodes.values()]) {
         if (signal.aborted) return
         if (!vnode.active) continue
-        const options = { signal, onUnreachable: (node: VnodeRef) => this.#forget(node) }
+        const options = {
+          signal,
+          onUnreachable: (node: VnodeRef, err: unknown) =>
+            this.#forget(node, err instanceof VnodeUnavailableError),
+        }
         try {
           await vnode.chord.checkPredecessor(this.#remote, options)
           await vnode.chord.stabilize(this.#remote, options)
@@ -1238,6 +1289,61 @@ export class ChordRouter implements Router {
       }
       if (this.#rollout.migrating && !signal.aborted) await this.#rollout.poll(signal).catch(() => {})
     }
+  }
+
+  /** Moves a local vnode to `to`: it leaves (handing its arc over) and joins the ring again there. */
+  async #moveVnode(from: bigint, to: bigint): Promise<void> {
+    const signal = this.#running?.signal
+    if (signal === undefined) throw new NotStartedError('the overlay is not started')
+    const vnode = this.#vnodes.get(from)
+    if (vnode === undefined || !vnode.active)
+      throw new VnodeUnavailableError(`peer ${this.peerId} runs no vnode at ${from}`)
+    if (this.#vnodes.has(to))
+      throw new InvalidArgumentError(`peer ${this.peerId} already runs a vnode at ${to}`)
+    const via = vnode.chord.successors.find((successor) => successor.id !== from)
+    if (via === undefined) throw new JoinFailedError('a vnode alone on the ring has nowhere to move')
+    await this.#leaveVnode(vnode)
+    if (vnode.active) throw new JoinFailedError(`vnode ${from} could not hand its arc over`)
+    this.#vnodes.delete(from)
+    await this.#joinVnode(this.#newVnode(vnode.ref.vnodeId, to), via, signal)
+  }
+
+  /**
+   * After a rollout: a profile of where the keys now lie (every `stride`-th position of each
+   * peer), then the vnode moves `planRebalance` proposes, one after the other.
+   */
+  async #rebalance(
+    totalKeys: number,
+    signal: AbortSignal,
+  ): Promise<{ before: number; after: number; moves: number }> {
+    const vnodes = await this.#walkRing(signal)
+    const peers = new Map(vnodes.map((vnode) => [vnode.peerId, vnode]))
+    const stride = Math.max(1, Math.ceil(totalKeys / PROFILE_POSITIONS))
+    const samples = await Promise.all(
+      [...peers.values()].map(async (peer) =>
+        peer.peerId === this.peerId
+          ? this.#dataPlane.samplePositions(stride)
+          : (await this.#call(peer, RING_PROTOCOL, LoadSample, { stride }, signal)).positions,
+      ),
+    )
+    const profile = LoadProfile.fromPositions(samples.flat(), this.#hashSpaceSize, stride)
+    const plan = planRebalance(
+      vnodes.map((vnode) => ({ id: vnode.id, peer: vnode.peerId })),
+      profile,
+    )
+    for (const move of plan.moves) {
+      signal.throwIfAborted()
+      const peer = peers.get(move.peer) as VnodeRef
+      if (peer.peerId === this.peerId) await this.#moveVnode(move.from, move.to)
+      else await this.#call(peer, RING_PROTOCOL, MoveVnode, { from: move.from, to: move.to }, signal)
+      // Let stabilization repair successor lists around the move before the next one.
+      for (let waited = 0; waited < 20; waited++) {
+        await sleep(Math.min(this.#stabilizeMs, 1000), signal)
+        const ids = new Set((await this.#walkRing(signal)).map((vnode) => vnode.id))
+        if (ids.has(move.to) && !ids.has(move.from)) break
+      }
+    }
+    return { before: plan.before, after: plan.after, moves: plan.moves.length }
   }
 
   /** Hands every vnode's arc and entries to its successor and tells its predecessor. */
@@ -1258,21 +1364,31 @@ export class ChordRouter implements Router {
         const remote = successor.peerId !== this.peerId
         vnode.active = false
         const records = remote ? await this.#extractArc({ from: chord.arcStart, to: ref.id }) : []
-        try {
-          await this.#ringCall(successor, Leave, {
-            target: successor.id,
-            leaving: ref,
-            predecessor: chord.predecessor,
-            arcStart: chord.arcStart,
-            records,
-          })
+        const request = {
+          target: successor.id,
+          leaving: ref,
+          predecessor: chord.predecessor,
+          arcStart: chord.arcStart,
+          records,
+        }
+        let handed = false
+        for (let attempt = 1; attempt <= 3 && !handed; attempt++) {
+          try {
+            await this.#ringCall(successor, Leave, request)
+            handed = true
+          } catch (err) {
+            // A timeout may hide a hand-over that happened: ask the same successor again (a
+            // repeated Leave changes nothing) rather than give the entries to a second one.
+            if (!(err instanceof RemoteCallTimeoutError)) break
+          }
+        }
+        if (handed) {
           this.#stats.handedOver += records.length
           if (remote) this.#handedTo = successor
           break
-        } catch {
-          if (records.length > 0) await this.#dataPlane.putMany(records)
-          vnode.active = true
         }
+        if (records.length > 0) await this.#dataPlane.putMany(records)
+        vnode.active = true
       }
     })
     const predecessor = chord.predecessor

@@ -56,7 +56,14 @@ export class RolloutBusyError extends DlhtError {
   }
 }
 
-export type RolloutState = 'idle' | 'prepared' | 'migrating'
+export type RolloutState = 'idle' | 'prepared' | 'migrating' | 'rebalancing'
+
+/** Largest over mean keys per peer before and after the vnode moves a rebalance made. */
+export interface RebalanceOutcome {
+  before: number
+  after: number
+  moves: number
+}
 
 /** Rollout figures of one peer, in `LeadNode.getStats().rollout`. */
 export interface RolloutStats {
@@ -75,6 +82,9 @@ export interface RolloutStats {
   /** Duration of this peer's last finished migration. */
   lastMigrationMs: number | null
   lastMigrationError: string | null
+  /** The last rebalance this peer ran after coordinating a round. */
+  lastRebalance: RebalanceOutcome | null
+  lastRebalanceError: string | null
 }
 
 /** What the rollout needs from the router. */
@@ -95,6 +105,11 @@ export interface RolloutHost {
   ): Promise<Answer>
   /** Whether one of this peer's vnodes owns the position now. */
   ownsLocally(position: bigint): boolean
+  /**
+   * Moves vnodes so that every peer carries its share of about `totalKeys` keys; null when the
+   * router does not rebalance.
+   */
+  rebalance?(totalKeys: number, signal: AbortSignal): Promise<RebalanceOutcome>
   /** Stores records at their owners (routed and forwarded); resolves once every owner has them. */
   migrate(records: ScannedRecord[], signal: AbortSignal): Promise<void>
   /** Bookkeeping once a model is adopted (persist it, reset the training manager). */
@@ -158,7 +173,10 @@ export class ModelRollout {
     migratedBytes: 0,
     lastMigrationMs: null as number | null,
     lastMigrationError: null as string | null,
+    lastRebalance: null as RebalanceOutcome | null,
+    lastRebalanceError: null as string | null,
   }
+  #rebalancing: Promise<void> | null = null
 
   constructor(host: RolloutHost, options: { prepareTtlMs: number }) {
     this.#host = host
@@ -180,6 +198,7 @@ export class ModelRollout {
 
   get state(): RolloutState {
     if (this.migrating) return 'migrating'
+    if (this.#rebalancing !== null) return 'rebalancing'
     return this.#prepared === null ? 'idle' : 'prepared'
   }
 
@@ -258,7 +277,8 @@ export class ModelRollout {
     }
     if (this.#prepared?.offer.digest === request.digest)
       return { accepted: true, reason: null, message: null }
-    if (this.migrating) return refuse('busy', 'the previous rollout is still migrating entries')
+    if (this.migrating || this.#rebalancing !== null)
+      return refuse('busy', 'the previous rollout is still migrating entries or moving vnodes')
     if (this.#prepared !== null && performance.now() - this.#prepared.at < this.#prepareTtlMs) {
       return refuse(
         'busy',
@@ -470,10 +490,25 @@ export class ModelRollout {
     this.#finishIfDone()
   }
 
+  /** Once every peer has migrated, moves vnodes so that each peer carries its share of the keys. */
+  async #rebalanceWhenMigrated(totalKeys: number): Promise<void> {
+    const signal = this.#running.signal
+    while (this.migrating && !signal.aborted) await sleep(100, signal)
+    if (signal.aborted) return
+    try {
+      this.#stats.lastRebalance = (await this.#host.rebalance?.(totalKeys, signal)) ?? null
+      this.#stats.lastRebalanceError = null
+    } catch (err) {
+      this.#stats.lastRebalanceError = (err as Error).message
+      this.#host.log(`rebalancing vnodes failed: ${(err as Error).message}`)
+    }
+  }
+
   /** Resolves when this peer has no round running and its own migration is finished. */
   async settle(): Promise<void> {
     await this.#round?.catch(() => {})
     await this.#ownMigration
+    await this.#rebalancing
   }
 
   /** The peer's vnodes have joined the ring: migration may start. */
@@ -506,7 +541,8 @@ export class ModelRollout {
   async #runRound(sampleKeys: Float64Array | undefined): Promise<ClusterRetrainOutcome | null> {
     const host = this.#host
     const signal = this.#running.signal
-    if (this.migrating) throw new RolloutBusyError('the previous rollout is still migrating entries')
+    if (this.migrating || this.#rebalancing !== null)
+      throw new RolloutBusyError('the previous rollout is still migrating entries or moving vnodes')
     const started = performance.now()
     const members = await host.members(signal)
     const version = host.learnedHash.version + 1
@@ -554,6 +590,12 @@ export class ModelRollout {
     this.commit(offer)
     await Promise.allSettled(others.map((peer) => host.call(peer, Commit, offer)))
     this.#stats.rounds++
+    const totalKeys = contributions.reduce((sum, { weight }) => sum + weight, 0)
+    if (host.rebalance !== undefined) {
+      this.#rebalancing = this.#rebalanceWhenMigrated(totalKeys).finally(() => {
+        this.#rebalancing = null
+      })
+    }
     return {
       modelVersion: version,
       trainingDataSize: contributions.reduce((sum, { weight }) => sum + weight, 0),

@@ -110,7 +110,7 @@ const MODEL_META = 'model'
  * Attempts of an operation that meets the ring changing under it: peers on another model version
  * during a rollout, or a lookup that lands on a vnode still joining.
  */
-const ROUTING_RETRIES = 6
+const ROUTING_RETRIES = 10
 const RETRYABLE = new Set(['ERR_DLHT_UNKNOWN_MODEL_VERSION', 'ERR_DLHT_LOOKUP_FAILED'])
 const CONFIG_META = 'config'
 
@@ -334,7 +334,8 @@ export class LeadNode extends EventTarget {
     this.#assertStarted()
     const bytes = serializeValue(value, this.config.maxValueBytes)
     await this.#routed(async () => {
-      await this.#router.beforeWrite?.()
+      const held = this.#router.beforeWrite?.() // No extra turn unless writes are held.
+      if (held !== undefined) await held
       const { plane, position } = await this.#owner(key)
       await plane.put({ key, value: bytes }, position)
     })
@@ -349,7 +350,8 @@ export class LeadNode extends EventTarget {
       records.push({ key, value: serializeValue(value, this.config.maxValueBytes) })
     const keys = records.map((record) => record.key)
     await this.#routed(async () => {
-      await this.#router.beforeWrite?.()
+      const held = this.#router.beforeWrite?.() // No extra turn unless writes are held.
+      if (held !== undefined) await held
       const { groups, positions } = await this.#owners(keys)
       await Promise.all(
         Array.from(groups, ([plane, indices]) =>
@@ -408,7 +410,7 @@ export class LeadNode extends EventTarget {
         return await operation()
       } catch (err) {
         if (!(err instanceof DlhtError && RETRYABLE.has(err.code)) || attempt >= ROUTING_RETRIES) throw err
-        await new Promise((resolve) => setTimeout(resolve, 25 * attempt))
+        await new Promise((resolve) => setTimeout(resolve, 50 * attempt))
       }
     }
   }
@@ -423,7 +425,8 @@ export class LeadNode extends EventTarget {
   async delete(key: NodeKey): Promise<boolean> {
     this.#assertStarted()
     const deleted = await this.#routed(async () => {
-      await this.#router.beforeWrite?.()
+      const held = this.#router.beforeWrite?.() // No extra turn unless writes are held.
+      if (held !== undefined) await held
       const { plane, position } = await this.#owner(key)
       return plane.delete(key, position)
     })

@@ -293,6 +293,13 @@ export class LocalStore implements DataPlane {
     }))
   }
 
+  /** Every `stride`-th stored position (the middle one of each stride), in ring order. */
+  samplePositions(stride: number): bigint[] {
+    const ranks: number[] = []
+    for (let rank = Math.floor(stride / 2); rank < this.#index.size; rank += stride) ranks.push(rank)
+    return this.#index.atRanks(ranks).map((placed) => placed.position)
+  }
+
   /** The encoded form of every stored key, in ring order. */
   encodedKeys(): Float64Array {
     return this.#index.encodedKeys()

@@ -76,8 +76,11 @@ export interface Router {
    * Absent on a single-node router (the node then trains alone). `sampleKeys` are encoded, sorted.
    */
   retrainCluster?(sampleKeys?: Float64Array): Promise<ClusterRetrainOutcome | null>
-  /** Resolves when a write may be routed (a ring holds writes while a new model is being prepared). */
-  beforeWrite?(): Promise<void>
+  /**
+   * While writes must wait (a ring holds them while a new model is prepared), a promise of the
+   * moment they may go on; undefined when they may go on at once.
+   */
+  beforeWrite?(): Promise<void> | undefined
 }
 
 /** Options of a LocalRouter. */

@@ -629,6 +629,29 @@ export const Scan: MessageCodec<ScanRequest, ScanAnswer> = {
   },
 }
 
+/** Every `stride`-th stored position of a peer (in ring order): a profile of where its keys lie. */
+export const LoadSample: MessageCodec<{ stride: number }, { positions: bigint[] }> = {
+  type: 13,
+  writeRequest: (request) => [request.stride],
+  readRequest: (body) => ({ stride: readUint(readArray(body, 'load sample', 1)[0], 'stride') }),
+  writeAnswer: (answer) => answer.positions,
+  readAnswer: (body, size) => ({
+    positions: readArray(body, 'positions').map((position) => readBigint(position, 'position', size)),
+  }),
+}
+
+/** Moves one of the receiver's vnodes: it leaves (handing its entries over) and rejoins at `to`. */
+export const MoveVnode: MessageCodec<{ from: bigint; to: bigint }, undefined> = {
+  type: 14,
+  writeRequest: (request) => [request.from, request.to],
+  readRequest: (body, size) => {
+    const [from, to] = readArray(body, 'move vnode', 2)
+    return { from: readBigint(from, 'vnode id', size), to: readBigint(to, 'new vnode id', size) }
+  },
+  writeAnswer: nothing.write,
+  readAnswer: nothing.read,
+}
+
 // While a rollout migrates entries, the new owner of a key also asks its previous owner. These
 // requests are served from the receiver's own store only (no ownership check, no forwarding).
 
@@ -655,6 +678,8 @@ export const RING_CODECS: ReadonlyArray<MessageCodec<unknown, unknown>> = [
   Commit,
   Abort,
   RolloutStatus,
+  LoadSample,
+  MoveVnode,
 ] as unknown as ReadonlyArray<MessageCodec<unknown, unknown>>
 /** Data plane messages. */
 export const DATA_CODECS: ReadonlyArray<MessageCodec<unknown, unknown>> = [
