@@ -15,6 +15,12 @@ import { seededRandom } from './helpers/datasets.js'
 import { type RingView, ringIsConsistent } from './helpers/ring.js'
 
 const SIZE = 2n ** 62n
+/**
+ * Call deadline of these clusters: the library default. A hand-over answer that misses its deadline
+ * loses the arc's entries (hand-overs are not acknowledged yet), and a loaded 2-core machine can
+ * take longer than the harness's 1.5 s to carry a few thousand entries.
+ */
+const HANDOVER_TIMEOUT = 5000
 
 async function stats(node: ClusterNode): Promise<NodeStats & { rollout: RolloutStats }> {
   return (await node.call<{ node: NodeStats & { rollout: RolloutStats } }>('stats')).node
@@ -40,7 +46,7 @@ test.serial(
   async (t) => {
     const words = wordKeys(8000)
     // The ring starts on a model of the first third of the words, so the rest crowds a few arcs.
-    const cluster = await startCluster(t, 8, { trainOn: words.slice(0, 2600) })
+    const cluster = await startCluster(t, 8, { trainOn: words.slice(0, 2600), callTimeout: HANDOVER_TIMEOUT })
     const { nodes } = cluster
     const stable = words.filter((_, i) => i % 2 === 0)
     const churn = words.filter((_, i) => i % 2 === 1)
@@ -128,11 +134,16 @@ test.serial(
     const [writes, reads] = await load
     t.log(`${writes} writes and ${reads} batched reads ran through the rollout`)
     t.true(writes > 10 && reads > 10, 'the load ran through the rollout')
+    const byPhase = new Map<string, number>()
+    for (const read of wrongReads)
+      byPhase.set(read.split(' at ')[1], (byPhase.get(read.split(' at ')[1]) ?? 0) + 1)
+    t.log('wrong reads by phase', [...byPhase])
     t.deepEqual(wrongReads.slice(0, 5), [])
 
     const all = [...stable, ...churn]
     const values = await nodes[5].call<unknown[]>('getMany', all)
     const wrong = all.filter((key, i) => values[i] !== (i < stable.length ? `v:${key}` : expected.get(key)))
+    t.log(`${wrong.length} keys with a wrong final value; stored ${await storedKeys(cluster)}`)
     t.deepEqual(wrong.slice(0, 5), [], `${wrong.length} keys with a wrong final value`)
     t.is(await storedKeys(cluster), stable.length + expected.size)
     const after = await Promise.all(nodes.map(stats))
@@ -155,7 +166,7 @@ test.serial(
 
 test.serial('a node that joins during a rollout catches up; nothing is lost', async (t) => {
   const words = wordKeys(6000)
-  const cluster = await startCluster(t, 4, { trainOn: words.slice(0, 2000) })
+  const cluster = await startCluster(t, 4, { trainOn: words.slice(0, 2000), callTimeout: HANDOVER_TIMEOUT })
   const { nodes } = cluster
   await nodes[0].call(
     'putMany',
@@ -177,7 +188,7 @@ test.serial('a node that joins during a rollout catches up; nothing is lost', as
 
 test.serial('a node stopped gracefully during a migration hands everything over', async (t) => {
   const words = wordKeys(20_000)
-  const cluster = await startCluster(t, 5, { trainOn: words.slice(0, 7000) })
+  const cluster = await startCluster(t, 5, { trainOn: words.slice(0, 7000), callTimeout: HANDOVER_TIMEOUT })
   const { nodes } = cluster
   await nodes[0].call(
     'putMany',

@@ -2,14 +2,17 @@
 // federated round's time and bytes (against shipping key samples), the migration's duration and
 // rate, and remote GET latency from an in-process client before and during the migration.
 
+import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { Cluster, until, wordKeys } from '../__test__/helpers/cluster.js'
 import { seededRandom } from '../__test__/helpers/datasets.js'
+import { vnodePosition } from '../ts/net/chord-router.js'
 import type { RolloutStats } from '../ts/net/model-rollout.js'
 import { LeadNode, type NodeStats, type RetrainResult } from '../ts/node/lead-node.js'
 import { closedLoop, percentile, writeResults } from './measure.js'
 
 const NODES = 8
+const SIZE = 2n ** 62n
 const KEYS = 100_000
 /** Keys a node would ship per round if rounds exchanged samples instead of models. */
 const SAMPLE_KEYS = 10_000
@@ -37,6 +40,7 @@ const allStats = async (): Promise<Stats[]> => [
 function getLoad(random: () => number) {
   const latencies: number[] = []
   let errors = 0
+  const errorCodes = new Set<string>()
   let wrong = 0
   let stop = false
   const done = Promise.all(
@@ -47,8 +51,9 @@ function getLoad(random: () => number) {
         try {
           if ((await client.get(word)) !== word.length) wrong++
           latencies.push(performance.now() - began)
-        } catch {
+        } catch (err) {
           errors++
+          errorCodes.add((err as { code?: string }).code ?? (err as Error).message)
         }
       }
     }),
@@ -62,6 +67,7 @@ function getLoad(random: () => number) {
         p50Ms: percentile(latencies, 50),
         p99Ms: percentile(latencies, 99),
         errors,
+        errorCodes: [...errorCodes],
         wrong,
       }
     },
@@ -95,6 +101,21 @@ try {
   const migratedBytes = after.reduce((sum, node) => sum + node.rollout.migratedBytes, 0)
   const keysAfter = after.map((node) => node.keys)
   const mean = KEYS / keysAfter.length
+  // Consistent hashing in the same run: SHA-256 of each key onto the same peers' SHA-256 vnode ids.
+  const ring = after
+    .flatMap((node) =>
+      node.vnodes.map((vnode) => ({
+        id: vnodePosition(node.peerId, vnode.vnodeId, SIZE),
+        peer: node.peerId,
+      })),
+    )
+    .sort((a, b) => (a.id < b.id ? -1 : 1))
+  const hashed = new Map<string, number>()
+  for (const word of words) {
+    const position = createHash('sha256').update(word).digest().readBigUInt64BE(0) % SIZE
+    const owner = ring.find((vnode) => vnode.id >= position) ?? ring[0]
+    hashed.set(owner.peer, (hashed.get(owner.peer) ?? 0) + 1)
+  }
   const contributors = round.contributors ?? 0
   // Shipping samples instead: each contributor sends up to SAMPLE_KEYS encoded keys (8 bytes each).
   const sampleBytes = keysBefore.reduce((sum, keys) => sum + Math.min(SAMPLE_KEYS, keys) * 8, 0)
@@ -125,7 +146,11 @@ try {
       entriesPerSecond: migratedEntries / ((finished - committed) / 1000),
       keysPerProcessBefore: keysBefore,
       keysPerProcessAfter: keysAfter,
-      loadMaxOverMeanAfter: Math.max(...keysAfter) / mean,
+    },
+    loadPerProcess: {
+      rebalance: after[0].rollout.lastRebalance,
+      learnedMaxOverMean: Math.max(...keysAfter) / mean,
+      consistentHashingMaxOverMean: Math.max(...after.map((node) => hashed.get(node.peerId) ?? 0)) / mean,
     },
     get: { beforeRollout: before, duringRollout: during, p99Ratio: during.p99Ms / before.p99Ms },
   }

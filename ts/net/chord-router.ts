@@ -257,7 +257,10 @@ export class ChordRouter implements Router {
       neighbours: (target, callOptions) =>
         this.#ringCall(target, Neighbours, { target: target.id }, callOptions?.signal),
       notify: (target, candidate, callOptions) => this.#notifyRemote(target, candidate, callOptions?.signal),
-      ping: (target, callOptions) => this.#ringCall(target, Ping, undefined, callOptions?.signal),
+      // Asks the vnode itself, not only its peer: a vnode that moved away must read as gone.
+      ping: async (target, callOptions) => {
+        await this.#ringCall(target, Neighbours, { target: target.id }, callOptions?.signal)
+      },
     }
     this.#rollout = new ModelRollout(
       {
@@ -804,7 +807,7 @@ export class ChordRouter implements Router {
       case Scan.type:
         return this.#serveScan(request as ScanRequest, signal)
       case Migrate.type:
-        return this.#serveMigrate(request as PutRequest, signal)
+        return this.#servePut(request as PutRequest, signal, true)
       case GetLocal.type: {
         const { keys } = request as KeysRequest
         return { values: await this.#dataPlane.getMany(keys.map((item) => item.key)), misrouted: 0 }
@@ -1000,8 +1003,12 @@ export class ChordRouter implements Router {
     const groups = new Map<RemoteDataPlane, number[]>()
     for (let j = 0; j < indexes.length; j++) {
       const owner = owners[j]
-      if (owner.peerId === this.peerId)
+      if (owner.peerId === this.peerId) {
+        // Someone's tables still name a vnode of ours that left or is not active: drop it here
+        // (the caller routes again a moment later, once stabilization has repaired the others).
+        if (!this.#vnodes.get(owner.id)?.active) this.#forget(owner)
         throw new LookupFailedError('routing sent a forwarded request back here')
+      }
       const plane = this.#plainPlane(owner) as RemoteDataPlane
       const group = groups.get(plane)
       if (group === undefined) groups.set(plane, [indexes[j]])
@@ -1010,37 +1017,23 @@ export class ChordRouter implements Router {
     return groups
   }
 
-  async #servePut(request: PutRequest, signal: AbortSignal): Promise<DataAnswer> {
+  /**
+   * Stores the records this peer owns and forwards the others. A migration (`migrating`) keeps
+   * keys written here since the rollout began and forwards as a migration too.
+   */
+  async #servePut(request: PutRequest, signal: AbortSignal, migrating = false): Promise<DataAnswer> {
     await this.#settled(signal)
     const { records, ttl } = request
     const { owned, foreign } = this.#partition(records, ttl)
-    if (owned.length > 0) await this.#dataPlane.putMany(owned.map((i) => records[i]))
+    const mine = owned.map((i) => records[i])
+    if (mine.length > 0)
+      await (migrating ? this.#dataPlane.putUntouched(mine) : this.#dataPlane.putMany(mine))
     const groups = await this.#byOwner(records, foreign, signal)
     await Promise.all(
-      [...groups].map(([plane, indexes]) =>
-        plane.putRecords(
-          indexes.map((i) => records[i]),
-          ttl - 1,
-        ),
-      ),
-    )
-    return { misrouted: foreign.length }
-  }
-
-  /** Entries moving to their new owner: stored unless written here since; others forwarded. */
-  async #serveMigrate(request: PutRequest, signal: AbortSignal): Promise<DataAnswer> {
-    await this.#settled(signal)
-    const { records, ttl } = request
-    const { owned, foreign } = this.#partition(records, ttl)
-    if (owned.length > 0) await this.#dataPlane.putUntouched(owned.map((i) => records[i]))
-    const groups = await this.#byOwner(records, foreign, signal)
-    await Promise.all(
-      [...groups].map(([plane, indexes]) =>
-        plane.migrateRecords(
-          indexes.map((i) => records[i]),
-          ttl - 1,
-        ),
-      ),
+      [...groups].map(([plane, indexes]) => {
+        const forwarded = indexes.map((i) => records[i])
+        return migrating ? plane.migrateRecords(forwarded, ttl - 1) : plane.putRecords(forwarded, ttl - 1)
+      }),
     )
     return { misrouted: foreign.length }
   }
