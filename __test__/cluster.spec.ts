@@ -1,7 +1,7 @@
 // Real multi-process clusters on 127.0.0.1: the seed's Distributed Cluster example, 10k keys from
 // random nodes, ranges against brute force, growing and shrinking the ring, and a SIGKILLed node.
 
-import test, { type ExecutionContext } from 'ava'
+import test from 'ava'
 import {
   type ClusterNode,
   ClusterNodeError,
