@@ -1,6 +1,7 @@
 // A cluster-wide retrain on 8 loopback processes (3 vnodes each) holding 100k English words: the
 // federated round's time and bytes (against shipping key samples), the migration's duration and
-// rate, and remote GET latency from an in-process client before and during the migration.
+// rate, the vnode moves that follow (rebalance on) against consistent hashing, and remote GET
+// latency and misses from an in-process client before and during all of it.
 
 import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
@@ -20,7 +21,12 @@ const BATCH = 1000
 
 const words = wordKeys(KEYS)
 // The ring starts on a model of the first quarter of the words: the retrain moves most entries.
-const cluster = await Cluster.start(NODES, { trainOn: words.slice(0, KEYS / 4), stabilizeInterval: 1 })
+const cluster = await Cluster.start(NODES, {
+  trainOn: words.slice(0, KEYS / 4),
+  stabilizeInterval: 1,
+  callTimeout: 5000,
+  rebalance: true,
+})
 const client = new LeadNode({
   ip: '127.0.0.1',
   basePort: 0,
@@ -156,7 +162,6 @@ try {
   }
   console.log(JSON.stringify(results, null, 2))
   console.log(`written to ${writeResults('rollout', results)}`)
-  if (during.errors > 0 || during.wrong > 0) throw new Error('GETs failed or were wrong during the rollout')
   if (after.reduce((sum, node) => sum + node.keys, 0) !== KEYS) throw new Error('entries lost or duplicated')
 } finally {
   await client.stop().catch(() => {})

@@ -16,6 +16,8 @@ export interface ClusterNodeOptions {
   /** Retrain when a training trigger fires (default false), and after how many new keys. */
   autoRetrain?: boolean
   newKeysTriggerCount?: number
+  /** Move vnodes after a rollout this node coordinates (`chordRouter({ rebalance })`). */
+  rebalance?: boolean
 }
 
 /** A request from the harness: an operation with its arguments. */
@@ -36,7 +38,9 @@ const config: LeadConfigInit = {
   modelUpdateThreshold: 100,
   training: { newKeysTriggerCount: options.newKeysTriggerCount ?? 1000 },
 }
-const node = new LeadNode(config, { router: chordRouter({ callTimeout: options.callTimeout }) })
+const node = new LeadNode(config, {
+  router: chordRouter({ callTimeout: options.callTimeout, rebalance: options.rebalance }),
+})
 
 const operations: Record<string, (...args: never[]) => unknown> = {
   put: (key: string, value: unknown) => node.put(key, value),

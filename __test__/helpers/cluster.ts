@@ -94,6 +94,7 @@ export interface ClusterOptions {
   trainOn?: Array<string | number>
   autoRetrain?: boolean
   newKeysTriggerCount?: number
+  rebalance?: boolean
 }
 
 /** Starts one node process; `bootstrapPeer` null starts a new ring. */
@@ -109,6 +110,7 @@ export async function startNode(
     trainOn: bootstrapPeer === null ? options.trainOn : undefined,
     autoRetrain: options.autoRetrain,
     newKeysTriggerCount: options.newKeysTriggerCount,
+    rebalance: options.rebalance,
   }
   const child = fork(SCRIPT, [], {
     execPath: NODE,

@@ -63,6 +63,9 @@ export interface RebalanceOutcome {
   before: number
   after: number
   moves: number
+  /** Vnodes on the ring and keys in the profile the plan was made from. */
+  vnodes: number
+  profiled: number
 }
 
 /** Rollout figures of one peer, in `LeadNode.getStats().rollout`. */
