@@ -4,47 +4,16 @@
 
 import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { Cluster } from '../__test__/helpers/cluster.js'
+import { Cluster, clusterClient } from '../__test__/helpers/cluster.js'
 import { seededRandom } from '../__test__/helpers/datasets.js'
 import { type RingView, ringIsConsistent } from '../__test__/helpers/ring.js'
-import { chordRouter } from '../ts/net/chord-router.js'
-import { LeadNode } from '../ts/node/lead-node.js'
-import { percentile, writeResults } from './measure.js'
+import { closedLoop, type Latencies, percentile, writeResults } from './measure.js'
 
 const KEY_COUNT = 20_000
 const BATCH = 1000
 const IN_FLIGHT = 256
 /** Arrival rate of the open-loop GET row (well below the sequential rate). */
 const OPEN_LOOP_RATE = 500
-
-interface Latencies {
-  opsPerSecond: number
-  p50Ms: number
-  p99Ms: number
-}
-
-/** Runs `count` operations with `inFlight` of them outstanding at any time. */
-async function closedLoop(
-  count: number,
-  inFlight: number,
-  operation: (i: number) => Promise<unknown>,
-): Promise<Latencies> {
-  const latencies: number[] = []
-  let next = 0
-  const start = performance.now()
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (next < count) {
-        const i = next++
-        const began = performance.now()
-        await operation(i)
-        latencies.push(performance.now() - began)
-      }
-    }),
-  )
-  const seconds = (performance.now() - start) / 1000
-  return { opsPerSecond: count / seconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) }
-}
 
 /** Starts `rate` operations per second on a fixed schedule, whatever the earlier ones are doing. */
 async function openLoop(
@@ -85,17 +54,7 @@ async function batched(keys: number[], operation: (batch: number[]) => Promise<u
 const random = seededRandom(42)
 const sample = Array.from({ length: KEY_COUNT }, () => Math.floor(random() * 1e9))
 const cluster = await Cluster.start(3, { trainOn: sample, stabilizeInterval: 1, callTimeout: 5000 })
-const client = new LeadNode(
-  {
-    ip: '127.0.0.1',
-    basePort: 0,
-    bootstrapPeer: `localhost:${cluster.nodes[0].port}`,
-    numVirtualNodes: 1,
-    stabilizeInterval: 1,
-    autoRetrain: false,
-  },
-  { router: chordRouter() },
-)
+const client = clusterClient(cluster)
 try {
   await client.start()
   await ringSettled(async () => [

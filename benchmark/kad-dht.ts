@@ -12,10 +12,8 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { Cluster } from '../__test__/helpers/cluster.js'
+import { Cluster, clusterClient } from '../__test__/helpers/cluster.js'
 import { seededRandom } from '../__test__/helpers/datasets.js'
-import { chordRouter } from '../ts/net/chord-router.js'
-import { LeadNode } from '../ts/node/lead-node.js'
 import { closedLoop, type Latencies, writeResults } from './measure.js'
 
 const KEY_COUNT = 2000
@@ -145,17 +143,7 @@ async function startDlht(): Promise<System & { keys: number[] }> {
   const random = seededRandom(42)
   const sample = Array.from({ length: 20_000 }, () => Math.floor(random() * 1e9))
   const cluster = await Cluster.start(3, { trainOn: sample, stabilizeInterval: 1, callTimeout: 5000 })
-  const client = new LeadNode(
-    {
-      ip: '127.0.0.1',
-      basePort: 0,
-      bootstrapPeer: `localhost:${cluster.nodes[0].port}`,
-      numVirtualNodes: 1,
-      stabilizeInterval: 1,
-      autoRetrain: false,
-    },
-    { router: chordRouter() },
-  )
+  const client = clusterClient(cluster)
   const stop = async () => {
     await client.stop()
     await Promise.all(cluster.nodes.map((node) => node.stop()))

@@ -5,11 +5,11 @@
 
 import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
-import { Cluster, until, wordKeys } from '../__test__/helpers/cluster.js'
+import { Cluster, clusterClient, until, wordKeys } from '../__test__/helpers/cluster.js'
 import { seededRandom } from '../__test__/helpers/datasets.js'
 import { vnodePosition } from '../ts/net/chord-router.js'
 import type { RolloutStats } from '../ts/net/model-rollout.js'
-import { LeadNode, type NodeStats, type RetrainResult } from '../ts/node/lead-node.js'
+import type { NodeStats, RetrainResult } from '../ts/node/lead-node.js'
 import { closedLoop, percentile, writeResults } from './measure.js'
 
 const NODES = 8
@@ -27,14 +27,7 @@ const cluster = await Cluster.start(NODES, {
   callTimeout: 5000,
   rebalance: true,
 })
-const client = new LeadNode({
-  ip: '127.0.0.1',
-  basePort: 0,
-  bootstrapPeer: `localhost:${cluster.nodes[0].port}`,
-  numVirtualNodes: 1,
-  stabilizeInterval: 1,
-  autoRetrain: false,
-})
+const client = clusterClient(cluster)
 
 type Stats = NodeStats & { rollout: RolloutStats }
 const allStats = async (): Promise<Stats[]> => [

@@ -3,6 +3,7 @@
 
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { LeadNode } from '../../ts/node/lead-node.js'
 import type { ClusterNodeOptions } from './cluster-node.js'
 import { englishWords } from './datasets.js'
 
@@ -194,4 +195,16 @@ export async function until(condition: () => Promise<boolean>, timeoutMs = 20_00
 export function wordKeys(count: number): string[] {
   const words = englishWords()
   return Array.from({ length: count }, (_, i) => words[Math.floor((i * words.length) / count)])
+}
+
+/** A node in this process that joins `cluster` with one vnode (not started): the benchmarks' client. */
+export function clusterClient(cluster: Cluster): LeadNode {
+  return new LeadNode({
+    ip: '127.0.0.1',
+    basePort: 0,
+    bootstrapPeer: `localhost:${cluster.nodes[0].port}`,
+    numVirtualNodes: 1,
+    stabilizeInterval: 1,
+    autoRetrain: false,
+  })
 }
