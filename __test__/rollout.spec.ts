@@ -34,6 +34,15 @@ async function rolledOut(cluster: Cluster, version: number): Promise<void> {
   }, 60_000)
 }
 
+/** Waits until the ring is consistent, so that a round's walk meets every peer. */
+async function ringSettled(nodes: ClusterNode[]): Promise<void> {
+  await until(async () =>
+    ringIsConsistent(
+      await Promise.all(nodes.map(async (node) => (await node.call<{ routing: RingView }>('stats')).routing)),
+    ),
+  )
+}
+
 /** Sum of the keys stored on every live node: each entry must be stored exactly once. */
 async function storedKeys(cluster: Cluster): Promise<number> {
   return (await Promise.all(cluster.alive.map(stats))).reduce((sum, node) => sum + node.keys, 0)
@@ -61,13 +70,7 @@ test.serial(
     )
     for (const word of churn) expected.set(word, 0)
     // Every peer is a member of the round once the ring is consistent.
-    await until(async () =>
-      ringIsConsistent(
-        await Promise.all(
-          nodes.map(async (node) => (await node.call<{ routing: RingView }>('stats')).routing),
-        ),
-      ),
-    )
+    await ringSettled(nodes)
     const holders = (await Promise.all(nodes.map(stats))).filter((node) => node.keys > 0).length
 
     // The writer overwrites and deletes churn keys; the reader checks that stable keys never change.
@@ -163,6 +166,7 @@ test.serial('a node that joins during a rollout catches up; nothing is lost', as
     'putMany',
     words.map((word) => [word, word.length]),
   )
+  await ringSettled(nodes)
   const [result, joined] = await Promise.all([nodes[1].call<RetrainResult>('retrain'), cluster.add()])
   t.true(result.retrained)
   await rolledOut(cluster, result.modelVersion)
@@ -185,6 +189,7 @@ test.serial('a node stopped gracefully during a migration hands everything over'
     'putMany',
     words.map((word) => [word, word]),
   )
+  await ringSettled(nodes)
   const retrain = nodes[0].call<RetrainResult>('retrain')
   await until(async () => (await stats(nodes[3])).modelVersion === 2, 30_000)
   await nodes[3].stop()
@@ -220,6 +225,7 @@ test.serial('poisoned models are refused by every node, which stays on its versi
     'putMany',
     words.map((word) => [word, 1]),
   )
+  await ringSettled(nodes)
   t.true((await nodes[0].call<RetrainResult>('retrain')).retrained)
   await rolledOut(cluster, 1)
 
@@ -303,6 +309,7 @@ test.serial(
       'putMany',
       words.map((word) => [word, word.length]),
     )
+    await ringSettled(nodes)
     const result = await nodes[3].call<RetrainResult>('retrain')
     await rolledOut(cluster, result.modelVersion)
     const after = await Promise.all(nodes.map(stats))

@@ -685,6 +685,27 @@ export class ChordRouter implements Router {
         options,
       )
     } else throw new NotStartedError('the overlay has no vnode on the ring')
+    // A step answered by a stale successor list (before stabilization) can name one of our vnodes
+    // whose arc no longer reaches `position`: vnodes joined in front of it. Go on from its predecessor.
+    let named = result.owner.peerId === this.peerId ? this.#vnodes.get(result.owner.id) : undefined
+    for (let hop = 0; named?.active && !named.chord.owns(position) && hop < this.#vnodes.size; hop++) {
+      const before: VnodeRef | null = named.chord.predecessor
+      if (before === null) break
+      if (before.peerId === this.peerId) {
+        named = this.#vnodes.get(before.id)
+        if (named?.active && named.chord.owns(position)) {
+          result = { owner: named.ref, arcStart: named.chord.arcStart, hops: result.hops }
+        }
+        continue
+      }
+      result = await iterativeLookup(
+        position,
+        () => ({ kind: 'next', next: before }),
+        this.#remote.step,
+        options,
+      )
+      break
+    }
     this.#stats.lookups++
     this.#stats.lookupHops += result.hops
     if (result.owner.peerId !== this.peerId) this.#cache.add(result.arcStart, result.owner)
@@ -1351,13 +1372,33 @@ export class ChordRouter implements Router {
     }
   }
 
+  /**
+   * The vnode whose arc starts at `ref`, from an entry of ref's successor list: before stabilization
+   * has run, vnodes that joined in between are missing from the list, so follow predecessors back
+   * (the arc must go to the vnode that holds it, or its entries would sit where no lookup leads).
+   */
+  async #arcSuccessor(ref: VnodeRef, listed: VnodeRef): Promise<VnodeRef> {
+    let candidate = listed
+    for (let hop = 0; hop < 2 * this.#options.successorListLength; hop++) {
+      const { arcStart, predecessor } = await this.#ringCall(candidate, Neighbours, { target: candidate.id })
+      if (arcStart === ref.id || predecessor === null || predecessor.id === ref.id) return candidate
+      const size = this.#hashSpaceSize
+      const between =
+        clockwiseDistance(ref.id, predecessor.id, size) < clockwiseDistance(ref.id, candidate.id, size)
+      if (!between) return candidate
+      candidate = predecessor
+    }
+    return candidate
+  }
+
   async #leaveVnode(vnode: LocalVnode): Promise<void> {
     const { chord, ref } = vnode
     const successors = chord.successors.filter(
       (node) => node.id !== ref.id && (node.peerId !== this.peerId || this.#vnodes.get(node.id)?.active),
     )
     await this.#inTransition(async () => {
-      for (const successor of successors) {
+      for (const listed of successors) {
+        const successor = await this.#arcSuccessor(ref, listed).catch(() => listed)
         const remote = successor.peerId !== this.peerId
         vnode.active = false
         const records = remote ? await this.#extractArc({ from: chord.arcStart, to: ref.id }) : []
