@@ -8,7 +8,6 @@ mod common;
 use dlht_core::fedavg::{averaged_cdf, federated_average, AverageOptions, Contribution};
 use dlht_core::{Rmi, RmiConfig, SplitMix64};
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
 
 const H: u64 = 1 << 62;
 
@@ -45,11 +44,7 @@ fn options(synthetic_keys: usize) -> AverageOptions {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 64,
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(common::proptest_config(64))]
 
     #[test]
     fn averaging_copies_of_one_model_is_the_identity(

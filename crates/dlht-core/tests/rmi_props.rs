@@ -7,7 +7,6 @@ mod common;
 
 use dlht_core::{format, ModelType, Rmi, RmiConfig};
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
 
 /// A seeded key set of one of the shapes in `common`, at most `n` keys (clusters may be tiny).
 fn keys(shape: u8, n: usize, seed: u64) -> Vec<f64> {
@@ -71,11 +70,7 @@ fn assert_monotone(rmi: &Rmi, sorted_probes: &[f64]) -> Result<(), TestCaseError
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 256,
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(common::proptest_config(256))]
 
     #[test]
     fn error_bound_holds_for_every_trained_key((keys, rmi) in trained()) {

@@ -4,6 +4,16 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use dlht_core::SplitMix64;
+use proptest::test_runner::{Config, FileFailurePersistence};
+
+/// Property-test settings: `cases` runs, failing seeds kept beside the test (`*.regressions`).
+pub fn proptest_config(cases: u32) -> Config {
+    Config {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
+        ..Config::default()
+    }
+}
 
 /// `n` keys drawn by `draw`, sorted ascending.
 fn sorted(n: usize, seed: u64, mut draw: impl FnMut(&mut SplitMix64) -> f64) -> Vec<f64> {
