@@ -16,3 +16,14 @@ export class JoinFailedError extends DlhtError {
     super('ERR_DLHT_JOIN_FAILED', message, options)
   }
 }
+
+/**
+ * A vnode refused an arc hand-over: its arc does not start at the vnode handing over, so the
+ * entries would sit where no lookup leads. The caller finds the right vnode and tries again.
+ */
+export class HandOverRefusedError extends DlhtError {
+  static readonly code = 'ERR_DLHT_HAND_OVER_REFUSED'
+  constructor(message: string, options?: ErrorOptions) {
+    super(HandOverRefusedError.code, message, options)
+  }
+}

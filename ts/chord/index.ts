@@ -2,7 +2,7 @@
 // The live overlay (ts/net) and the simulator drive the same code through a ChordRemote.
 
 export { ArcMap, type OwnedArc } from './arcs.js'
-export { JoinFailedError, LookupFailedError } from './errors.js'
+export { HandOverRefusedError, JoinFailedError, LookupFailedError } from './errors.js'
 export {
   DEFAULT_MAX_HOPS,
   iterativeLookup,

@@ -11,11 +11,13 @@ import {
   type ChordRemote,
   ChordVnode,
   clockwiseDistance,
+  HandOverRefusedError,
   iterativeLookup,
   JoinFailedError,
   LoadProfile,
   LookupFailedError,
   type LookupResult,
+  type NotifyOutcome,
   type OwnedArc,
   planRebalance,
   rangeWalk,
@@ -97,6 +99,7 @@ import { encodedRangeOf, MigratingDataPlane, type PreviousHolder } from './migra
 import { ModelRollout, type RebalanceOutcome, type RolloutStats } from './model-rollout.js'
 import { RemoteDataPlane } from './remote-data-plane.js'
 import type { DlhtService, PeerAddress } from './service.js'
+import { TransitionGate } from './transition-gate.js'
 
 /** Options of the overlay beyond LeadConfig. */
 export interface ChordRouterOptions {
@@ -144,9 +147,17 @@ export interface OverlayStats {
 interface LocalVnode {
   readonly ref: VnodeRef
   readonly chord: ChordVnode<VnodeRef>
-  /** False while joining or leaving: the vnode routes but does not serve data. */
+  /** False while joining and once left: the vnode routes but does not serve data. */
   active: boolean
+  /** Set while it hands its arc over: it takes no arc from a neighbour meanwhile. */
+  leaving: boolean
 }
+
+/** Hand-overs a peer remembers having taken, so that a repeated Leave is only acknowledged. */
+const REMEMBERED_HAND_OVERS = 64
+
+/** Rounds over the successor list a leaving vnode makes before it gives up handing its arc over. */
+const LEAVE_ROUNDS = 10
 
 /** Key positions a rebalance reads at most, over the whole ring. */
 const PROFILE_POSITIONS = 50_000
@@ -231,17 +242,20 @@ export class ChordRouter implements Router {
   #service: DlhtService | undefined
   #running: AbortController | undefined
   #maintenance: Promise<void> | undefined
-  #transitions = 0
+  readonly #log: (message: string) => void
+  readonly #gate = new TransitionGate()
+  /** Recent hand-overs taken from leaving vnodes, oldest first (see `#serveLeave`). */
+  readonly #handOversTaken = new Set<string>()
   #lookupsRunning = 0
   /** The remote vnode that took over the arc of the last vnode to leave. */
   #handedTo: VnodeRef | undefined
   #lookupSlots: Array<() => void> = []
-  #settledWaiters: Array<() => void> = []
 
   constructor(components: RouterComponents, options: ChordRouterOptions = {}) {
     this.#config = components.config
     this.#dataPlane = components.store
     this.#learnedHash = components.learnedHash
+    this.#log = components.log
     this.#options = {
       successorListLength: options.successorListLength ?? 8,
       maxForwards: options.maxForwards ?? 4,
@@ -879,7 +893,7 @@ export class ChordRouter implements Router {
       }
       case Contribute.type:
         // Entries moving in a join or leave are counted once they have landed.
-        await this.#settled(AbortSignal.timeout(this.#options.callTimeout / 2)).catch(() => {})
+        await this.#gate.idle(AbortSignal.timeout(this.#options.callTimeout / 2)).catch(() => {})
         return this.#rollout.contribution()
       case Prepare.type:
         return this.#rollout.prepare(request as PrepareRequest)
@@ -914,30 +928,62 @@ export class ChordRouter implements Router {
 
   async #serveNotify(request: NotifyRequest, local: boolean): Promise<NotifyAnswer> {
     const vnode = this.#ringVnode(request.target)
-    const outcome = vnode.chord.notify(request.candidate)
-    let records: ScannedRecord[] = []
-    if (outcome.handedOver !== null && !local) {
-      this.#cache.add(outcome.handedOver.from, request.candidate)
-      records = await this.#inTransition(() => this.#extractArc(outcome.handedOver as Arc))
-      this.#stats.handedOver += records.length
-    }
-    return {
+    const answer = (records: ScannedRecord[], outcome: NotifyOutcome<VnodeRef>): NotifyAnswer => ({
       accepted: outcome.accepted,
       previousPredecessor: outcome.previousPredecessor,
       previousArcStart: outcome.previousArcStart,
       records,
-    }
+    })
+    // Stabilization repeats notify every round: one that changes nothing needs no hand-over.
+    if (vnode.chord.predecessor?.id === request.candidate.id)
+      return answer([], vnode.chord.notify(request.candidate))
+    return this.#gate.exclusive(async () => {
+      if (vnode.leaving)
+        throw new HandOverRefusedError(`vnode ${vnode.ref.id} is leaving; join next to its successor`)
+      const outcome = vnode.chord.notify(request.candidate)
+      if (outcome.handedOver === null || local) return answer([], outcome)
+      this.#cache.add(outcome.handedOver.from, request.candidate)
+      const records = await this.#extractArc(outcome.handedOver)
+      this.#stats.handedOver += records.length
+      return answer(records, outcome)
+    })
   }
 
+  /**
+   * Takes over the arc of a leaving predecessor, with its entries. Refused unless our arc starts
+   * at the leaving vnode (else the entries would sit where no lookup leads) and while we are
+   * leaving ourselves. A Leave repeated because its answer was lost is acknowledged and not stored
+   * again: writes may have landed here since.
+   */
   async #serveLeave(request: LeaveRequest): Promise<undefined> {
     const vnode = this.#ringVnode(request.target)
-    if (request.records.length > 0) {
-      await this.#dataPlane.putMany(request.records)
-      this.#stats.takenOver += request.records.length
-    }
-    vnode.chord.predecessorLeft(request.leaving, request.predecessor, request.arcStart)
-    this.#forget(request.leaving, true)
+    const { leaving, records } = request
+    const handOver = `${leaving.peerId}/${leaving.id}/${request.arcStart}`
+    if (this.#handOversTaken.has(handOver)) return undefined
+    await this.#gate.exclusive(async () => {
+      if (!vnode.active || vnode.leaving || vnode.chord.arcStart !== leaving.id) {
+        throw new HandOverRefusedError(
+          `vnode ${vnode.ref.id} (arc from ${vnode.chord.arcStart}${vnode.leaving ? ', leaving' : ''}) cannot take the arc of ${leaving.id}`,
+        )
+      }
+      this.#handOversTaken.add(handOver)
+      if (this.#handOversTaken.size > REMEMBERED_HAND_OVERS)
+        this.#handOversTaken.delete(this.#handOversTaken.values().next().value as string)
+      vnode.chord.predecessorLeft(leaving, request.predecessor, request.arcStart)
+      if (records.length > 0) {
+        await this.#dataPlane.putMany(records)
+        this.#stats.takenOver += records.length
+      }
+    })
+    this.#forget(leaving, true)
     return undefined
+  }
+
+  #copyArc(arc: Arc): ScannedRecord[] {
+    const records: ScannedRecord[] = []
+    for (const [from, to] of arcRanges(arc, this.#hashSpaceSize))
+      records.push(...this.#dataPlane.scanSync(from, to))
+    return records
   }
 
   async #extractArc(arc: Arc): Promise<ScannedRecord[]> {
@@ -964,30 +1010,6 @@ export class ChordRouter implements Router {
     throw new UnknownModelVersionError(
       `request placed with model version ${version}, this peer uses ${current}: ${MODEL_VERSION_HINT}`,
     )
-  }
-
-  /** Waits while a join or leave moves entries between this peer and its neighbours. */
-  async #settled(signal: AbortSignal): Promise<void> {
-    while (this.#transitions > 0) {
-      signal.throwIfAborted()
-      await new Promise<void>((resolve) => {
-        this.#settledWaiters.push(resolve)
-        signal.addEventListener('abort', () => resolve(), { once: true })
-      })
-    }
-  }
-
-  async #inTransition<T>(work: () => Promise<T>): Promise<T> {
-    this.#transitions++
-    try {
-      return await work()
-    } finally {
-      if (--this.#transitions === 0) {
-        const waiters = this.#settledWaiters
-        this.#settledWaiters = []
-        for (const wake of waiters) wake()
-      }
-    }
   }
 
   #ownsLocally(position: bigint): boolean {
@@ -1044,12 +1066,14 @@ export class ChordRouter implements Router {
    * keys written here since the rollout began and forwards as a migration too.
    */
   async #servePut(request: PutRequest, signal: AbortSignal, migrating = false): Promise<DataAnswer> {
-    await this.#settled(signal)
     const { records, ttl } = request
-    const { owned, foreign } = this.#partition(records, ttl)
-    const mine = owned.map((i) => records[i])
-    if (mine.length > 0)
-      await (migrating ? this.#dataPlane.putUntouched(mine) : this.#dataPlane.putMany(mine))
+    const { foreign } = await this.#gate.shared(async () => {
+      const parts = this.#partition(records, ttl)
+      const mine = parts.owned.map((i) => records[i])
+      if (mine.length > 0)
+        await (migrating ? this.#dataPlane.putUntouched(mine) : this.#dataPlane.putMany(mine))
+      return parts
+    }, signal)
     const groups = await this.#byOwner(records, foreign, signal)
     await Promise.all(
       [...groups].map(([plane, indexes]) => {
@@ -1061,12 +1085,14 @@ export class ChordRouter implements Router {
   }
 
   async #serveGet(request: KeysRequest, signal: AbortSignal): Promise<GetAnswer> {
-    await this.#settled(signal)
     const { keys, ttl } = request
-    const { owned, foreign } = this.#partition(keys, ttl)
     const values: Array<Uint8Array | undefined> = new Array(keys.length)
-    const local = await this.#dataPlane.getMany(owned.map((i) => keys[i].key))
-    for (let j = 0; j < owned.length; j++) values[owned[j]] = local[j]
+    const { foreign } = await this.#gate.shared(async () => {
+      const parts = this.#partition(keys, ttl)
+      const local = await this.#dataPlane.getMany(parts.owned.map((i) => keys[i].key))
+      for (let j = 0; j < parts.owned.length; j++) values[parts.owned[j]] = local[j]
+      return parts
+    }, signal)
     await this.#forwardKeys(
       keys,
       foreign,
@@ -1078,12 +1104,14 @@ export class ChordRouter implements Router {
   }
 
   async #serveDelete(request: KeysRequest, signal: AbortSignal): Promise<DeleteAnswer> {
-    await this.#settled(signal)
     const { keys, ttl } = request
-    const { owned, foreign } = this.#partition(keys, ttl)
     const present: boolean[] = new Array(keys.length)
-    const local = await this.#dataPlane.deleteMany(owned.map((i) => keys[i].key))
-    for (let j = 0; j < owned.length; j++) present[owned[j]] = local[j]
+    const { foreign } = await this.#gate.shared(async () => {
+      const parts = this.#partition(keys, ttl)
+      const local = await this.#dataPlane.deleteMany(parts.owned.map((i) => keys[i].key))
+      for (let j = 0; j < parts.owned.length; j++) present[parts.owned[j]] = local[j]
+      return parts
+    }, signal)
     await this.#forwardKeys(
       keys,
       foreign,
@@ -1115,15 +1143,23 @@ export class ChordRouter implements Router {
 
   /** Scans the pieces of the range this peer owns, forwards the others, and pages the result. */
   async #serveScan(request: ScanRequest, signal: AbortSignal): Promise<ScanAnswer> {
-    await this.#settled(signal)
     const { hashMin, hashMax, filter, ttl, maxBytes } = request
+    // The pieces owned here are read together, with no hand-over in between; others go on later.
+    const pieces = await this.#gate.shared(
+      async () =>
+        this.#ownedPieces(hashMin, hashMax).map((piece) => ({
+          ...piece,
+          found: piece.local ? this.#dataPlane.scanSync(piece.from, piece.to, filter ?? undefined) : null,
+        })),
+      signal,
+    )
     const records: ScannedRecord[] = []
     let bytes = 0
     let misrouted = 0
-    for (const piece of this.#ownedPieces(hashMin, hashMax)) {
+    for (const piece of pieces) {
       if (bytes > maxBytes) return this.#page(records, maxBytes, piece.from, misrouted)
       let found: ScannedRecord[]
-      if (piece.local) found = await this.#dataPlane.scan(piece.from, piece.to, filter ?? undefined)
+      if (piece.found !== null) found = piece.found
       else {
         if (ttl === 0)
           throw new LookupFailedError('a scan reached a peer that does not own it, with no hop left')
@@ -1222,6 +1258,7 @@ export class ChordRouter implements Router {
         successorListLength: this.#options.successorListLength,
       }),
       active: false,
+      leaving: false,
     }
     this.#vnodes.set(ref.id, vnode)
     return vnode
@@ -1261,7 +1298,7 @@ export class ChordRouter implements Router {
   /** Joins one vnode, retrying while the ring is still settling around its place. */
   async #joinVnode(vnode: LocalVnode, via: VnodeRef, signal: AbortSignal): Promise<void> {
     const attempts = 10
-    await this.#inTransition(async () => {
+    await this.#gate.exclusive(async () => {
       for (let attempt = 1; ; attempt++) {
         try {
           await vnode.chord.join(this.#remote, via, {
@@ -1272,7 +1309,11 @@ export class ChordRouter implements Router {
           return
         } catch (err) {
           signal.throwIfAborted()
-          if (attempt >= attempts || !(err instanceof JoinFailedError || err instanceof LookupFailedError)) {
+          const retry =
+            err instanceof JoinFailedError ||
+            err instanceof LookupFailedError ||
+            (err instanceof DlhtError && err.code === HandOverRefusedError.code)
+          if (attempt >= attempts || !retry) {
             this.#vnodes.delete(vnode.ref.id)
             throw err
           }
@@ -1391,44 +1432,37 @@ export class ChordRouter implements Router {
     return candidate
   }
 
+  /**
+   * Hands the vnode's arc and entries to the vnode that follows it, then tells its predecessor.
+   * The entries are copied, and deleted here only once the successor has taken them: until then
+   * this peer still serves them (data operations wait while the hand-over runs, see TransitionGate).
+   */
   async #leaveVnode(vnode: LocalVnode): Promise<void> {
     const { chord, ref } = vnode
-    const successors = chord.successors.filter(
-      (node) => node.id !== ref.id && (node.peerId !== this.peerId || this.#vnodes.get(node.id)?.active),
-    )
-    await this.#inTransition(async () => {
-      for (const listed of successors) {
-        const successor = await this.#arcSuccessor(ref, listed).catch(() => listed)
-        const remote = successor.peerId !== this.peerId
-        vnode.active = false
-        const records = remote ? await this.#extractArc({ from: chord.arcStart, to: ref.id }) : []
-        const request = {
-          target: successor.id,
-          leaving: ref,
-          predecessor: chord.predecessor,
-          arcStart: chord.arcStart,
-          records,
+    vnode.leaving = true
+    const handed = await this.#gate.exclusive(async () => {
+      for (let round = 1; round <= LEAVE_ROUNDS; round++) {
+        const successors = chord.successors.filter(
+          (node) => node.id !== ref.id && (node.peerId !== this.peerId || this.#vnodes.get(node.id)?.active),
+        )
+        for (const listed of successors) {
+          const outcome = await this.#handOver(vnode, listed)
+          if (outcome === 'handed') return true
+          // Refused: the ring around us is still settling (a neighbour joining or leaving).
+          if (outcome === 'refused') break
         }
-        let handed = false
-        for (let attempt = 1; attempt <= 3 && !handed; attempt++) {
-          try {
-            await this.#ringCall(successor, Leave, request)
-            handed = true
-          } catch (err) {
-            // A timeout may hide a hand-over that happened: ask the same successor again (a
-            // repeated Leave changes nothing) rather than give the entries to a second one.
-            if (!(err instanceof RemoteCallTimeoutError)) break
-          }
-        }
-        if (handed) {
-          this.#stats.handedOver += records.length
-          if (remote) this.#handedTo = successor
-          break
-        }
-        if (records.length > 0) await this.#dataPlane.putMany(records)
-        vnode.active = true
+        if (successors.length === 0) return false
+        await sleep(Math.min(1000, Math.max(50, this.#stabilizeMs / 2)), AbortSignal.timeout(2000)).catch(
+          () => {},
+        )
       }
+      return false
     })
+    vnode.leaving = false
+    if (!handed) {
+      this.#log(`vnode ${ref.id} could not hand its arc over; its entries stay on this peer`)
+      return
+    }
     const predecessor = chord.predecessor
     if (predecessor !== null && predecessor.id !== ref.id) {
       await this.#ringCall(predecessor, SuccessorLeft, {
@@ -1437,6 +1471,40 @@ export class ChordRouter implements Router {
         successors: [...chord.successors],
       }).catch(() => {})
     }
+  }
+
+  /** One attempt to hand the vnode's arc to the vnode that holds the arc after it (see #arcSuccessor). */
+  async #handOver(vnode: LocalVnode, listed: VnodeRef): Promise<'handed' | 'refused' | 'unreachable'> {
+    const { chord, ref } = vnode
+    const successor = await this.#arcSuccessor(ref, listed).catch(() => listed)
+    const remote = successor.peerId !== this.peerId
+    const arc = { from: chord.arcStart, to: ref.id }
+    const records = remote ? this.#copyArc(arc) : []
+    const request = {
+      target: successor.id,
+      leaving: ref,
+      predecessor: chord.predecessor,
+      arcStart: arc.from,
+      records,
+    }
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        await this.#ringCall(successor, Leave, request)
+        vnode.active = false
+        if (remote) {
+          await this.#extractArc(arc)
+          this.#handedTo = successor
+        }
+        this.#stats.handedOver += records.length
+        return 'handed'
+      } catch (err) {
+        if (err instanceof DlhtError && err.code === HandOverRefusedError.code) return 'refused'
+        // A timeout may hide a hand-over that happened: ask the same successor again (it only
+        // acknowledges a repeated Leave) rather than give the entries to a second one.
+        if (!(err instanceof RemoteCallTimeoutError)) return 'unreachable'
+      }
+    }
+    return 'unreachable'
   }
 }
 
