@@ -49,6 +49,9 @@ const MAX_ERROR_FRACTION = 0.25
 /** Entries moved per migration batch. */
 const MIGRATION_BATCH = 2000
 
+/** Status polls in a row a migrating peer may miss before it is taken for gone. */
+const UNREACHABLE_POLLS = 5
+
 /** A round could not run: another is being prepared, or the previous one is still migrating. */
 export class RolloutBusyError extends DlhtError {
   constructor(message: string, options?: ErrorOptions) {
@@ -161,6 +164,8 @@ export class ModelRollout {
   #decidedWaiters: Array<() => void> = []
   /** Peers still migrating entries of the last adopted model (this one included), by peer id. */
   #migrating = new Map<string, PeerRef>()
+  /** Polls in a row that could not reach a migrating peer, by peer id. */
+  #unreachable = new Map<string, number>()
   #installedDigest: string | null = null
   #ownMigration: Promise<void> | null = null
   #round: Promise<ClusterRetrainOutcome | null> | null = null
@@ -482,12 +487,20 @@ export class ModelRollout {
       if (peer.peerId === this.#host.peerId || signal.aborted) continue
       try {
         const status = await this.#host.call(peer, RolloutStatus, this.#statusRequest(), signal)
+        this.#unreachable.delete(peer.peerId)
         if (status.modelVersion === version) for (const other of status.watching) this.#watch(other, version)
         if (status.modelVersion < version && this.#installedDigest !== null) {
           await this.#host.call(peer, Commit, { version, digest: this.#installedDigest }, signal)
         } else if (!status.migrating) this.#migrating.delete(peer.peerId)
       } catch (err) {
-        if (err instanceof PeerUnavailableError) this.#migrating.delete(peer.peerId)
+        // A connection lost for a moment must not end the fallback reads to a peer still
+        // holding entries: only one that stays unreachable is taken for gone.
+        const failures =
+          err instanceof PeerUnavailableError ? (this.#unreachable.get(peer.peerId) ?? 0) + 1 : 0
+        if (failures >= UNREACHABLE_POLLS) {
+          this.#migrating.delete(peer.peerId)
+          this.#unreachable.delete(peer.peerId)
+        } else if (failures > 0) this.#unreachable.set(peer.peerId, failures)
       }
     }
     this.#finishIfDone()
