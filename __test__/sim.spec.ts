@@ -1,5 +1,5 @@
-// The simulator on small rings (200 peers × 3 vnodes, 50k keys): it routes like brute force within the
-// issue's targets (hops, range messages, load where met), balances skew better than hashing, repeats exactly.
+// The simulator on small rings (200 and 500 peers × 3 vnodes, 50k-135k keys): it routes like brute force
+// within the issue's targets (hops, range messages, load), balances skew better than hashing, repeats exactly.
 
 import test from 'ava'
 import { ReservoirSampler } from '../ts/learned/reservoir.js'
@@ -16,9 +16,10 @@ import {
   type KeySet,
   learnedScheme,
   type PlacementScheme,
+  rebalancedVnodeIds,
 } from '../ts/sim/placement.js'
 import { SimRing } from '../ts/sim/ring.js'
-import { lognormalKeys, seededRandom, sorted, zipfKeys } from './helpers/datasets.js'
+import { cities, lognormalKeys, populationKeys, seededRandom, sorted, zipfKeys } from './helpers/datasets.js'
 
 const SIZE = 2n ** 62n
 const PEERS = 200
@@ -79,6 +80,33 @@ test('with vnodes at the quantiles of a full sample, dlht meets load max/mean <=
     t.true(learned.maxOverMean <= 1.15, `${skewed.name}: dlht max/mean ${learned.maxOverMean}`)
     t.true(hashed.maxOverMean > 1.15, `${skewed.name}: hashing max/mean ${hashed.maxOverMean}`)
   }
+})
+
+test('with a leaf per peer and vnodes moved by planRebalance, dlht meets load max/mean <= 1.15 on city populations', async (t) => {
+  const peers = 500
+  const populations: KeySet = { name: 'cities-population', keys: sorted(populationKeys(cities())) }
+  const scheme = learnedScheme(populations.keys, {
+    hashSpaceSize: SIZE,
+    vnodePlacement: 'sample-quantiles',
+    branchingFactor: peers,
+  })
+  const positions = scheme.positions(populations, 0, populations.keys.length)
+  const placed = rebalancedVnodeIds(scheme.vnodeIds(peers, 3, 1), positions, SIZE)
+  t.true(placed.vnodeIds.every((ids) => ids.length === 3))
+  const learned = measureLoad(
+    new SimRing({ hashSpaceSize: SIZE, vnodeIds: placed.vnodeIds }),
+    scheme,
+    populations,
+  )
+  const hashed = measureLoad(
+    new SimRing({ hashSpaceSize: SIZE, vnodeIds: hashing.vnodeIds(peers, 3, 1) }),
+    hashing,
+    populations,
+  )
+  t.is(learned.keys, populations.keys.length)
+  t.true(learned.maxOverMean <= 1.15, `dlht max/mean ${learned.maxOverMean} (${placed.moves} moves)`)
+  t.true(Math.abs(learned.maxOverMean - placed.after) < 1e-9, `planned ${placed.after}`)
+  t.true(hashed.maxOverMean > 1.15, `hashing max/mean ${hashed.maxOverMean}`)
 })
 
 test('a warm routing cache cuts hops below the cold lookups, still to the right owner', async (t) => {

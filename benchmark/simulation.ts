@@ -1,11 +1,13 @@
 // The simulator at scale: 1,000 and 10,000 peers × 3 vnodes and 1,000 × 20 (10,000 × 20: load only), six
-// data sets, dlht vs consistent hashing vs linear order-preserving hashing. Writes results/simulation.json.
+// data sets, dlht (before and after vnode placement) vs consistent hashing vs linear order-preserving
+// hashing. Writes results/simulation.json.
 
 import {
   burstyTimestamps,
   cities,
   englishWords,
   lognormalKeys,
+  populationKeys,
   seededRandom,
   sorted,
   zipfKeys,
@@ -28,6 +30,7 @@ import {
   learnedScheme,
   linearScheme,
   type PlacementScheme,
+  rebalancedVnodeIds,
   type VnodePlacement,
 } from '../ts/sim/placement.js'
 import { SimRing } from '../ts/sim/ring.js'
@@ -46,7 +49,11 @@ const SYNTHETIC_KEYS = 1_000_000
 const LARGE_KEYS = 10_000_000
 /** The sample dlht and linear train on and place vnodes by; placementStudy shows smaller ones. */
 const RESERVOIR = 1_000_000
-const FINE_BRANCHING_FACTOR = 1000
+/**
+ * Most vnode moves planRebalance may propose, per ring: each move re-scores the whole ring, about
+ * 0.25 s at 3,000 vnodes and 4 s at 30,000.
+ */
+const MAX_MOVES: Record<number, number> = { 1000: 200, 10000: 30 }
 const COLD_LOOKUPS = 2000
 const WARM = { origins: 5, warmup: 9, positions: 10_000 }
 const RANGE_SIZES = [10, 100, 1000, 10_000]
@@ -72,11 +79,7 @@ function keySets(): KeySet[] {
   const cityLabels = all.map((city) => `${city.name}@${city.coordinates.join(',')}`)
   const words = englishWords()
   return [
-    bySortedKey(
-      'cities-population',
-      Float64Array.from(all, (city) => city.population),
-      cityLabels,
-    ),
+    bySortedKey('cities-population', populationKeys(all), cityLabels),
     bySortedKey(
       'cities-lonlat-hilbert',
       curve.indexMany(Float64Array.from(all.flatMap((city) => city.coordinates))),
@@ -198,15 +201,39 @@ async function placementStudy(keySet: KeySet) {
   return rows
 }
 
-/** Load only, for dlht with 1,000 leaves instead of the default 100 (a finer fit piles fewer keys on one position). */
-function fineModelLoad(sample: Float64Array, keySet: KeySet, peers: number, vnodesPerPeer: number) {
-  const scheme = learnedScheme(sample, {
+/** dlht with one leaf per peer instead of the default 100: a finer fit piles fewer keys on one position. */
+function leafPerPeerScheme(sample: Float64Array, peers: number) {
+  return learnedScheme(sample, {
     hashSpaceSize: SIZE,
     vnodePlacement: 'sample-quantiles',
-    branchingFactor: FINE_BRANCHING_FACTOR,
+    branchingFactor: Math.max(100, peers),
   })
-  const ring = new SimRing({ hashSpaceSize: SIZE, vnodeIds: scheme.vnodeIds(peers, vnodesPerPeer, SEED) })
-  return { scheme: `dlht-${FINE_BRANCHING_FACTOR}-leaves`, load: measureLoad(ring, scheme, keySet) }
+}
+
+function leafPerPeerName(peers: number): string {
+  return `dlht-${Math.max(100, peers)}-leaves`
+}
+
+/** Load only, with vnodes at the quantiles (`name`) and, when `maxMoves` is given, after planRebalance (`name-placed`). */
+function learnedLoads(
+  name: string,
+  scheme: ReturnType<typeof learnedScheme>,
+  keySet: KeySet,
+  peers: number,
+  vnodesPerPeer: number,
+  maxMoves?: number,
+) {
+  const vnodeIds = scheme.vnodeIds(peers, vnodesPerPeer, SEED)
+  const rows: Array<{ scheme: string; load: ReturnType<typeof measureLoad>; placement?: object }> = [
+    { scheme: name, load: measureLoad(new SimRing({ hashSpaceSize: SIZE, vnodeIds }), scheme, keySet) },
+  ]
+  if (maxMoves !== undefined) {
+    const positions = scheme.positions(keySet, 0, keySet.keys.length)
+    const { vnodeIds: placed, ...placement } = rebalancedVnodeIds(vnodeIds, positions, SIZE, { maxMoves })
+    const ring = new SimRing({ hashSpaceSize: SIZE, vnodeIds: placed })
+    rows.push({ scheme: `${name}-placed`, load: measureLoad(ring, scheme, keySet), placement })
+  }
+  return rows
 }
 
 /** Load of 10M lognormal keys, streamed through predictMany / SHA-256 in batches of 2^20. */
@@ -266,7 +293,22 @@ async function main(): Promise<void> {
       }
       const hashedDlht = learnedScheme(sample, { hashSpaceSize: SIZE, vnodePlacement: 'hashed' })
       runs.push({ ...base, scheme: 'dlht-hashed-vnodes', load: measureLoad(hashedRing, hashedDlht, keySet) })
-      runs.push({ ...base, ...fineModelLoad(sample, keySet, peers, vnodesPerPeer) })
+      // Vnodes moved by planRebalance: with the default model at 1,000 × 3, with a leaf per peer at both × 3 rings.
+      const maxMoves = vnodesPerPeer === 3 ? MAX_MOVES[peers] : undefined
+      if (peers === 1000 && maxMoves !== undefined) {
+        const [, placed] = learnedLoads('dlht', dlht, keySet, peers, vnodesPerPeer, maxMoves)
+        runs.push({ ...base, ...placed })
+      }
+      for (const row of learnedLoads(
+        leafPerPeerName(peers),
+        leafPerPeerScheme(sample, peers),
+        keySet,
+        peers,
+        vnodesPerPeer,
+        maxMoves,
+      )) {
+        runs.push({ ...base, ...row })
+      }
       console.log(
         `${peers}x${vnodesPerPeer} ${keySet.name} done at ${((performance.now() - started) / 1000).toFixed(0)} s`,
       )
@@ -283,6 +325,7 @@ async function main(): Promise<void> {
   for (const { peers, vnodesPerPeer } of LOAD_ONLY_CONFIGS) {
     for (const keySet of sets) {
       const sample = reservoirSample(keySet.keys)
+      const base = { peers, vnodesPerPeer, dataset: keySet.name, keys: keySet.keys.length }
       for (const scheme of [
         learnedScheme(sample, { hashSpaceSize: SIZE, vnodePlacement: 'sample-quantiles' }),
         hashing,
@@ -292,22 +335,16 @@ async function main(): Promise<void> {
           hashSpaceSize: SIZE,
           vnodeIds: scheme.vnodeIds(peers, vnodesPerPeer, SEED),
         })
-        runs.push({
-          peers,
-          vnodesPerPeer,
-          dataset: keySet.name,
-          keys: keySet.keys.length,
-          scheme: scheme.name,
-          load: measureLoad(ring, scheme, keySet),
-        })
+        runs.push({ ...base, scheme: scheme.name, load: measureLoad(ring, scheme, keySet) })
       }
-      runs.push({
+      const [fine] = learnedLoads(
+        leafPerPeerName(peers),
+        leafPerPeerScheme(sample, peers),
+        keySet,
         peers,
         vnodesPerPeer,
-        dataset: keySet.name,
-        keys: keySet.keys.length,
-        ...fineModelLoad(sample, keySet, peers, vnodesPerPeer),
-      })
+      )
+      runs.push({ ...base, ...fine })
     }
     console.log(
       `${peers}x${vnodesPerPeer} load done at ${((performance.now() - started) / 1000).toFixed(0)} s`,
@@ -322,6 +359,7 @@ async function main(): Promise<void> {
       seed: SEED,
       reservoir: RESERVOIR,
       branchingFactor: 100,
+      maxMoves: MAX_MOVES,
       successorListLength: 8,
       ringConfigs: RING_CONFIGS,
       loadOnlyConfigs: LOAD_ONLY_CONFIGS,

@@ -27,6 +27,16 @@ export function cities(): City[] {
   return citiesCache
 }
 
+/**
+ * City populations as unique keys in population order, as a table keyed by population would store
+ * them: population × 2^18 + the city's index (below 2^18), exact in a double. Raw populations repeat
+ * (12,788 cities report 0), and a hash table holds one entry per key.
+ */
+export function populationKeys(all: readonly City[]): Float64Array {
+  if (all.length > 2 ** 18) throw new RangeError(`${all.length} cities do not fit an 18-bit index`)
+  return Float64Array.from(all, (city, index) => city.population * 2 ** 18 + index)
+}
+
 /** The ~275k words of `an-array-of-english-words`. */
 export function englishWords(): string[] {
   wordsCache ??= require('an-array-of-english-words') as string[]

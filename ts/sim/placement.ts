@@ -2,6 +2,7 @@
 // hash, classic consistent hashing (SHA-256), and order-preserving hashing without learning (linear).
 
 import { hash } from 'node:crypto'
+import { LoadProfile, planRebalance, type RebalanceOptions } from '../chord/index.js'
 import { RecursiveModelIndex, type RmiOptions } from '../learned/rmi.js'
 import { vnodePosition } from '../net/chord-router.js'
 
@@ -104,6 +105,40 @@ function quantileVnodeIds(
   return Array.from({ length: peers }, (_, peer) =>
     Array.from({ length: vnodesPerPeer }, (_, i) => ids[i * peers + peer]),
   )
+}
+
+/** Vnode ids after a rebalance, with what it did. */
+export interface Rebalanced {
+  vnodeIds: bigint[][]
+  moves: number
+  /** Largest over mean keys per peer on the profile, before and after the moves. */
+  before: number
+  after: number
+  milliseconds: number
+}
+
+/**
+ * dlht's vnodes after the rebalance the live overlay runs after a rollout: the moves `planRebalance`
+ * (ts/chord) proposes from `vnodeIds` on a profile of every key's position. Each peer keeps its vnodes' count.
+ */
+export function rebalancedVnodeIds(
+  vnodeIds: readonly (readonly bigint[])[],
+  positions: BigUint64Array,
+  hashSpaceSize: bigint,
+  options: RebalanceOptions = {},
+): Rebalanced {
+  const started = performance.now()
+  const ring = vnodeIds.flatMap((ids, peer) => ids.map((id) => ({ id, peer: String(peer) })))
+  const plan = planRebalance(ring, LoadProfile.fromPositions(positions, hashSpaceSize), options)
+  const byPeer = vnodeIds.map((): bigint[] => [])
+  for (const vnode of plan.ring) byPeer[Number(vnode.peer)].push(vnode.id)
+  return {
+    vnodeIds: byPeer,
+    moves: plan.moves.length,
+    before: plan.before,
+    after: plan.after,
+    milliseconds: performance.now() - started,
+  }
 }
 
 /** Consistent hashing: SHA-256 of the key (its label, or its 8 bytes), vnodes at hashed ids. */
