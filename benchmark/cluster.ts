@@ -1,7 +1,9 @@
 // Remote operations on a 3-process loopback cluster: PUT, GET and range query (100 keys), with
 // throughput, p50 and p99, measured from a client node whose keys all live on the other processes.
-// Measured once the ring is stable and after a warm-up pass (so JIT compilation is not timed).
+// Measured once the ring is stable and after warm-up passes (so JIT compilation is not timed), with
+// the CPU time each operation cost the client and the node processes.
 
+import { readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { Cluster, clusterClient } from '../__test__/helpers/cluster.js'
@@ -12,8 +14,17 @@ import { closedLoop, type Latencies, percentile, writeResults } from './measure.
 const KEY_COUNT = 20_000
 const BATCH = 1000
 const IN_FLIGHT = 256
+/** Calls of the moderate-load GET row (4 in flight): its p99 is the 100th slowest. */
+const MODERATE_CALLS = 10_000
 /** Arrival rate of the open-loop GET row (well below the sequential rate). */
 const OPEN_LOOP_RATE = 500
+/**
+ * Warm-up passes repeat for at least this long: after a single pass the node processes' optimizing
+ * compiler was still at work (a fifth of their CPU) during the measured rows.
+ */
+const WARM_UP_MS = 15_000
+/** Linux's USER_HZ: the unit of CPU times in /proc/<pid>/stat. */
+const CLOCK_TICKS_PER_SECOND = 100
 
 /** Starts `rate` operations per second on a fixed schedule, whatever the earlier ones are doing. */
 async function openLoop(
@@ -33,6 +44,48 @@ async function openLoop(
   await Promise.all(running)
   const seconds = (performance.now() - start) / 1000
   return { opsPerSecond: count / seconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) }
+}
+
+/** Microseconds of CPU (user + system) process `pid` has used, from /proc; undefined where there is none. */
+function cpuMicros(pid: number | undefined): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS_PER_SECOND
+  } catch {
+    return undefined
+  }
+}
+
+/** CPU microseconds per operation, of the client and of all node processes together (null off Linux). */
+interface CpuPerOperation {
+  clientUs: number
+  nodesUs: number | null
+}
+
+/** Runs a measured row of `operations` operations and adds what they cost in CPU time. */
+async function withCpu<T>(
+  pids: Array<number | undefined>,
+  operations: number,
+  run: () => Promise<T>,
+): Promise<T & { cpuPerOperation: CpuPerOperation }> {
+  const nodesTime = () =>
+    pids.reduce<number | undefined>((sum, pid) => {
+      const micros = cpuMicros(pid)
+      return sum === undefined || micros === undefined ? undefined : sum + micros
+    }, 0)
+  const nodesBefore = nodesTime()
+  const clientBefore = process.cpuUsage()
+  const result = await run()
+  const client = process.cpuUsage(clientBefore)
+  const nodesAfter = nodesTime()
+  const nodesUs =
+    nodesBefore === undefined || nodesAfter === undefined
+      ? null
+      : Math.round((nodesAfter - nodesBefore) / operations)
+  return {
+    ...result,
+    cpuPerOperation: { clientUs: Math.round((client.user + client.system) / operations), nodesUs },
+  }
 }
 
 /** Waits until the vnodes of every process form one consistent ring. */
@@ -73,23 +126,35 @@ try {
   // Other work on the machine shows in the tails: record the 1-minute load average around the run.
   const loadBefore = loadavg()[0]
 
-  // Warm-up: every measured path once, untimed, on a quarter of the keys.
+  // Warm-up: every measured path, untimed, on a quarter of the keys, pass after pass for WARM_UP_MS.
   const warm = keys.slice(0, KEY_COUNT / 4)
-  await batched(warm, (batch) => client.putMany(batch.map((key, i) => [key, value(i)] as const)))
-  await closedLoop(warm.length, IN_FLIGHT, (i) => client.put(warm[i], value(i)))
-  await batched(warm, (batch) => client.getMany(batch))
-  await closedLoop(warm.length, IN_FLIGHT, (i) => client.get(warm[i]))
-  await closedLoop(2000, 4, (i) => client.get(warm[i]))
+  const warmUntil = performance.now() + WARM_UP_MS
+  do {
+    await batched(warm, (batch) => client.putMany(batch.map((key, i) => [key, value(i)] as const)))
+    await closedLoop(warm.length, IN_FLIGHT, (i) => client.put(warm[i], value(i)))
+    await batched(warm, (batch) => client.getMany(batch))
+    await closedLoop(warm.length, IN_FLIGHT, (i) => client.get(warm[i]))
+    await closedLoop(warm.length, 4, (i) => client.get(warm[i]))
+    await closedLoop(1000, 1, (i) => client.get(warm[i]))
+  } while (performance.now() < warmUntil)
 
-  const putBatched = await batched(keys, (batch) =>
-    client.putMany(batch.map((key, i) => [key, value(i)] as const)),
+  const pids = cluster.nodes.map((node) => node.child.pid)
+  const measured = <T>(operations: number, run: () => Promise<T>) => withCpu(pids, operations, run)
+  const putBatched = await measured(keys.length, () =>
+    batched(keys, (batch) => client.putMany(batch.map((key, i) => [key, value(i)] as const))),
   )
-  const putSingle = await closedLoop(keys.length, IN_FLIGHT, (i) => client.put(keys[i], value(i)))
-  const getBatched = await batched(keys, (batch) => client.getMany(batch))
-  const getSingle = await closedLoop(keys.length, IN_FLIGHT, (i) => client.get(keys[i]))
-  const getModerate = await closedLoop(5000, 4, (i) => client.get(keys[i]))
-  const getSequential = await closedLoop(3000, 1, (i) => client.get(keys[i]))
-  const getOpenLoop = await openLoop(3000, OPEN_LOOP_RATE, (i) => client.get(keys[i]))
+  const putSingle = await measured(keys.length, () =>
+    closedLoop(keys.length, IN_FLIGHT, (i) => client.put(keys[i], value(i))),
+  )
+  const getBatched = await measured(keys.length, () => batched(keys, (batch) => client.getMany(batch)))
+  const getSingle = await measured(keys.length, () =>
+    closedLoop(keys.length, IN_FLIGHT, (i) => client.get(keys[i])),
+  )
+  const getModerate = await measured(MODERATE_CALLS, () =>
+    closedLoop(MODERATE_CALLS, 4, (i) => client.get(keys[i])),
+  )
+  const getSequential = await measured(3000, () => closedLoop(3000, 1, (i) => client.get(keys[i])))
+  const getOpenLoop = await measured(3000, () => openLoop(3000, OPEN_LOOP_RATE, (i) => client.get(keys[i])))
 
   const sorted = [...keys].sort((a, b) => a - b)
   const positions = sorted.map((key) => client.learnedHash.predict(key))
@@ -109,10 +174,12 @@ try {
       owners.add((await client.findSuccessor(position)).id)
     owningVnodes += owners.size
   }
-  const range = await closedLoop(ranges, 1, async (i) => {
-    const start = rangeStarts[i]
-    rangeEntries += (await client.rangeQuery(positions[start], positions[start + 99])).length
-  })
+  const range = await measured(ranges, () =>
+    closedLoop(ranges, 1, async (i) => {
+      const start = rangeStarts[i]
+      rangeEntries += (await client.rangeQuery(positions[start], positions[start + 99])).length
+    }),
+  )
   const overlayAfter = client.getRoutingTableStats().overlay as Record<string, number>
   const delta = (field: string) => overlayAfter[field] - overlayBefore[field]
   const rangeMessages = delta('rangeRoutingMessages') + delta('scanMessages')
@@ -125,7 +192,7 @@ try {
       client: 'in-process LeadNode with 1 vnode; every measured key is owned by another process',
       keys: keys.length,
       transport: 'libp2p TCP + noise + yamux on 127.0.0.1, one long-lived stream per peer and protocol',
-      method: 'after the ring is consistent and an untimed warm-up pass of each operation',
+      method: `after the ring is consistent and ${WARM_UP_MS / 1000} s of untimed warm-up passes over every operation`,
       loadAverage: { before: loadBefore, after: loadAfter },
     },
     put: { batched: putBatched, pipelinedSingles: { inFlight: IN_FLIGHT, ...putSingle } },

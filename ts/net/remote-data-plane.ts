@@ -23,7 +23,7 @@ import {
   ScanLocal,
   type ScanRequest,
 } from '../protocol/messages.js'
-import { afterQueueing } from '../protocol/rpc.js'
+import { AfterQueueing } from '../protocol/rpc.js'
 
 /** Calls a data message on the peer (bound to its address and stream by the router). */
 export type DataCall = <Request, Answer>(
@@ -50,35 +50,43 @@ export interface RemoteDataPlaneInit {
 /** Estimated wire size of a record beyond its value. */
 const RECORD_OVERHEAD = 32
 
-/** Collects the items queued by the running code (see `afterQueueing`) and sends them as one request. */
+/** Collects the items queued by the running code (see `AfterQueueing`) and sends them as one request. */
 class Batcher<Item, Result> {
   #items: Item[] = []
-  #waiters: Array<{ resolve(result: Result): void; reject(err: unknown): void }> = []
+  #resolves: Array<(result: Result) => void> = []
+  #rejects: Array<(err: unknown) => void> = []
   readonly #send: (items: Item[]) => Promise<Result[]>
+  readonly #coalescing = new AfterQueueing(
+    () => this.#items.length,
+    () => this.#flush(),
+  )
 
   constructor(send: (items: Item[]) => Promise<Result[]>) {
     this.#send = send
   }
 
   add(item: Item): Promise<Result> {
-    if (this.#items.length === 0) afterQueueing(this.#queued, this.#flush)
+    if (this.#items.length === 0) this.#coalescing.schedule()
     this.#items.push(item)
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }))
+    return new Promise((resolve, reject) => {
+      this.#resolves.push(resolve)
+      this.#rejects.push(reject)
+    })
   }
 
-  readonly #queued = (): number => this.#items.length
-
-  readonly #flush = (): void => {
+  #flush(): void {
     const items = this.#items
-    const waiters = this.#waiters
+    const resolves = this.#resolves
+    const rejects = this.#rejects
     this.#items = []
-    this.#waiters = []
+    this.#resolves = []
+    this.#rejects = []
     this.#send(items).then(
       (results) => {
-        for (let i = 0; i < waiters.length; i++) waiters[i].resolve(results[i])
+        for (let i = 0; i < resolves.length; i++) resolves[i](results[i])
       },
       (err) => {
-        for (const waiter of waiters) waiter.reject(err)
+        for (const reject of rejects) reject(err)
       },
     )
   }
@@ -139,18 +147,24 @@ export class RemoteDataPlane implements DataPlane {
     return keys.map((key, i) => this.#place(key, positions?.[i]))
   }
 
-  #header(ttl: number): { modelVersion: number; ttl: number } {
-    return { modelVersion: this.#init.modelVersion(), ttl }
+  /** Calls `codec` and tells `onAnswer` about the answer. */
+  #answered<Request, A extends DataAnswer>(codec: MessageCodec<Request, A>, request: Request): Promise<A> {
+    return this.#init.call(codec, request).then((answer) => {
+      this.#init.onAnswer(answer)
+      return answer
+    })
   }
 
-  async #answered<A extends DataAnswer>(answer: Promise<A>): Promise<A> {
-    const result = await answer
-    this.#init.onAnswer(result)
-    return result
-  }
-
-  async put(record: StoredRecord, position = this.#init.positionOf(record.key)): Promise<void> {
-    await this.#puts.add({ key: record.key, value: record.value, position })
+  put(record: StoredRecord, position?: bigint): Promise<void> {
+    try {
+      return this.#puts.add({
+        key: record.key,
+        value: record.value,
+        position: position ?? this.#init.positionOf(record.key),
+      })
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
   async putMany(records: readonly StoredRecord[], positions?: ArrayLike<bigint>): Promise<void> {
@@ -183,9 +197,8 @@ export class RemoteDataPlane implements DataPlane {
       (record) => record.value.byteLength + keySize(record.key) + RECORD_OVERHEAD,
       this.#init.maxMessageBytes,
     )
-    await Promise.all(
-      chunks.map((chunk) => this.#answered(this.#init.call(codec, { ...this.#header(ttl), records: chunk }))),
-    )
+    const modelVersion = this.#init.modelVersion()
+    await Promise.all(chunks.map((chunk) => this.#answered(codec, { modelVersion, ttl, records: chunk })))
     return new Array(records.length).fill(undefined)
   }
 
@@ -207,7 +220,7 @@ export class RemoteDataPlane implements DataPlane {
     return this.#getWith(GetLocal, this.#placeAll(keys), 0)
   }
 
-  async #getWith(
+  #getWith(
     codec: MessageCodec<KeysRequest, GetAnswer>,
     keys: readonly PlacedKey[],
     ttl: number,
@@ -217,10 +230,13 @@ export class RemoteDataPlane implements DataPlane {
       (item) => keySize(item.key) + RECORD_OVERHEAD,
       this.#init.maxMessageBytes / 4,
     )
-    const answers = await Promise.all(
-      chunks.map((chunk) => this.#answered(this.#init.call(codec, { ...this.#header(ttl), keys: chunk }))),
+    const modelVersion = this.#init.modelVersion()
+    if (chunks.length === 1) {
+      return this.#answered(codec, { modelVersion, ttl, keys: chunks[0] }).then((answer) => answer.values)
+    }
+    return Promise.all(chunks.map((chunk) => this.#answered(codec, { modelVersion, ttl, keys: chunk }))).then(
+      (answers) => answers.flatMap((answer) => answer.values),
     )
-    return answers.flatMap((answer) => answer.values)
   }
 
   delete(key: NodeKey, position?: bigint): Promise<boolean> {
@@ -247,8 +263,9 @@ export class RemoteDataPlane implements DataPlane {
     ttl: number,
   ): Promise<boolean[]> {
     const chunks = chunked(keys, (item) => keySize(item.key) + RECORD_OVERHEAD, this.#init.maxMessageBytes)
+    const modelVersion = this.#init.modelVersion()
     const answers = await Promise.all(
-      chunks.map((chunk) => this.#answered(this.#init.call(codec, { ...this.#header(ttl), keys: chunk }))),
+      chunks.map((chunk) => this.#answered(codec, { modelVersion, ttl, keys: chunk })),
     )
     return answers.flatMap((answer) => answer.present)
   }
@@ -282,15 +299,14 @@ export class RemoteDataPlane implements DataPlane {
     const records: ScannedRecord[] = []
     let from: bigint | null = hashMin
     while (from !== null) {
-      const page: ScanAnswer = await this.#answered(
-        this.#init.call(codec, {
-          ...this.#header(ttl),
-          hashMin: from,
-          hashMax,
-          filter,
-          maxBytes: this.#init.maxMessageBytes,
-        }),
-      )
+      const page: ScanAnswer = await this.#answered(codec, {
+        modelVersion: this.#init.modelVersion(),
+        ttl,
+        hashMin: from,
+        hashMax,
+        filter,
+        maxBytes: this.#init.maxMessageBytes,
+      })
       records.push(...page.records)
       from = page.resumeFrom
     }

@@ -70,6 +70,9 @@ export class NodeNotReadyError extends DlhtError {
   }
 }
 
+/** Ring size positions are checked against when the caller names none. */
+const RING_SIZE = 2n ** 64n
+
 const SERVED: Record<string, ReadonlySet<number>> = {
   [RING_PROTOCOL]: RING_MESSAGES,
   [DATA_PROTOCOL]: DATA_MESSAGES,
@@ -132,8 +135,8 @@ export class DlhtService implements Startable {
   readonly callTimeout: number
   readonly #components: DlhtServiceComponents
   readonly #clients = new Map<string, Promise<RpcClient>>()
-  /** Clients whose stream is open, by `${peerId} ${protocol}`: the path of every call but the first. */
-  readonly #open = new Map<string, RpcClient>()
+  /** Clients whose stream is open, by protocol and peer id: the path of every call but the first. */
+  readonly #open = new Map<string, Map<string, RpcClient>>()
   readonly #served = new Set<Stream>()
   #handler: DlhtRequestHandler | undefined
   #started = false
@@ -191,22 +194,48 @@ export class DlhtService implements Startable {
    * Bounded by `callTimeout` and by `options.signal`.
    * @throws RemoteCallTimeoutError, PeerUnavailableError, a protocol error, or the remote's typed error
    */
-  async call<Request, Answer>(
+  call<Request, Answer>(
     peer: PeerAddress,
     protocol: string,
     codec: MessageCodec<Request, Answer>,
     request: Request,
     options: CallOptions = {},
   ): Promise<Answer> {
+    const open = this.#open.get(protocol)?.get(peer.peerId)
+    if (open?.isOpen) return this.#callOn(open, this.callTimeout, codec, request, options)
+    return this.#connectAndCall(peer, protocol, codec, request, options)
+  }
+
+  async #connectAndCall<Request, Answer>(
+    peer: PeerAddress,
+    protocol: string,
+    codec: MessageCodec<Request, Answer>,
+    request: Request,
+    options: CallOptions,
+  ): Promise<Answer> {
     const started = performance.now()
-    const open = this.#open.get(`${peer.peerId} ${protocol}`)
-    const client = open?.isOpen ? open : await this.#connected(peer, protocol, options)
-    const timeout = this.callTimeout - (performance.now() - started)
-    const body = await client.call(codec.type, codec.writeRequest(request), {
-      signal: options.signal,
-      timeout,
-    })
-    return codec.readAnswer(body, options.hashSpaceSize ?? 2n ** 64n)
+    const client = await this.#connected(peer, protocol, options)
+    return this.#callOn(client, this.callTimeout - (performance.now() - started), codec, request, options)
+  }
+
+  /** One call on an open client, its answer read with `codec`. */
+  #callOn<Request, Answer>(
+    client: RpcClient,
+    timeout: number,
+    codec: MessageCodec<Request, Answer>,
+    request: Request,
+    options: CallOptions,
+  ): Promise<Answer> {
+    let body: unknown
+    try {
+      body = codec.writeRequest(request)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const hashSpaceSize = options.hashSpaceSize ?? RING_SIZE
+    return client
+      .call(codec.type, body, { signal: options.signal, timeout })
+      .then((answer) => codec.readAnswer(answer, hashSpaceSize))
   }
 
   /** The open client of `peer` and `protocol`, opening a stream within the call's deadline when needed. */
@@ -251,9 +280,14 @@ export class DlhtService implements Startable {
     opening.then(
       (client) => {
         if (this.#clients.get(key) !== opening) return
-        this.#open.set(key, client)
+        let open = this.#open.get(protocol)
+        if (open === undefined) {
+          open = new Map()
+          this.#open.set(protocol, open)
+        }
+        open.set(peer.peerId, client)
         client.stream.addEventListener('close', () => {
-          if (this.#open.get(key) === client) this.#open.delete(key)
+          if (open.get(peer.peerId) === client) open.delete(peer.peerId)
           if (this.#clients.get(key) === opening) this.#clients.delete(key)
         })
       },
@@ -287,12 +321,15 @@ export class DlhtService implements Startable {
     this.#served.add(stream)
     lazyWindowUpdates(stream)
     const remotePeer = connection.remotePeer.toString()
+    /** The same for every request of the stream: made once. */
+    let handlerOptions: { signal: AbortSignal; remotePeer: string } | undefined
     try {
       await serveRpc(
         stream,
         (type, body, { signal }) => {
           if (this.#handler === undefined) throw new NodeNotReadyError()
-          return this.#handler(protocol, type, body, { signal, remotePeer })
+          handlerOptions ??= { signal, remotePeer }
+          return this.#handler(protocol, type, body, handlerOptions)
         },
         { maxFrameSize: this.maxFrameSize, serves: (type) => SERVED[protocol].has(type) },
       )

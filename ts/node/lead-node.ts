@@ -310,6 +310,28 @@ export class LeadNode extends EventTarget {
     return { plane: this.#router.dataPlane(await this.#router.findSuccessor(position)), position }
   }
 
+  /** Stores one value at its owner: after any hold on writes, so that the key is placed by the model then. */
+  #putOne(key: NodeKey, value: Uint8Array): Promise<void> {
+    const held = this.#router.beforeWrite?.() // No extra turn unless writes are held.
+    if (held !== undefined) return held.then(() => this.#putAtOwner(key, value))
+    return this.#putAtOwner(key, value)
+  }
+
+  #putAtOwner(key: NodeKey, value: Uint8Array): Promise<void> {
+    const position = this.learnedHash.predict(key)
+    return this.#router
+      .findSuccessor(position)
+      .then((owner) => this.#router.dataPlane(owner).put({ key, value }, position))
+  }
+
+  /** The bytes of one key, from its owner (remote planes are sent the key's position along). */
+  #getOne(key: NodeKey): Promise<Uint8Array | undefined> {
+    const position = this.learnedHash.predict(key)
+    return this.#router
+      .findSuccessor(position)
+      .then((owner) => this.#router.dataPlane(owner).get(key, position))
+  }
+
   /** Owners' data planes of many keys, with the indices of the keys each owns, and the keys' positions. */
   async #owners(
     keys: readonly NodeKey[],
@@ -317,11 +339,17 @@ export class LeadNode extends EventTarget {
     const positions = this.learnedHash.model.predictMany(this.learnedHash.encodeMany(keys))
     const owners = await this.#router.findSuccessorMany(positions)
     const groups = new Map<DataPlane, number[]>()
+    // Owners are a few refs shared by many keys: ask each one's plane once.
+    const groupOf = new Map<VnodeRef, number[]>()
     for (let i = 0; i < owners.length; i++) {
-      const plane = this.#router.dataPlane(owners[i])
-      const group = groups.get(plane)
-      if (group === undefined) groups.set(plane, [i])
-      else group.push(i)
+      let group = groupOf.get(owners[i])
+      if (group === undefined) {
+        const plane = this.#router.dataPlane(owners[i])
+        group = groups.get(plane) ?? []
+        groups.set(plane, group)
+        groupOf.set(owners[i], group)
+      }
+      group.push(i)
     }
     return { groups, positions }
   }
@@ -333,12 +361,7 @@ export class LeadNode extends EventTarget {
   async put(key: NodeKey, value: unknown): Promise<void> {
     this.#assertStarted()
     const bytes = serializeValue(value, this.config.maxValueBytes)
-    await this.#routed(async () => {
-      const held = this.#router.beforeWrite?.() // No extra turn unless writes are held.
-      if (held !== undefined) await held
-      const { plane, position } = await this.#owner(key)
-      await plane.put({ key, value: bytes }, position)
-    })
+    await this.#routed(() => this.#putOne(key, bytes))
     this.#operations.puts++
   }
 
@@ -365,10 +388,7 @@ export class LeadNode extends EventTarget {
   /** The value stored under `key`, or undefined. */
   async get<V = unknown>(key: NodeKey): Promise<V | undefined> {
     this.#assertStarted()
-    const bytes = await this.#routed(async () => {
-      const { plane, position } = await this.#owner(key)
-      return plane.get(key, position)
-    })
+    const bytes = await this.#routed(() => this.#getOne(key))
     this.#countGets(bytes === undefined ? 0 : 1, 1)
     return bytes === undefined ? undefined : (deserializeValue(bytes) as V)
   }
@@ -404,13 +424,25 @@ export class LeadNode extends EventTarget {
    * version (a rollout was committing; this node has caught up since) or a lookup met a vnode
    * still joining. Routing again, a moment later, reaches the right owners.
    */
-  async #routed<T>(operation: () => Promise<T>): Promise<T> {
+  #routed<T>(operation: () => Promise<T>): Promise<T> {
+    let first: Promise<T>
+    try {
+      first = operation()
+    } catch (err) {
+      first = Promise.reject(err)
+    }
+    return first.catch((err: unknown) => this.#routedAgain(operation, err))
+  }
+
+  /** The attempts after the first of `#routed`, which failed with `err`. */
+  async #routedAgain<T>(operation: () => Promise<T>, err: unknown): Promise<T> {
     for (let attempt = 1; ; attempt++) {
+      if (!(err instanceof DlhtError && RETRYABLE.has(err.code)) || attempt >= ROUTING_RETRIES) throw err
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt))
       try {
         return await operation()
-      } catch (err) {
-        if (!(err instanceof DlhtError && RETRYABLE.has(err.code)) || attempt >= ROUTING_RETRIES) throw err
-        await new Promise((resolve) => setTimeout(resolve, 50 * attempt))
+      } catch (next) {
+        err = next
       }
     }
   }

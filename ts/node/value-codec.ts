@@ -218,8 +218,15 @@ export function serializeValue(value: unknown, maxBytes: number): Uint8Array {
   return bytes
 }
 
-let input: Buffer = Buffer.alloc(0)
+let input: Uint8Array = new Uint8Array(0)
+/** `input` as a Buffer (for its string and double readers), made only when one is needed. */
+let inputBuffer: Buffer | undefined
 let offset = 0
+
+function buffer(): Buffer {
+  inputBuffer ??= Buffer.from(input.buffer, input.byteOffset, input.byteLength)
+  return inputBuffer
+}
 
 function readTag(): number {
   let tag = input[offset++]
@@ -229,6 +236,11 @@ function readTag(): number {
 }
 
 function readVarint(): number {
+  const first = input[offset]
+  if (first < 0x80) {
+    offset++
+    return first
+  }
   let value = 0
   let shift = 0
   for (;;) {
@@ -251,7 +263,7 @@ function skip(length: number): number {
 function readOneByteString(): string {
   const length = readVarint()
   const start = skip(length)
-  if (length > SHORT_STRING) return input.toString('latin1', start, offset)
+  if (length > SHORT_STRING) return buffer().toString('latin1', start, offset)
   let text = ''
   for (let i = start; i < offset; i++) text += String.fromCharCode(input[i])
   return text
@@ -275,19 +287,19 @@ function readFast(depth: number): unknown {
     case Tag.Uint32:
       return readVarint()
     case Tag.Double:
-      return input.readDoubleLE(skip(8))
+      return buffer().readDoubleLE(skip(8))
     case Tag.OneByteString:
       return readOneByteString()
     case Tag.TwoByteString: {
       const length = readVarint()
-      return input.toString('utf16le', skip(length), offset)
+      return buffer().toString('utf16le', skip(length), offset)
     }
     case Tag.Utf8String: {
       const length = readVarint()
-      return input.toString('utf8', skip(length), offset)
+      return buffer().toString('utf8', skip(length), offset)
     }
     case Tag.Date:
-      return new Date(input.readDoubleLE(skip(8)))
+      return new Date(buffer().readDoubleLE(skip(8)))
     case Tag.BeginObject:
       if (depth >= MAX_FAST_DEPTH) throw NOT_FAST
       return readObject(depth + 1)
@@ -328,7 +340,8 @@ function readArray(depth: number): unknown[] {
 
 /** Reads a value back from `serializeValue` (or `v8.serialize`) output: a fresh copy on every call. */
 export function deserializeValue(bytes: Uint8Array): unknown {
-  input = bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  input = bytes
+  inputBuffer = bytes instanceof Buffer ? bytes : undefined
   offset = 0
   try {
     if (input[0] === Tag.Version) {

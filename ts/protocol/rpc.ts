@@ -26,21 +26,41 @@ const MAX_LENGTH_BYTES = 5
 /** Microtask rounds a flush waits while the running code keeps queueing work. */
 const COALESCE_ROUNDS = 4
 
+/** Where coalescing rounds are chained: a resolved promise's reactions are plain microtasks. */
+const SETTLED = Promise.resolve()
+
 /**
  * Runs `flush` once the running code stops queueing: after the microtask rounds in which `queued()`
  * still grew (at most a few), never on a timer, so callers resumed together share one batch.
+ * `schedule` again only after `flush` ran. Rounds are chained on a resolved promise with one
+ * callback made once: `queueMicrotask` would create an AsyncResource and a closure every round.
  */
-export function afterQueueing(queued: () => number, flush: () => void): void {
-  // Anonymous callbacks: tsx (esbuild keepNames) would rename a named closure on every call.
-  queueMicrotask(() => settleQueue(queued, flush, -1, 0))
-}
+export class AfterQueueing {
+  readonly #queued: () => number
+  readonly #flush: () => void
+  #seen = -1
+  #rounds = 0
 
-/** One microtask round of `afterQueueing`: one more round while `queued()` grew since `seen`. */
-function settleQueue(queued: () => number, flush: () => void, seen: number, rounds: number): void {
-  const count = queued()
-  if (count > seen && rounds < COALESCE_ROUNDS) {
-    queueMicrotask(() => settleQueue(queued, flush, count, rounds + 1))
-  } else flush()
+  constructor(queued: () => number, flush: () => void) {
+    this.#queued = queued
+    this.#flush = flush
+  }
+
+  schedule(): void {
+    this.#seen = -1
+    this.#rounds = 0
+    SETTLED.then(this.#settle)
+  }
+
+  /** One microtask round: one more while `queued()` grew since the last round. */
+  readonly #settle = (): void => {
+    const count = this.#queued()
+    if (count > this.#seen && this.#rounds < COALESCE_ROUNDS) {
+      this.#seen = count
+      this.#rounds++
+      SETTLED.then(this.#settle)
+    } else this.#flush()
+  }
 }
 
 export interface RpcStreamOptions {
@@ -136,6 +156,10 @@ class FrameWriter {
   readonly #stream: MessageStream
   readonly #maxFrameSize: number
   #queue: Uint8Array[] = []
+  readonly #coalescing = new AfterQueueing(
+    () => this.#queue.length,
+    () => this.#startFlush(),
+  )
   #scheduled = false
   /** True while a flush is handing frames to the stream (or waiting for it to drain). */
   #sending = false
@@ -161,14 +185,37 @@ class FrameWriter {
     this.#queue.push(envelope)
     if (this.#scheduled || this.#sending) return
     this.#scheduled = true
-    afterQueueing(this.#queued, this.#startFlush)
+    this.#coalescing.schedule()
   }
 
-  readonly #queued = (): number => this.#queue.length
-
-  readonly #startFlush = (): void => {
+  /** Hands the queued frames to the stream, synchronously unless the stream is full. */
+  #startFlush(): void {
     this.#scheduled = false
-    this.#flushing = this.#flush()
+    this.#sending = true
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        if (!this.#stream.send(this.#takeFrame())) {
+          this.#flushing = this.#flushAfterDrain()
+          return
+        }
+      }
+    } catch {
+      this.close()
+    }
+    this.#sending = false
+  }
+
+  async #flushAfterDrain(): Promise<void> {
+    try {
+      await this.#stream.onDrain()
+      while (this.#queue.length > 0 && !this.#closed) {
+        if (!this.#stream.send(this.#takeFrame())) await this.#stream.onDrain()
+      }
+    } catch {
+      this.close()
+    } finally {
+      this.#sending = false
+    }
   }
 
   /** Resolves once every envelope queued so far was handed to the stream (or dropped on close). */
@@ -179,19 +226,6 @@ class FrameWriter {
   close(): void {
     this.#closed = true
     this.#queue = []
-  }
-
-  async #flush(): Promise<void> {
-    this.#sending = true
-    try {
-      while (this.#queue.length > 0 && !this.#closed) {
-        if (!this.#stream.send(this.#takeFrame())) await this.#stream.onDrain()
-      }
-    } catch {
-      this.close()
-    } finally {
-      this.#sending = false
-    }
   }
 
   /** Length prefix and as many queued envelopes as fit, in one buffer. */
