@@ -131,17 +131,28 @@ function main(): void {
   const pick = (dataset: string, peers: number, vnodes: number) =>
     runs.filter((run) => run.dataset === dataset && run.peers === peers && run.vnodesPerPeer === vnodes)
   const charts: Record<string, Chart> = {}
-  for (const dataset of ['lognormal', 'zipf', 'bursty-timestamps']) {
+  for (const dataset of ['lognormal', 'zipf', 'bursty-timestamps', 'cities-population']) {
     charts[`sim-load-${dataset}.svg`] = {
       title: `Keys per peer, ${dataset}, 1,000 peers × 3 vnodes`,
       xLabel: 'peers, sorted by load (percentile)',
       yLabel: 'load / mean load',
       xLog: false,
       yLog: true,
-      series: pick(dataset, 1000, 3).map((run) => ({
-        label: run.scheme,
-        points: run.load.sortedLoadCurve.map((load, i) => [i, Math.max(load, 0.01)] as [number, number]),
-      })),
+      series: [
+        ...pick(dataset, 1000, 3).map((run) => ({
+          label: run.scheme,
+          points: run.load.sortedLoadCurve.map((load, i) => [i, Math.max(load, 0.01)] as [number, number]),
+        })),
+        {
+          label: 'target max 1.15',
+          dashed: true,
+          colour: 'black',
+          points: [
+            [0, 1.15],
+            [100, 1.15],
+          ],
+        },
+      ],
     }
   }
   const lognormal = runs.filter(
