@@ -42,6 +42,11 @@ const node = new LeadNode(config, {
   router: chordRouter({ callTimeout: options.callTimeout, rebalance: options.rebalance }),
 })
 
+// What a node reports for an operator (a refused model, a failed hand-over) goes to the test output.
+node.addEventListener('log', (event) => {
+  process.stderr.write(`[dlht node ${node.peerId.slice(-6)}] ${(event as CustomEvent<string>).detail}\n`)
+})
+
 const operations: Record<string, (...args: never[]) => unknown> = {
   put: (key: string, value: unknown) => node.put(key, value),
   putMany: (entries: Array<[string, unknown]>) => node.putMany(entries),

@@ -233,8 +233,14 @@ export class ChordVnode<R extends NodeRef> {
       successor = closer
     }
     this.#successors = [successor]
-    const neighbours = await remote.neighbours(successor, options)
-    this.#adoptSuccessors(successor, neighbours.successors)
+    // Accepted: we are on the ring and own our arc. A failure to read the successor's list now
+    // must not undo that (stabilization fills the list in a moment).
+    try {
+      const neighbours = await remote.neighbours(successor, options)
+      this.#adoptSuccessors(successor, neighbours.successors)
+    } catch {
+      options.signal?.throwIfAborted()
+    }
     return { successor, hops: found.hops }
   }
 

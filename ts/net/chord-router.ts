@@ -10,6 +10,7 @@ import {
   ArcMap,
   type ChordRemote,
   ChordVnode,
+  chooseVnodeIds,
   clockwiseDistance,
   HandOverRefusedError,
   iterativeLookup,
@@ -115,10 +116,15 @@ export interface ChordRouterOptions {
   stabilizeIntervalMs?: number
   /**
    * After a rollout it coordinated, move vnodes so that every peer carries its share of the keys
-   * (`planRebalance` on a profile of the new positions). Default false: reads issued while a vnode
-   * moves can still miss an entry for a moment (see the README), so it is opt-in for now.
+   * (`planRebalance` on a profile of the new positions). Default true.
    */
   rebalance?: boolean
+  /**
+   * Where a joining peer places its vnodes: `'load'` cuts the arcs that carry the most keys
+   * (`chooseVnodeIds` on a profile of the ring's key positions), `'hash'` at SHA-256 ids of the peer
+   * id (the same ids on every start). Default `'load'`; an empty ring always gets hashed ids.
+   */
+  vnodePlacement?: 'load' | 'hash'
   /** Identity of the peer; a new Ed25519 key when absent. */
   privateKey?: PrivateKey
 }
@@ -156,11 +162,14 @@ interface LocalVnode {
 /** Hand-overs a peer remembers having taken, so that a repeated Leave is only acknowledged. */
 const REMEMBERED_HAND_OVERS = 64
 
-/** Rounds over the successor list a leaving vnode makes before it gives up handing its arc over. */
-const LEAVE_ROUNDS = 10
+/** How long, in call timeouts, a leaving vnode keeps trying to hand its arc over. */
+const LEAVE_PATIENCE_TIMEOUTS = 4
 
 /** Key positions a rebalance reads at most, over the whole ring. */
 const PROFILE_POSITIONS = 50_000
+
+/** Stride of the first, coarse profile a joining peer reads, to learn how many keys the ring holds. */
+const COARSE_STRIDE = 1024
 
 /** Data messages that change entries. */
 const WRITES: ReadonlySet<number> = new Set([Put.type, Delete.type])
@@ -261,7 +270,8 @@ export class ChordRouter implements Router {
       maxForwards: options.maxForwards ?? 4,
       callTimeout: options.callTimeout ?? 5000,
       maxFrameSize: options.maxFrameSize ?? 4 * 1024 * 1024,
-      rebalance: options.rebalance ?? false,
+      rebalance: options.rebalance ?? true,
+      vnodePlacement: options.vnodePlacement ?? 'load',
     }
     this.#stabilizeMs = options.stabilizeIntervalMs ?? this.#config.stabilizeInterval * 1000
     this.#privateKey = options.privateKey ?? generatePrivateKey()
@@ -440,15 +450,26 @@ export class ChordRouter implements Router {
     return migrating
   }
 
-  /** The local store, or the remote plane of `owner`'s peer. */
-  #plainPlane(owner: { peerId: string; multiaddrs: readonly string[] }): LocalStore | RemoteDataPlane {
-    if (owner.peerId === this.peerId) return this.#dataPlane
+  /**
+   * The data plane of `owner`'s peer. For this peer too, requests go through the serving path
+   * (`#serveData`), not straight to the store: they were routed before an `await`, and a hand-over
+   * may have moved the arc since; the serving path checks ownership again and forwards.
+   */
+  #plainPlane(owner: { peerId: string; multiaddrs: readonly string[] }): RemoteDataPlane {
     let plane = this.#remotePlanes.get(owner.peerId)
     if (plane === undefined) {
       const peer = { peerId: owner.peerId, multiaddrs: owner.multiaddrs }
+      const local = owner.peerId === this.peerId
       plane = new RemoteDataPlane({
         peerId: owner.peerId,
-        call: (codec, request) => this.#dataCall(peer, codec, request),
+        call: local
+          ? async (codec, request) =>
+              (await this.#serveData(
+                codec.type,
+                request,
+                AbortSignal.timeout(this.#options.callTimeout),
+              )) as never
+          : (codec, request) => this.#dataCall(peer, codec, request),
         positionOf: (key) => this.#learnedHash.predict(key),
         modelVersion: () => this.#learnedHash.version,
         maxForwards: this.#options.maxForwards,
@@ -558,8 +579,7 @@ export class ChordRouter implements Router {
    * Every vnode on the ring, in ring order from one of ours: a walk along the successor lists (one
    * call per `successorListLength` vnodes), not the routing cache, which may miss new vnodes.
    */
-  async #walkRing(signal: AbortSignal): Promise<VnodeRef[]> {
-    const start = this.localVnodes()[0]
+  async #walkRing(signal: AbortSignal, start = this.localVnodes()[0]): Promise<VnodeRef[]> {
     if (start === undefined) throw new NotStartedError('the overlay has no vnode on the ring')
     const ring: VnodeRef[] = [start]
     const seen = new Set<bigint>([start.id])
@@ -592,9 +612,8 @@ export class ChordRouter implements Router {
     }
     await Promise.all(
       Array.from(groups.values(), async ({ owner, records: owned }) => {
-        const plane = this.#plainPlane(owner)
-        if (plane instanceof RemoteDataPlane) await plane.migrateRecords(owned)
-        else await plane.putUntouched(owned) // Ownership came back here meanwhile.
+        // Ownership may have come back here meanwhile: the local plane serves it as a migration too.
+        await this.#plainPlane(owner).migrateRecords(owned)
       }),
     )
   }
@@ -627,7 +646,7 @@ export class ChordRouter implements Router {
 
   #holder(owner: VnodeRef): PreviousHolder | undefined {
     if (!this.#rollout.isMigrating(owner.peerId)) return undefined
-    if (owner.peerId !== this.peerId) return this.#plainPlane(owner) as RemoteDataPlane
+    if (owner.peerId !== this.peerId) return this.#plainPlane(owner)
     const store = this.#dataPlane
     this.#localHolder ??= {
       peerId: this.peerId,
@@ -1053,7 +1072,7 @@ export class ChordRouter implements Router {
         if (!this.#vnodes.get(owner.id)?.active) this.#forget(owner)
         throw new LookupFailedError('routing sent a forwarded request back here')
       }
-      const plane = this.#plainPlane(owner) as RemoteDataPlane
+      const plane = this.#plainPlane(owner)
       const group = groups.get(plane)
       if (group === undefined) groups.set(plane, [indexes[j]])
       else group.push(indexes[j])
@@ -1194,12 +1213,7 @@ export class ChordRouter implements Router {
       segments.map((segment) =>
         segment.owner.peerId === this.peerId
           ? this.#dataPlane.scan(segment.hashMin, segment.hashMax, filter ?? undefined)
-          : (this.#plainPlane(segment.owner) as RemoteDataPlane).scanRange(
-              segment.hashMin,
-              segment.hashMax,
-              filter,
-              ttl,
-            ),
+          : this.#plainPlane(segment.owner).scanRange(segment.hashMin, segment.hashMax, filter, ttl),
       ),
     )
     return pages.flat()
@@ -1281,8 +1295,41 @@ export class ChordRouter implements Router {
       entry = config.vnodes[0]
       if (entry === undefined) throw new JoinFailedError('the bootstrap peer has no vnode on the ring yet')
     }
+    const ids =
+      first === 0 && this.#options.vnodePlacement === 'load'
+        ? await this.#loadAwareIds(entry, count, signal)
+        : []
     for (let index = first; index < count; index++)
-      await this.#joinVnode(this.#newVnode(index), entry, signal)
+      await this.#joinVnode(this.#newVnode(index, ids[index]), entry, signal)
+  }
+
+  /**
+   * Ids for this peer's vnodes that cut the arcs carrying the most keys (`chooseVnodeIds`), from a
+   * walk of the ring and a profile of its key positions; empty (hashed ids) while the ring holds
+   * no keys. Two passes: a coarse one to count keys, then one at the stride that gives about
+   * PROFILE_POSITIONS positions in all.
+   */
+  async #loadAwareIds(entry: VnodeRef, count: number, signal: AbortSignal): Promise<bigint[]> {
+    const vnodes = await this.#walkRing(signal, entry)
+    const peers = [...new Map(vnodes.map((vnode) => [vnode.peerId, vnode])).values()]
+    const sample = (stride: number) =>
+      Promise.all(
+        peers.map(
+          async (peer) => (await this.#call(peer, RING_PROTOCOL, LoadSample, { stride }, signal)).positions,
+        ),
+      )
+    let stride = COARSE_STRIDE
+    let positions = await sample(stride)
+    const estimatedKeys = positions.reduce((sum, some) => sum + some.length, 0) * stride
+    if (estimatedKeys === 0) return []
+    const fine = Math.max(1, Math.ceil(estimatedKeys / PROFILE_POSITIONS))
+    if (fine < stride) {
+      stride = fine
+      positions = await sample(stride)
+    }
+    const profile = LoadProfile.fromPositions(positions.flat(), this.#hashSpaceSize, stride)
+    const ring = vnodes.map((vnode) => ({ id: vnode.id, peer: vnode.peerId }))
+    return chooseVnodeIds(ring, profile, this.peerId, count)
   }
 
   #adoptClusterConfig(config: ClusterConfig, source: PeerAddress): void {
@@ -1440,23 +1487,24 @@ export class ChordRouter implements Router {
   async #leaveVnode(vnode: LocalVnode): Promise<void> {
     const { chord, ref } = vnode
     vnode.leaving = true
+    // Refusals last while the ring settles around a neighbour joining or leaving: keep trying for
+    // a few call timeouts, a stabilization period apart.
+    const deadline = performance.now() + LEAVE_PATIENCE_TIMEOUTS * this.#options.callTimeout
+    const pause = Math.min(1000, Math.max(100, this.#stabilizeMs))
     const handed = await this.#gate.exclusive(async () => {
-      for (let round = 1; round <= LEAVE_ROUNDS; round++) {
+      for (;;) {
         const successors = chord.successors.filter(
           (node) => node.id !== ref.id && (node.peerId !== this.peerId || this.#vnodes.get(node.id)?.active),
         )
+        if (successors.length === 0) return false
         for (const listed of successors) {
           const outcome = await this.#handOver(vnode, listed)
           if (outcome === 'handed') return true
-          // Refused: the ring around us is still settling (a neighbour joining or leaving).
           if (outcome === 'refused') break
         }
-        if (successors.length === 0) return false
-        await sleep(Math.min(1000, Math.max(50, this.#stabilizeMs / 2)), AbortSignal.timeout(2000)).catch(
-          () => {},
-        )
+        if (performance.now() + pause > deadline) return false
+        await new Promise((resolve) => setTimeout(resolve, pause))
       }
-      return false
     })
     vnode.leaving = false
     if (!handed) {

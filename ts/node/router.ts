@@ -66,7 +66,7 @@ export interface Router {
   findSuccessorMany(positions: BigUint64Array, options?: RouteOptions): Promise<VnodeRef[]>
   /** The pieces of [hashMin, hashMax] (hashMin <= hashMax) in ring order, one per owning vnode. */
   coveringSegments(hashMin: bigint, hashMax: bigint, options?: RouteOptions): Promise<RangeSegment[]>
-  /** The data plane of the peer that runs `owner`: the local store for our own vnodes, a remote proxy otherwise. */
+  /** The data plane of the peer that runs `owner` (this peer's store, or a proxy of another peer's). */
   dataPlane(owner: VnodeRef): DataPlane
   /** This peer's vnodes, in ring order. */
   localVnodes(): readonly VnodeRef[]
