@@ -22,6 +22,7 @@ import {
   type OwnedArc,
   planRebalance,
   rangeWalk,
+  type VnodeMove,
 } from '../chord/index.js'
 import { DlhtError, InvalidArgumentError } from '../errors.js'
 import type { LeadConfig } from '../node/config.js'
@@ -157,6 +158,8 @@ interface LocalVnode {
   active: boolean
   /** Set while it hands its arc over: it takes no arc from a neighbour meanwhile. */
   leaving: boolean
+  /** Set once its arc was handed over. */
+  left: boolean
 }
 
 /** Hand-overs a peer remembers having taken, so that a repeated Leave is only acknowledged. */
@@ -164,6 +167,9 @@ const REMEMBERED_HAND_OVERS = 64
 
 /** How long, in call timeouts, a leaving vnode keeps trying to hand its arc over. */
 const LEAVE_PATIENCE_TIMEOUTS = 4
+
+/** Plans a rebalance makes at most when the ring changes under its moves. */
+const REBALANCE_PLANS = 3
 
 /** Key positions a rebalance reads at most, over the whole ring. */
 const PROFILE_POSITIONS = 50_000
@@ -255,6 +261,12 @@ export class ChordRouter implements Router {
   readonly #gate = new TransitionGate()
   /** Recent hand-overs taken from leaving vnodes, oldest first (see `#serveLeave`). */
   readonly #handOversTaken = new Set<string>()
+  /**
+   * When each vnode that handed its arc to one of ours left (by ring id): a notify it sent before
+   * leaving may still arrive, and must not take the arc back (its peer would store the entries
+   * for a vnode that no longer exists).
+   */
+  readonly #departed = new Map<bigint, number>()
   #lookupsRunning = 0
   /** The remote vnode that took over the arc of the last vnode to leave. */
   #handedTo: VnodeRef | undefined
@@ -822,8 +834,11 @@ export class ChordRouter implements Router {
   async #notifyRemote(target: VnodeRef, candidate: VnodeRef, signal?: AbortSignal): Promise<NotifyAnswer> {
     const answer = await this.#ringCall(target, Notify, { target: target.id, candidate }, signal)
     if (answer.records.length > 0) {
-      await this.#dataPlane.putMany(answer.records)
       this.#stats.takenOver += answer.records.length
+      // The vnode left while the answer was on its way: the entries go to whoever owns them now.
+      const vnode = this.#vnodes.get(candidate.id)
+      if (vnode !== undefined && !vnode.left) await this.#dataPlane.putMany(answer.records)
+      else await this.#migrate(answer.records, signal ?? AbortSignal.timeout(this.#options.callTimeout))
     }
     return answer
   }
@@ -959,6 +974,8 @@ export class ChordRouter implements Router {
     return this.#gate.exclusive(async () => {
       if (vnode.leaving)
         throw new HandOverRefusedError(`vnode ${vnode.ref.id} is leaving; join next to its successor`)
+      if (this.#departedRecently(request.candidate.id))
+        throw new HandOverRefusedError(`vnode ${request.candidate.id} handed its arc here a moment ago`)
       const outcome = vnode.chord.notify(request.candidate)
       if (outcome.handedOver === null || local) return answer([], outcome)
       this.#cache.add(outcome.handedOver.from, request.candidate)
@@ -988,6 +1005,7 @@ export class ChordRouter implements Router {
       this.#handOversTaken.add(handOver)
       if (this.#handOversTaken.size > REMEMBERED_HAND_OVERS)
         this.#handOversTaken.delete(this.#handOversTaken.values().next().value as string)
+      this.#departed.set(leaving.id, performance.now())
       vnode.chord.predecessorLeft(leaving, request.predecessor, request.arcStart)
       if (records.length > 0) {
         await this.#dataPlane.putMany(records)
@@ -996,6 +1014,16 @@ export class ChordRouter implements Router {
     })
     this.#forget(leaving, true)
     return undefined
+  }
+
+  /**
+   * Whether vnode `id` handed its arc to one of ours within the last call timeout: longer than a
+   * notify it sent before leaving can take to arrive (a join at the same id is retried meanwhile).
+   */
+  #departedRecently(id: bigint): boolean {
+    const horizon = performance.now() - this.#options.callTimeout
+    for (const [departed, at] of this.#departed) if (at < horizon) this.#departed.delete(departed)
+    return this.#departed.has(id)
   }
 
   #copyArc(arc: Arc): ScannedRecord[] {
@@ -1273,6 +1301,7 @@ export class ChordRouter implements Router {
       }),
       active: false,
       leaving: false,
+      left: false,
     }
     this.#vnodes.set(ref.id, vnode)
     return vnode
@@ -1376,7 +1405,8 @@ export class ChordRouter implements Router {
       await sleep(this.#stabilizeMs, signal)
       for (const vnode of [...this.#vnodes.values()]) {
         if (signal.aborted) return
-        if (!vnode.active) continue
+        // A leaving vnode must not notify: its successor could hand the arc being handed to it back.
+        if (!vnode.active || vnode.leaving) continue
         const options = {
           signal,
           onUnreachable: (node: VnodeRef, err: unknown) =>
@@ -1413,12 +1443,45 @@ export class ChordRouter implements Router {
 
   /**
    * After a rollout: a profile of where the keys now lie (every `stride`-th position of each
-   * peer), then the vnode moves `planRebalance` proposes, one after the other.
+   * peer), then the vnode moves `planRebalance` proposes, one after the other. A move the ring no
+   * longer fits (its vnode left or moved, its peer is gone: the ring changed since the walk) ends
+   * that plan; a new one is made from a fresh walk, at most `REBALANCE_PLANS` in all.
    */
   async #rebalance(totalKeys: number, signal: AbortSignal): Promise<RebalanceOutcome> {
+    const stride = Math.max(1, Math.ceil(totalKeys / PROFILE_POSITIONS))
+    let before: number | undefined
+    let moves = 0
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { vnodes, profile } = await this.#loadProfile(stride, signal)
+        const plan = planRebalance(
+          vnodes.map((vnode) => ({ id: vnode.id, peer: vnode.peerId })),
+          profile,
+        )
+        before ??= plan.before
+        const peers = new Map(vnodes.map((vnode) => [vnode.peerId, vnode]))
+        for (const move of plan.moves) {
+          await this.#runMove(peers.get(move.peer) as VnodeRef, move, signal)
+          moves++
+        }
+        return { before, after: plan.after, moves, vnodes: vnodes.length, profiled: profile.total }
+      } catch (err) {
+        signal.throwIfAborted()
+        if (!(err instanceof DlhtError) || attempt >= REBALANCE_PLANS) throw err
+        this.#log(`rebalance plan ${attempt} went stale (${err.message}): planning again`)
+        // A few stabilization rounds, so that the next walk sees the ring as it now is.
+        await sleep(3 * Math.min(this.#stabilizeMs, 1000), signal)
+      }
+    }
+  }
+
+  /** The ring's vnodes and where its keys lie: every `stride`-th key position of each peer. */
+  async #loadProfile(
+    stride: number,
+    signal: AbortSignal,
+  ): Promise<{ vnodes: VnodeRef[]; profile: LoadProfile }> {
     const vnodes = await this.#walkRing(signal)
     const peers = new Map(vnodes.map((vnode) => [vnode.peerId, vnode]))
-    const stride = Math.max(1, Math.ceil(totalKeys / PROFILE_POSITIONS))
     const samples = await Promise.all(
       [...peers.values()].map(async (peer) =>
         peer.peerId === this.peerId
@@ -1426,29 +1489,19 @@ export class ChordRouter implements Router {
           : (await this.#call(peer, RING_PROTOCOL, LoadSample, { stride }, signal)).positions,
       ),
     )
-    const profile = LoadProfile.fromPositions(samples.flat(), this.#hashSpaceSize, stride)
-    const plan = planRebalance(
-      vnodes.map((vnode) => ({ id: vnode.id, peer: vnode.peerId })),
-      profile,
-    )
-    for (const move of plan.moves) {
-      signal.throwIfAborted()
-      const peer = peers.get(move.peer) as VnodeRef
-      if (peer.peerId === this.peerId) await this.#moveVnode(move.from, move.to)
-      else await this.#call(peer, RING_PROTOCOL, MoveVnode, { from: move.from, to: move.to }, signal)
-      // Let stabilization repair successor lists around the move before the next one.
-      for (let waited = 0; waited < 20; waited++) {
-        await sleep(Math.min(this.#stabilizeMs, 1000), signal)
-        const ids = new Set((await this.#walkRing(signal)).map((vnode) => vnode.id))
-        if (ids.has(move.to) && !ids.has(move.from)) break
-      }
-    }
-    return {
-      before: plan.before,
-      after: plan.after,
-      moves: plan.moves.length,
-      vnodes: vnodes.length,
-      profiled: profile.total,
+    return { vnodes, profile: LoadProfile.fromPositions(samples.flat(), this.#hashSpaceSize, stride) }
+  }
+
+  /** One move of a plan on the peer that runs it, then a wait until the walk shows it. */
+  async #runMove(peer: VnodeRef, move: VnodeMove, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted()
+    if (peer.peerId === this.peerId) await this.#moveVnode(move.from, move.to)
+    else await this.#call(peer, RING_PROTOCOL, MoveVnode, { from: move.from, to: move.to }, signal)
+    // Let stabilization repair successor lists around the move before the next one.
+    for (let waited = 0; waited < 20; waited++) {
+      await sleep(Math.min(this.#stabilizeMs, 1000), signal)
+      const ids = new Set((await this.#walkRing(signal)).map((vnode) => vnode.id))
+      if (ids.has(move.to) && !ids.has(move.from)) break
     }
   }
 
@@ -1539,6 +1592,7 @@ export class ChordRouter implements Router {
       try {
         await this.#ringCall(successor, Leave, request)
         vnode.active = false
+        vnode.left = true
         if (remote) {
           await this.#extractArc(arc)
           this.#handedTo = successor

@@ -438,11 +438,12 @@ export class ModelRollout {
     await this.#opened
     const started = performance.now()
     await store.reposition()
+    const owns = (position: bigint) => this.#host.ownsLocally(position)
     let from: bigint | null = 0n
     let failures = 0
     while (from !== null && !signal.aborted) {
       const since = store.writeCount
-      const batch = store.misplaced(from, MIGRATION_BATCH, (position) => this.#host.ownsLocally(position))
+      const batch = store.misplaced(from, MIGRATION_BATCH, owns)
       if (batch.records.length > 0) {
         try {
           await this.#host.migrate(batch.records, signal)
@@ -456,7 +457,7 @@ export class ModelRollout {
           await sleep(Math.min(2000, 100 * failures), signal)
           continue
         }
-        await store.removeMigrated(batch.records, since)
+        await store.removeMigrated(batch.records, since, owns)
         this.#stats.migratedEntries += batch.records.length
         for (const record of batch.records) this.#stats.migratedBytes += record.value.byteLength
       }

@@ -375,13 +375,19 @@ export class LocalStore implements DataPlane {
 
   /**
    * Removes records its new owner has acknowledged, except keys written since `writeCount` was
-   * `since` (a hand-over from a leaving neighbour may have brought them back here meanwhile).
+   * `since` (a hand-over from a leaving neighbour may have brought them back here meanwhile) and
+   * those `owns` says are this peer's again (an arc taken over while they were on their way: the
+   * owner that acknowledged them may be this peer).
    */
-  async removeMigrated(records: readonly ScannedRecord[], since: number): Promise<void> {
+  async removeMigrated(
+    records: readonly ScannedRecord[],
+    since: number,
+    owns: (position: bigint) => boolean,
+  ): Promise<void> {
     const removed: StoredEntry[] = []
-    for (const { key } of records) {
+    for (const { key, position } of records) {
       const entry = this.#entries.get(key)
-      if (entry === undefined || (this.#lastWrites?.get(key) ?? 0) > since) continue
+      if (entry === undefined || (this.#lastWrites?.get(key) ?? 0) > since || owns(position)) continue
       this.#forget(entry)
       removed.push(entry)
     }
