@@ -123,6 +123,13 @@ try {
     if ((await client.findSuccessor(client.learnedHash.predict(key))).peerId !== client.peerId) keys.push(key)
   }
   const value = (i: number) => ({ n: i, tag: 'bench' })
+  // Every measured read is checked: after the single PUTs, key i holds value(i).
+  const indexOf = new Map(keys.map((key, i) => [key, i]))
+  let wrongReads = 0
+  const check = (key: number, read: unknown) => {
+    if ((read as { n?: number } | undefined)?.n !== indexOf.get(key)) wrongReads++
+  }
+  const checkedGet = async (i: number) => check(keys[i], await client.get(keys[i]))
   // Other work on the machine shows in the tails: record the 1-minute load average around the run.
   const loadBefore = loadavg()[0]
 
@@ -146,15 +153,16 @@ try {
   const putSingle = await measured(keys.length, () =>
     closedLoop(keys.length, IN_FLIGHT, (i) => client.put(keys[i], value(i))),
   )
-  const getBatched = await measured(keys.length, () => batched(keys, (batch) => client.getMany(batch)))
-  const getSingle = await measured(keys.length, () =>
-    closedLoop(keys.length, IN_FLIGHT, (i) => client.get(keys[i])),
+  const getBatched = await measured(keys.length, () =>
+    batched(keys, async (batch) => {
+      const values = await client.getMany(batch)
+      for (let j = 0; j < batch.length; j++) check(batch[j], values[j])
+    }),
   )
-  const getModerate = await measured(MODERATE_CALLS, () =>
-    closedLoop(MODERATE_CALLS, 4, (i) => client.get(keys[i])),
-  )
-  const getSequential = await measured(3000, () => closedLoop(3000, 1, (i) => client.get(keys[i])))
-  const getOpenLoop = await measured(3000, () => openLoop(3000, OPEN_LOOP_RATE, (i) => client.get(keys[i])))
+  const getSingle = await measured(keys.length, () => closedLoop(keys.length, IN_FLIGHT, checkedGet))
+  const getModerate = await measured(MODERATE_CALLS, () => closedLoop(MODERATE_CALLS, 4, checkedGet))
+  const getSequential = await measured(3000, () => closedLoop(3000, 1, checkedGet))
+  const getOpenLoop = await measured(3000, () => openLoop(3000, OPEN_LOOP_RATE, checkedGet))
 
   const sorted = [...keys].sort((a, b) => a - b)
   const positions = sorted.map((key) => client.learnedHash.predict(key))
@@ -202,6 +210,8 @@ try {
       moderateLoad: { inFlight: 4, ...getModerate },
       sequential: { inFlight: 1, ...getSequential },
       openLoop: { arrivalsPerSecond: OPEN_LOOP_RATE, ...getOpenLoop },
+      /** Measured reads that did not return the value last written (must be 0). */
+      wrongReads,
     },
     rangeQuery100: {
       ...range,
@@ -214,8 +224,10 @@ try {
   }
   console.log(JSON.stringify(results, null, 2))
   console.log(`wrote ${writeResults('cluster', results)}`)
+  if (wrongReads > 0) throw new Error(`${wrongReads} measured reads returned the wrong value`)
 } finally {
   await client.stop()
-  await Promise.all(cluster.nodes.map((node) => node.stop()))
+  // One after the other: nodes stopping together refuse each other's hand-overs.
+  for (const node of cluster.nodes) await node.stop()
   await cluster.killAll()
 }
