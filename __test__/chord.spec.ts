@@ -194,6 +194,48 @@ test('notify hands over the sub-arc the new predecessor now owns', (t) => {
   t.true(vnode.owns(100n) && vnode.owns(71n) && !vnode.owns(70n))
 })
 
+test('a join whose notify answer was lost succeeds when the successor answers the repeat alike', async (t) => {
+  const ring = new Ring()
+  for (const id of [1000n, 5000n, 9000n]) await ring.add(id)
+  await ring.stabilizeUntilConsistent()
+  // The successor accepts the joiner, but the answer never arrives; a repeat gets the first outcome
+  // again (what the router's pending hand-over does).
+  const delivered = new Map<bigint, Awaited<ReturnType<ChordRemote<NodeRef>['notify']>>>()
+  let lost = 0
+  const lossy: ChordRemote<NodeRef> = {
+    ...ring.remote,
+    notify: async (target, candidate) => {
+      const first = delivered.get(candidate.id)
+      if (first !== undefined) return first
+      const outcome = await ring.remote.notify(target, candidate)
+      if (outcome.accepted && lost++ === 0) {
+        delivered.set(candidate.id, outcome)
+        throw new Error('the answer was lost')
+      }
+      return outcome
+    },
+  }
+  const joiner = new ChordVnode<NodeRef>({ id: 3000n }, { hashSpaceSize: SIZE })
+  ring.vnodes.set(3000n, joiner)
+  await t.throwsAsync(joiner.join(lossy, { id: 1000n }), { message: 'the answer was lost' })
+  await joiner.join(lossy, { id: 1000n })
+  t.is(joiner.predecessor?.id, 1000n)
+  t.is(joiner.arcStart, 1000n)
+  t.is(joiner.successor.id, 5000n)
+  await ring.stabilizeUntilConsistent()
+  t.true(ring.consistent())
+})
+
+test('a vnode cannot join at an id another vnode has', async (t) => {
+  const ring = new Ring()
+  for (const id of [1000n, 5000n]) await ring.add(id)
+  await ring.stabilizeUntilConsistent()
+  const twin = new ChordVnode<NodeRef>({ id: 5000n }, { hashSpaceSize: SIZE })
+  await t.throwsAsync(twin.join(ring.remote, { id: 1000n }), { instanceOf: JoinFailedError })
+  const other = new ChordVnode<NodeRef>({ id: 1000n }, { hashSpaceSize: SIZE })
+  await t.throwsAsync(other.join(ring.remote, { id: 5000n }), { instanceOf: JoinFailedError })
+})
+
 test('after a fifth of the vnodes fail, the survivors re-stabilize and lookups stay correct', async (t) => {
   const ring = await buildRing(60, 7)
   const random = seededRandom(8)

@@ -200,7 +200,8 @@ export class ChordVnode<R extends NodeRef> {
   /**
    * Places this (alone) vnode on the ring that `via` belongs to: finds its successor, notifies it
    * and adopts the predecessor the successor had. The successor hands its entries of our arc over
-   * in its notify answer (the transport's business).
+   * in its notify answer (the transport's business), and answers a notify repeated after a lost
+   * answer the same way.
    * @throws JoinFailedError when the id is taken or the successor refused (retry after stabilization)
    */
   async join(
@@ -214,12 +215,27 @@ export class ChordVnode<R extends NodeRef> {
       (target, at, avoid, callOptions) => remote.step(target, at, avoid, callOptions),
       options,
     )
-    if (found.owner.id === this.self.id) {
-      throw new JoinFailedError(`position ${this.self.id} is already taken on the ring`)
-    }
     let successor = found.owner
+    if (successor.id === this.self.id) {
+      // Our id is on the ring: an earlier attempt was accepted and its answer lost, or another vnode
+      // has it. The vnode after it tells which (and hands the arc over again in the first case).
+      const next = await iterativeLookup(
+        (this.self.id + 1n) % this.hashSpaceSize,
+        () => ({ kind: 'next', next: via }),
+        (target, at, avoid, callOptions) => remote.step(target, at, avoid, callOptions),
+        options,
+      )
+      if (next.owner.id === this.self.id) {
+        throw new JoinFailedError(`position ${this.self.id} is already taken on the ring`)
+      }
+      successor = next.owner
+    }
     for (let attempt = 0; ; attempt++) {
       const outcome = await remote.notify(successor, this.self, options)
+      if (outcome.accepted && outcome.previousPredecessor?.id === this.self.id) {
+        // Already its predecessor, and no hand-over of ours to repeat: another vnode has this id.
+        throw new JoinFailedError(`position ${this.self.id} is already taken on the ring`)
+      }
       if (outcome.accepted) {
         this.#predecessor = outcome.previousPredecessor
         this.#arcStart = outcome.previousArcStart

@@ -63,6 +63,8 @@ import {
   type GetAnswer,
   GetConfig,
   GetLocal,
+  HandOverTaken,
+  type HandOverTakenRequest,
   type KeysRequest,
   Leave,
   type LeaveRequest,
@@ -162,6 +164,19 @@ interface LocalVnode {
   left: boolean
 }
 
+/** An arc handed over in a notify answer, kept here until the candidate says it stored the entries. */
+interface PendingHandOver {
+  readonly candidate: VnodeRef
+  readonly arc: Arc
+  /** The notify outcome, sent again to a joiner that asks again (its first answer was lost). */
+  readonly previousPredecessor: VnodeRef | null
+  readonly at: number
+}
+
+function handOverKey(vnode: VnodeRef): string {
+  return `${vnode.peerId}/${vnode.id}`
+}
+
 /** Hand-overs a peer remembers having taken, so that a repeated Leave is only acknowledged. */
 const REMEMBERED_HAND_OVERS = 64
 
@@ -173,6 +188,9 @@ const REBALANCE_PLANS = 3
 
 /** Key positions a rebalance reads at most, over the whole ring. */
 const PROFILE_POSITIONS = 50_000
+
+/** Load-aware vnode ids are moved forward by up to this much (far below the spacing of keys in a 2^62 ring). */
+const ID_OFFSET_RANGE = 1n << 16n
 
 /** Stride of the first, coarse profile a joining peer reads, to learn how many keys the ring holds. */
 const COARSE_STRIDE = 1024
@@ -194,6 +212,9 @@ function generatePrivateKey(): PrivateKey {
 export function vnodePosition(peerId: string, index: number, hashSpaceSize: bigint): bigint {
   return createHash('sha256').update(`${peerId}/${index}`).digest().readBigUInt64BE(0) % hashSpaceSize
 }
+
+const bigMin = (a: bigint, b: bigint): bigint => (a < b ? a : b)
+const bigMax = (a: bigint, b: bigint): bigint => (a > b ? a : b)
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -267,6 +288,8 @@ export class ChordRouter implements Router {
    * for a vnode that no longer exists).
    */
   readonly #departed = new Map<bigint, number>()
+  /** Arcs handed to a notifying vnode whose entries are still here until it says it stored them. */
+  readonly #pendingHandOvers = new Map<string, PendingHandOver>()
   #lookupsRunning = 0
   /** The remote vnode that took over the arc of the last vnode to leave. */
   #handedTo: VnodeRef | undefined
@@ -589,22 +612,31 @@ export class ChordRouter implements Router {
 
   /**
    * Every vnode on the ring, in ring order from one of ours: a walk along the successor lists (one
-   * call per `successorListLength` vnodes), not the routing cache, which may miss new vnodes.
+   * call per `successorListLength` vnodes), not the routing cache, which may miss new vnodes. A
+   * vnode that moved or left since a list named it is dropped and the walk goes on from the one
+   * before it.
    */
   async #walkRing(signal: AbortSignal, start = this.localVnodes()[0]): Promise<VnodeRef[]> {
     if (start === undefined) throw new NotStartedError('the overlay has no vnode on the ring')
     const ring: VnodeRef[] = [start]
     const seen = new Set<bigint>([start.id])
-    let current = start
     for (let calls = 0; calls < 100_000; calls++) {
-      const { successors } = await this.#ringCall(current, Neighbours, { target: current.id }, signal)
+      const current = ring[ring.length - 1]
+      let successors: VnodeRef[]
+      try {
+        successors = (await this.#ringCall(current, Neighbours, { target: current.id }, signal)).successors
+      } catch (err) {
+        const gone = err instanceof VnodeUnavailableError || err instanceof PeerUnavailableError
+        if (!gone || ring.length === 1) throw err
+        ring.pop()
+        continue
+      }
       if (successors.every((successor) => seen.has(successor.id))) return ring
       for (const successor of successors) {
         if (successor.id === start.id) return ring
         if (seen.has(successor.id)) continue
         seen.add(successor.id)
         ring.push(successor)
-        current = successor
       }
     }
     throw new LookupFailedError('the successor lists never lead back around the ring')
@@ -830,15 +862,22 @@ export class ChordRouter implements Router {
     return this.#call(target, RING_PROTOCOL, codec, request, signal)
   }
 
-  /** Notify a (possibly remote) successor and store the entries it hands over with its answer. */
+  /**
+   * Notify a (possibly remote) successor and store the entries it hands over with its answer; then
+   * tell it they are stored, so that it deletes its copies (if that is lost, it asks us later).
+   */
   async #notifyRemote(target: VnodeRef, candidate: VnodeRef, signal?: AbortSignal): Promise<NotifyAnswer> {
-    const answer = await this.#ringCall(target, Notify, { target: target.id, candidate }, signal)
+    const vnode = this.#vnodes.get(candidate.id)
+    const joining = vnode !== undefined && !vnode.active && !vnode.left
+    const answer = await this.#ringCall(target, Notify, { target: target.id, candidate, joining }, signal)
     if (answer.records.length > 0) {
       this.#stats.takenOver += answer.records.length
       // The vnode left while the answer was on its way: the entries go to whoever owns them now.
-      const vnode = this.#vnodes.get(candidate.id)
       if (vnode !== undefined && !vnode.left) await this.#dataPlane.putMany(answer.records)
       else await this.#migrate(answer.records, signal ?? AbortSignal.timeout(this.#options.callTimeout))
+    }
+    if (answer.accepted && (joining || answer.records.length > 0) && target.peerId !== this.peerId) {
+      await this.#ringCall(target, HandOverTaken, { target: target.id, candidate }, signal).catch(() => {})
     }
     return answer
   }
@@ -919,6 +958,12 @@ export class ChordRouter implements Router {
         return this.#serveNotify(request as NotifyRequest, local)
       case Leave.type:
         return this.#serveLeave(request as LeaveRequest)
+      case HandOverTaken.type: {
+        const { candidate } = request as HandOverTakenRequest
+        const pending = this.#pendingHandOvers.get(handOverKey(candidate))
+        if (pending !== undefined) await this.#dropHandedCopies(pending)
+        return undefined
+      }
       case SuccessorLeft.type: {
         const { target, leaving, successors } = request as SuccessorLeftRequest
         this.#ringVnode(target).chord.successorLeft(leaving, successors)
@@ -962,27 +1007,80 @@ export class ChordRouter implements Router {
 
   async #serveNotify(request: NotifyRequest, local: boolean): Promise<NotifyAnswer> {
     const vnode = this.#ringVnode(request.target)
+    const { candidate } = request
     const answer = (records: ScannedRecord[], outcome: NotifyOutcome<VnodeRef>): NotifyAnswer => ({
       accepted: outcome.accepted,
       previousPredecessor: outcome.previousPredecessor,
       previousArcStart: outcome.previousArcStart,
       records,
     })
-    // Stabilization repeats notify every round: one that changes nothing needs no hand-over.
-    if (vnode.chord.predecessor?.id === request.candidate.id)
-      return answer([], vnode.chord.notify(request.candidate))
+    const predecessor = vnode.chord.predecessor
+    if (predecessor?.id === candidate.id) {
+      // Stabilization repeats notify every round: one that changes nothing needs no hand-over.
+      if (!request.joining) return answer([], vnode.chord.notify(candidate))
+      // A joiner asking again lost our first answer: send it again, entries included.
+      const pending = this.#pendingHandOvers.get(handOverKey(candidate))
+      if (pending === undefined || predecessor.peerId !== candidate.peerId)
+        throw new JoinFailedError(`position ${candidate.id} is already taken on the ring`)
+      return this.#gate.exclusive(async () =>
+        answer(this.#copyArc(pending.arc), {
+          accepted: true,
+          previousPredecessor: pending.previousPredecessor,
+          previousArcStart: pending.arc.from,
+        }),
+      )
+    }
     return this.#gate.exclusive(async () => {
       if (vnode.leaving)
         throw new HandOverRefusedError(`vnode ${vnode.ref.id} is leaving; join next to its successor`)
-      if (this.#departedRecently(request.candidate.id))
-        throw new HandOverRefusedError(`vnode ${request.candidate.id} handed its arc here a moment ago`)
-      const outcome = vnode.chord.notify(request.candidate)
+      if (this.#departedRecently(candidate.id))
+        throw new HandOverRefusedError(`vnode ${candidate.id} handed its arc here a moment ago`)
+      const outcome = vnode.chord.notify(candidate)
       if (outcome.handedOver === null || local) return answer([], outcome)
-      this.#cache.add(outcome.handedOver.from, request.candidate)
-      const records = await this.#extractArc(outcome.handedOver)
+      this.#cache.add(outcome.handedOver.from, candidate)
+      // Copied, not moved: deleted here once the candidate says it stored them (or is seen on the ring).
+      const records = this.#copyArc(outcome.handedOver)
+      this.#pendingHandOvers.set(handOverKey(candidate), {
+        candidate,
+        arc: outcome.handedOver,
+        previousPredecessor: outcome.previousPredecessor,
+        at: performance.now(),
+      })
       this.#stats.handedOver += records.length
       return answer(records, outcome)
     })
+  }
+
+  /**
+   * Deletes the copies of an arc handed over in a notify answer, unless this peer owns the arc
+   * again (the candidate failed and the ring gave the arc back).
+   */
+  async #dropHandedCopies(pending: PendingHandOver): Promise<void> {
+    const key = handOverKey(pending.candidate)
+    if (this.#pendingHandOvers.get(key) !== pending) return
+    this.#pendingHandOvers.delete(key)
+    await this.#gate.exclusive(async () => {
+      if (!this.#ownsLocally(pending.arc.to)) await this.#extractArc(pending.arc)
+    })
+  }
+
+  /**
+   * Hand-overs whose candidate never said it stored the entries (the message was lost): once it is
+   * seen on the ring it has them (a join stores them before it ends), so the copies go; a candidate
+   * that is gone leaves them here, where the ring gives the arc back.
+   */
+  async #settleHandOvers(signal: AbortSignal): Promise<void> {
+    const horizon = performance.now() - Math.max(4 * this.#options.callTimeout, 3 * this.#stabilizeMs)
+    for (const pending of [...this.#pendingHandOvers.values()]) {
+      if (pending.at > horizon || signal.aborted) continue
+      const { candidate } = pending
+      const alive = await this.#ringCall(candidate, Neighbours, { target: candidate.id }, signal).then(
+        () => true,
+        () => false,
+      )
+      if (alive) await this.#dropHandedCopies(pending)
+      else this.#pendingHandOvers.delete(handOverKey(candidate))
+    }
   }
 
   /**
@@ -1358,7 +1456,12 @@ export class ChordRouter implements Router {
     }
     const profile = LoadProfile.fromPositions(positions.flat(), this.#hashSpaceSize, stride)
     const ring = vnodes.map((vnode) => ({ id: vnode.id, peer: vnode.peerId }))
-    return chooseVnodeIds(ring, profile, this.peerId, count)
+    // Cuts fall on sampled key positions, as do a rebalance's moves: a small offset of this peer's
+    // own keeps a join and a concurrent move from picking the very same id.
+    const offsets = bigMin(ID_OFFSET_RANGE, bigMax(1n, this.#hashSpaceSize >> 32n))
+    return chooseVnodeIds(ring, profile, this.peerId, count).map(
+      (id, index) => (id + 1n + vnodePosition(this.peerId, index, offsets)) % this.#hashSpaceSize,
+    )
   }
 
   #adoptClusterConfig(config: ClusterConfig, source: PeerAddress): void {
@@ -1421,6 +1524,7 @@ export class ChordRouter implements Router {
         }
       }
       if (this.#rollout.migrating && !signal.aborted) await this.#rollout.poll(signal).catch(() => {})
+      if (this.#pendingHandOvers.size > 0) await this.#settleHandOvers(signal)
     }
   }
 

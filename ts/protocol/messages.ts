@@ -365,15 +365,24 @@ export const Neighbours: MessageCodec<Addressed, NeighbourRefs> = {
 
 export interface NotifyRequest extends Addressed {
   candidate: VnodeRef
+  /** Sent by a vnode placing itself on the ring (not by stabilization). */
+  joining: boolean
 }
 
-/** Chord's notify; the answer carries the entries of the arc the candidate now owns. */
+/**
+ * Chord's notify; the answer carries a copy of the entries of the arc the candidate now owns (the
+ * receiver deletes its copies once told `HandOverTaken`).
+ */
 export const Notify: MessageCodec<NotifyRequest, NotifyAnswer> = {
   type: 5,
-  writeRequest: (request) => [request.target, writeRef(request.candidate)],
+  writeRequest: (request) => [request.target, writeRef(request.candidate), request.joining],
   readRequest: (body, size) => {
-    const [target, candidate] = readArray(body, 'notify', 2)
-    return { target: readBigint(target, 'target', size), candidate: readRef(candidate, size) }
+    const [target, candidate, joining] = readArray(body, 'notify', 3)
+    return {
+      target: readBigint(target, 'target', size),
+      candidate: readRef(candidate, size),
+      joining: readBoolean(joining, 'joining'),
+    }
   },
   writeAnswer: (answer) => [
     answer.accepted,
@@ -652,6 +661,22 @@ export const MoveVnode: MessageCodec<{ from: bigint; to: bigint }, undefined> = 
   readAnswer: nothing.read,
 }
 
+export interface HandOverTakenRequest extends Addressed {
+  candidate: VnodeRef
+}
+
+/** The candidate of an accepted notify stored the entries of its answer: the receiver drops its copies. */
+export const HandOverTaken: MessageCodec<HandOverTakenRequest, undefined> = {
+  type: 15,
+  writeRequest: (request) => [request.target, writeRef(request.candidate)],
+  readRequest: (body, size) => {
+    const [target, candidate] = readArray(body, 'hand-over taken', 2)
+    return { target: readBigint(target, 'target', size), candidate: readRef(candidate, size) }
+  },
+  writeAnswer: nothing.write,
+  readAnswer: nothing.read,
+}
+
 // While a rollout migrates entries, the new owner of a key also asks its previous owner. These
 // requests are served from the receiver's own store only (no ownership check, no forwarding).
 
@@ -680,6 +705,7 @@ export const RING_CODECS: ReadonlyArray<MessageCodec<unknown, unknown>> = [
   RolloutStatus,
   LoadSample,
   MoveVnode,
+  HandOverTaken,
 ] as unknown as ReadonlyArray<MessageCodec<unknown, unknown>>
 /** Data plane messages. */
 export const DATA_CODECS: ReadonlyArray<MessageCodec<unknown, unknown>> = [
