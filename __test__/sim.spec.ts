@@ -2,6 +2,7 @@
 // within the issue's targets (hops, range messages, load), balances skew better than hashing, repeats exactly.
 
 import test from 'ava'
+import { encodeKeys } from '../ts/learned/keys.js'
 import { ReservoirSampler } from '../ts/learned/reservoir.js'
 import {
   measureChurn,
@@ -15,11 +16,21 @@ import {
   consistentHashingScheme,
   type KeySet,
   learnedScheme,
+  linearScheme,
   type PlacementScheme,
   rebalancedVnodeIds,
 } from '../ts/sim/placement.js'
 import { SimRing } from '../ts/sim/ring.js'
-import { cities, lognormalKeys, populationKeys, seededRandom, sorted, zipfKeys } from './helpers/datasets.js'
+import {
+  burstyTimestamps,
+  cities,
+  englishWords,
+  lognormalKeys,
+  populationKeys,
+  seededRandom,
+  sorted,
+  zipfKeys,
+} from './helpers/datasets.js'
 
 const SIZE = 2n ** 62n
 const PEERS = 200
@@ -107,6 +118,58 @@ test('with a leaf per peer and vnodes moved by planRebalance, dlht meets load ma
   t.true(learned.maxOverMean <= 1.15, `dlht max/mean ${learned.maxOverMean} (${placed.moves} moves)`)
   t.true(Math.abs(learned.maxOverMean - placed.after) < 1e-9, `planned ${placed.after}`)
   t.true(hashed.maxOverMean > 1.15, `hashing max/mean ${hashed.maxOverMean}`)
+})
+
+test('the load lower bound is the fullest ring position over the mean keys per peer, at least 1', (t) => {
+  // A double keeps about 7 bytes of a string: internal, international and internationally encode alike.
+  const words = ['aardvark', 'internal', 'international', 'internationally', 'internet', 'zebra']
+  const keySet: KeySet = { name: 'words', keys: encodeKeys(words), label: (i) => words[i] }
+  t.is(new Set(keySet.keys).size, 4)
+  const linear = linearScheme(keySet.keys, SIZE)
+  const ringOf = (peers: number) =>
+    new SimRing({ hashSpaceSize: SIZE, vnodeIds: linear.vnodeIds(peers, 1, 1) })
+  const onTwo = measureLoad(ringOf(2), linear, keySet)
+  t.is(onTwo.maxKeysAtOnePosition, 3)
+  t.is(onTwo.lowerBound, 1, '3 keys on one position, 3 keys per peer')
+  const onSix = measureLoad(ringOf(6), linear, keySet)
+  t.is(onSix.lowerBound, 3, '3 keys on one position, 1 key per peer')
+  t.true(onSix.maxOverMean >= onSix.lowerBound)
+  // Hashing the words themselves gives six positions; a run split across batches still counts once.
+  t.is(measureLoad(ringOf(6), hashing, keySet).maxKeysAtOnePosition, 1)
+  t.is(measureLoad(ringOf(6), linear, keySet, 2).maxKeysAtOnePosition, 3)
+})
+
+test('where the lower bound allows, dlht placed by planRebalance meets load max/mean <= 1.15; never below the bound', (t) => {
+  const words = englishWords()
+  const sets: KeySet[] = [
+    { name: 'english-words', keys: sorted(encodeKeys(words)) },
+    { name: 'cities-population', keys: sorted(populationKeys(cities())) },
+    { name: 'bursty-timestamps', keys: burstyTimestamps(50_000, 11) },
+  ]
+  for (const set of sets) {
+    const scheme = learnedScheme(set.keys, {
+      hashSpaceSize: SIZE,
+      vnodePlacement: 'sample-quantiles',
+      branchingFactor: PEERS,
+    })
+    const positions = scheme.positions(set, 0, set.keys.length)
+    const placed = rebalancedVnodeIds(scheme.vnodeIds(PEERS, 3, 1), positions, SIZE)
+    const load = measureLoad(new SimRing({ hashSpaceSize: SIZE, vnodeIds: placed.vnodeIds }), scheme, set)
+    t.true(load.lowerBound <= 1.15, `${set.name}: bound ${load.lowerBound}`)
+    t.true(
+      load.maxOverMean <= 1.15,
+      `${set.name}: placed max/mean ${load.maxOverMean} (${placed.moves} moves)`,
+    )
+    // At 20x the peers a word's share is smaller than the fullest position: no placement reaches 1.15.
+    const many = PEERS * 20
+    const crowded = measureLoad(
+      new SimRing({ hashSpaceSize: SIZE, vnodeIds: scheme.vnodeIds(many, 3, 1) }),
+      scheme,
+      set,
+    )
+    t.true(crowded.maxOverMean >= crowded.lowerBound, `${set.name}: ${crowded.maxOverMean} < bound`)
+    if (set.name === 'english-words') t.true(crowded.lowerBound > 1.15, `words bound ${crowded.lowerBound}`)
+  }
 })
 
 test('a warm routing cache cuts hops below the cold lookups, still to the right owner', async (t) => {

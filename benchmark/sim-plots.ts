@@ -26,7 +26,7 @@ interface Run {
   vnodesPerPeer: number
   dataset: string
   scheme: string
-  load: { sortedLoadCurve: number[] }
+  load: { sortedLoadCurve: number[]; lowerBound?: number }
   lookups?: { meanHops: number }
   warmLookups?: { meanHops: number }
   ranges?: Array<{ rangeKeys: number; meanMessages: number }>
@@ -131,7 +131,16 @@ function main(): void {
   const pick = (dataset: string, peers: number, vnodes: number) =>
     runs.filter((run) => run.dataset === dataset && run.peers === peers && run.vnodesPerPeer === vnodes)
   const charts: Record<string, Chart> = {}
-  for (const dataset of ['lognormal', 'zipf', 'bursty-timestamps', 'cities-population']) {
+  const datasets = [
+    'lognormal',
+    'zipf',
+    'bursty-timestamps',
+    'cities-population',
+    'english-words',
+    'cities-lonlat-hilbert',
+  ]
+  for (const dataset of datasets) {
+    const bound = pick(dataset, 1000, 3).find((run) => run.scheme === 'dlht-placed')?.load.lowerBound ?? 1
     charts[`sim-load-${dataset}.svg`] = {
       title: `Keys per peer, ${dataset}, 1,000 peers × 3 vnodes`,
       xLabel: 'peers, sorted by load (percentile)',
@@ -150,6 +159,15 @@ function main(): void {
           points: [
             [0, 1.15],
             [100, 1.15],
+          ],
+        },
+        {
+          label: `lower bound ${bound.toFixed(2)}`,
+          dashed: true,
+          colour: '#7f7f7f',
+          points: [
+            [0, bound],
+            [100, bound],
           ],
         },
       ],

@@ -16,6 +16,7 @@ import { SpaceFillingCurve } from '../ts/learned/curve.js'
 import { encodeKeys } from '../ts/learned/keys.js'
 import { ReservoirSampler } from '../ts/learned/reservoir.js'
 import {
+  type LoadSummary,
   measureChurn,
   measureLoad,
   measureLookups,
@@ -259,6 +260,27 @@ function tenMillionKeys(keySet: KeySet, schemes: PlacementScheme[], rings: Map<s
   return rows
 }
 
+type LoadRow = { peers: number; vnodesPerPeer: number; dataset: string; scheme: string; load: LoadSummary }
+
+/**
+ * Per ring and data set, each scheme's load max/mean beside the least any placement could reach on the
+ * same positions (`lowerBound`): dlht's bound is its model's, and differs from hashing's and linear's.
+ */
+function loadTargets(runs: LoadRow[]) {
+  const targets = new Map<string, Record<string, unknown>>()
+  for (const { peers, vnodesPerPeer, dataset, scheme, load } of runs) {
+    const key = `${peers}x${vnodesPerPeer}/${dataset}`
+    if (!targets.has(key)) targets.set(key, { peers, vnodesPerPeer, dataset, keys: load.keys })
+    const target = targets.get(key) as Record<string, unknown>
+    target[scheme] = {
+      maxOverMean: load.maxOverMean,
+      lowerBound: load.lowerBound,
+      maxKeysAtOnePosition: load.maxKeysAtOnePosition,
+    }
+  }
+  return [...targets.values()]
+}
+
 async function main(): Promise<void> {
   const started = performance.now()
   const runs = []
@@ -365,6 +387,7 @@ async function main(): Promise<void> {
       loadOnlyConfigs: LOAD_ONLY_CONFIGS,
       seconds,
     },
+    loadTargets: loadTargets(runs),
     runs,
     boxQueries: boxes,
     tenMillion,

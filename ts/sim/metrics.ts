@@ -16,6 +16,11 @@ export interface LoadSummary {
   minOverMean: number
   /** Most keys sharing one ring position (equal keys, or keys a model maps alike): no placement can split them. */
   maxKeysAtOnePosition: number
+  /**
+   * The max/mean no vnode placement can beat on these positions: the peer holding the fullest position
+   * holds at least its keys, so `maxKeysAtOnePosition / mean`, and never below 1.
+   */
+  lowerBound: number
   /** Peer loads / mean, sorted ascending, at 101 evenly spaced ranks (for plots). */
   sortedLoadCurve: number[]
 }
@@ -62,28 +67,50 @@ export function measureLoad(
   batchSize = 1 << 20,
 ): LoadSummary {
   const perVnode = new Float64Array(ring.sortedIds.length)
-  let maxKeysAtOnePosition = 0
+  const fullest = new PositionRuns()
   for (let from = 0; from < keySet.keys.length; from += batchSize) {
     const positions = scheme.positions(keySet, from, Math.min(keySet.keys.length, from + batchSize)).sort()
     let vnode = 0
-    let run = 0
-    for (let i = 0; i < positions.length; i++) {
-      const position = positions[i]
+    for (const position of positions) {
       while (vnode < ring.sortedIds.length && ring.sortedIds[vnode] < position) vnode++
       perVnode[vnode === ring.sortedIds.length ? 0 : vnode]++
-      run = i > 0 && positions[i - 1] === position ? run + 1 : 1
-      if (run > maxKeysAtOnePosition) maxKeysAtOnePosition = run
+      fullest.add(position)
     }
   }
   const perPeer = new Float64Array(ring.peerCount)
   ring.vnodes.forEach((vnode, i) => {
     perPeer[vnode.self.peer] += perVnode[i]
   })
-  return { ...summarizeLoad(perPeer), maxKeysAtOnePosition }
+  const summary = summarizeLoad(perPeer)
+  const mean = summary.keys / ring.peerCount
+  return {
+    ...summary,
+    maxKeysAtOnePosition: fullest.max,
+    lowerBound: Math.max(1, fullest.max / mean),
+  }
+}
+
+/**
+ * The longest run of equal positions in a stream of sorted batches. A run continues across a batch
+ * boundary, so the count is exact when the batches are in order (sorted keys under an
+ * order-preserving scheme, or one batch); otherwise a run split between batches counts as two.
+ */
+class PositionRuns {
+  max = 0
+  private run = 0
+  private last: bigint | undefined
+
+  add(position: bigint): void {
+    this.run = position === this.last ? this.run + 1 : 1
+    this.last = position
+    if (this.run > this.max) this.max = this.run
+  }
 }
 
 /** Max, p99 and min of peer loads over their mean, and the sorted load curve. */
-export function summarizeLoad(perPeer: Float64Array): Omit<LoadSummary, 'maxKeysAtOnePosition'> {
+export function summarizeLoad(
+  perPeer: Float64Array,
+): Omit<LoadSummary, 'maxKeysAtOnePosition' | 'lowerBound'> {
   const sortedLoads = perPeer.slice().sort()
   const keys = sortedLoads.reduce((sum, load) => sum + load, 0)
   const mean = keys / sortedLoads.length
