@@ -22,6 +22,7 @@ import {
   measureLookups,
   measureRangeQueries,
   measureWarmLookups,
+  PositionRuns,
   perKeyLookups,
   samplePositions,
 } from '../ts/sim/metrics.js'
@@ -266,11 +267,29 @@ type LoadRow = { peers: number; vnodesPerPeer: number; dataset: string; scheme: 
  * Per ring and data set, each scheme's load max/mean beside the least any placement could reach on the
  * same positions (`lowerBound`): dlht's bound is its model's, and differs from hashing's and linear's.
  */
-function loadTargets(runs: LoadRow[]) {
+function loadTargets(runs: LoadRow[], sets: KeySet[]) {
+  const mostEqualKeys = new Map(
+    sets.map(({ name, keys }) => {
+      const runsOfKeys = new PositionRuns()
+      for (const key of keys) runsOfKeys.add(key)
+      return [name, runsOfKeys.max]
+    }),
+  )
   const targets = new Map<string, Record<string, unknown>>()
   for (const { peers, vnodesPerPeer, dataset, scheme, load } of runs) {
     const key = `${peers}x${vnodesPerPeer}/${dataset}`
-    if (!targets.has(key)) targets.set(key, { peers, vnodesPerPeer, dataset, keys: load.keys })
+    const equalKeys = mostEqualKeys.get(dataset) as number
+    // Equal keys (after encoding) share a position under any order-preserving scheme, learned or not.
+    const orderPreservingLowerBound = Math.max(1, (equalKeys * peers) / load.keys)
+    if (!targets.has(key))
+      targets.set(key, {
+        peers,
+        vnodesPerPeer,
+        dataset,
+        keys: load.keys,
+        equalKeys,
+        orderPreservingLowerBound,
+      })
     const target = targets.get(key) as Record<string, unknown>
     target[scheme] = {
       maxOverMean: load.maxOverMean,
@@ -315,9 +334,9 @@ async function main(): Promise<void> {
       }
       const hashedDlht = learnedScheme(sample, { hashSpaceSize: SIZE, vnodePlacement: 'hashed' })
       runs.push({ ...base, scheme: 'dlht-hashed-vnodes', load: measureLoad(hashedRing, hashedDlht, keySet) })
-      // Vnodes moved by planRebalance: with the default model at 1,000 × 3, with a leaf per peer at both × 3 rings.
+      // Vnodes moved by planRebalance at both × 3 rings: with the default model and with a leaf per peer.
       const maxMoves = vnodesPerPeer === 3 ? MAX_MOVES[peers] : undefined
-      if (peers === 1000 && maxMoves !== undefined) {
+      if (maxMoves !== undefined) {
         const [, placed] = learnedLoads('dlht', dlht, keySet, peers, vnodesPerPeer, maxMoves)
         runs.push({ ...base, ...placed })
       }
@@ -387,7 +406,7 @@ async function main(): Promise<void> {
       loadOnlyConfigs: LOAD_ONLY_CONFIGS,
       seconds,
     },
-    loadTargets: loadTargets(runs),
+    loadTargets: loadTargets(runs, sets),
     runs,
     boxQueries: boxes,
     tenMillion,

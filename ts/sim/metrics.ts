@@ -91,16 +91,16 @@ export function measureLoad(
 }
 
 /**
- * The longest run of equal positions in a stream of sorted batches. A run continues across a batch
- * boundary, so the count is exact when the batches are in order (sorted keys under an
+ * The longest run of equal values (positions, or keys) in a stream of sorted batches. A run continues
+ * across a batch boundary, so the count is exact when the batches are in order (sorted keys under an
  * order-preserving scheme, or one batch); otherwise a run split between batches counts as two.
  */
-class PositionRuns {
+export class PositionRuns {
   max = 0
   private run = 0
-  private last: bigint | undefined
+  private last: bigint | number | undefined
 
-  add(position: bigint): void {
+  add(position: bigint | number): void {
     this.run = position === this.last ? this.run + 1 : 1
     this.last = position
     if (this.run > this.max) this.max = this.run
