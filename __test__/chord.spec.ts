@@ -251,6 +251,31 @@ test('after a fifth of the vnodes fail, the survivors re-stabilize and lookups s
   }
 })
 
+test('an arc does not grow past a predecessor that only missed a ping', async (t) => {
+  const ring = await buildRing(8, 13)
+  const ids = ring.sortedAliveIds()
+  const [before, predecessor, vnode] = [ids[2], ids[3], ids[4]].map(
+    (id) => ring.vnodes.get(id) as ChordVnode<NodeRef>,
+  )
+  // A timeout makes the peer forget its predecessor; a vnode further back (its successor list
+  // stale) notifies: accepting would claim the arc the predecessor still holds.
+  vnode.forget((node) => node.id === predecessor.self.id)
+  t.is(vnode.predecessor, null)
+  const refused = vnode.notify(before.self)
+  t.false(refused.accepted)
+  t.is(refused.previousPredecessor?.id, predecessor.self.id)
+  t.is(vnode.arcStart, predecessor.self.id)
+  await vnode.checkPredecessor(ring.remote)
+  t.is(vnode.predecessor?.id, predecessor.self.id, 'the predecessor answered: restored')
+
+  // Really gone: the second failed ping settles it and the arc may grow.
+  ring.dead.add(predecessor.self.id)
+  await vnode.checkPredecessor(ring.remote)
+  t.false(vnode.notify(before.self).accepted)
+  await vnode.checkPredecessor(ring.remote)
+  t.true(vnode.notify(before.self).accepted)
+  t.is(vnode.arcStart, before.self.id)
+})
 test('lookups route around failed vnodes before the ring repairs itself', async (t) => {
   const ring = await buildRing(40, 9)
   const random = seededRandom(10)
@@ -263,6 +288,28 @@ test('lookups route around failed vnodes before the ring repairs itself', async 
     if (result !== undefined && !ring.dead.has(result.owner.id)) correct++
   }
   t.true(correct >= 80, `${correct}/100 lookups reached a live node`)
+})
+
+test('a vnode joining where a dead vnode was never owns positions another vnode owns', async (t) => {
+  const ring = new Ring()
+  for (const id of [1000n, 5000n, 9000n]) await ring.add(id)
+  await ring.stabilizeUntilConsistent()
+  ring.dead.add(5000n)
+  const [first, , last] = [1000n, 5000n, 9000n].map((id) => ring.vnodes.get(id) as ChordVnode<NodeRef>)
+  // 9000 settles that 5000 is gone and 1000 skips it, but 1000 has not notified 9000 yet.
+  await last.checkPredecessor(ring.remote)
+  await last.checkPredecessor(ring.remote)
+  first.forget((node) => node.id === 5000n)
+  const joiner = new ChordVnode<NodeRef>({ id: 3000n }, { hashSpaceSize: SIZE })
+  ring.vnodes.set(3000n, joiner)
+  await joiner.join(ring.remote, last.self)
+  t.is(joiner.successor.id, 9000n)
+  const owners = (position: bigint) => ring.alive().filter((vnode) => vnode.owns(position)).length
+  for (const position of [500n, 2000n, 3000n, 4000n, 9500n])
+    t.true(owners(position) <= 1, `owners of ${position}`)
+  await ring.stabilizeUntilConsistent()
+  for (const position of [500n, 2000n, 3000n, 4000n, 9500n]) t.is(owners(position), 1)
+  t.is(joiner.arcStart, 1000n)
 })
 
 test('graceful leave: the successor takes the arc, the predecessor skips the leaver', async (t) => {

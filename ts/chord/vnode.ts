@@ -63,6 +63,11 @@ export class ChordVnode<R extends NodeRef> {
   readonly hashSpaceSize: bigint
   readonly successorListLength: number
   #predecessor: R | null
+  /**
+   * A predecessor that stopped answering (a timeout is not a death), until a second ping settles
+   * it: while it may be alive, our arc must not grow past its id, or we would claim entries it holds.
+   */
+  #lostPredecessor: R | null = null
   #arcStart: bigint
   #successors: R[]
   readonly #fingers: (R | undefined)[]
@@ -79,6 +84,11 @@ export class ChordVnode<R extends NodeRef> {
 
   get predecessor(): R | null {
     return this.#predecessor
+  }
+
+  /** The predecessor, or one that missed a ping and is not yet known to be gone. */
+  get lastKnownPredecessor(): R | null {
+    return this.#predecessor ?? this.#lostPredecessor
   }
 
   /** Exclusive start of the owned arc `(arcStart, self.id]`. */
@@ -154,14 +164,19 @@ export class ChordVnode<R extends NodeRef> {
 
   /**
    * Chord's notify: `candidate` thinks it might be our predecessor. When accepted and the candidate
-   * falls inside our arc, `handedOver` is the sub-arc whose entries now belong to it.
+   * falls inside our arc, `handedOver` is the sub-arc whose entries now belong to it. A lost
+   * predecessor (see checkPredecessor) still bounds the candidates, and answers as the previous one.
    */
   notify(candidate: R): NotifyOutcome<R> & { handedOver: Arc | null } {
-    const previousPredecessor = this.#predecessor
+    const previousPredecessor = this.lastKnownPredecessor
     const previousArcStart = this.#arcStart
     const unchanged = { previousPredecessor, previousArcStart, handedOver: null }
     if (candidate.id === this.self.id) return { accepted: false, ...unchanged }
-    if (previousPredecessor?.id === candidate.id) return { accepted: true, ...unchanged }
+    if (previousPredecessor?.id === candidate.id) {
+      this.#predecessor = candidate
+      this.#lostPredecessor = null
+      return { accepted: true, ...unchanged }
+    }
     if (previousPredecessor !== null && !inOpenArc(candidate.id, previousPredecessor.id, this.self.id)) {
       return { accepted: false, ...unchanged }
     }
@@ -169,6 +184,7 @@ export class ChordVnode<R extends NodeRef> {
       ? { from: previousArcStart, to: candidate.id }
       : null
     this.#predecessor = candidate
+    this.#lostPredecessor = null
     this.#arcStart = candidate.id
     if (this.#successors[0].id === this.self.id) this.#successors = [candidate]
     return { accepted: true, previousPredecessor, previousArcStart, handedOver }
@@ -183,7 +199,7 @@ export class ChordVnode<R extends NodeRef> {
       if (finger !== undefined && isGone(finger)) this.#fingers[i] = undefined
     }
     if (this.#predecessor !== null && this.#predecessor.id !== this.self.id && isGone(this.#predecessor)) {
-      this.#predecessor = null
+      this.#losePredecessor()
     }
   }
 
@@ -238,7 +254,11 @@ export class ChordVnode<R extends NodeRef> {
       }
       if (outcome.accepted) {
         this.#predecessor = outcome.previousPredecessor
-        this.#arcStart = outcome.previousArcStart
+        // Before the successor's old arc (a dead predecessor's lay between): we own only our id
+        // until our predecessor's notify extends the arc, rather than wrap round the whole ring.
+        this.#arcStart = inOpenArc(this.self.id, outcome.previousArcStart, successor.id)
+          ? outcome.previousArcStart
+          : (this.self.id - 1n + this.hashSpaceSize) % this.hashSpaceSize
         break
       }
       // Another vnode joined between us and `successor` since the lookup: its predecessor is closer.
@@ -319,16 +339,32 @@ export class ChordVnode<R extends NodeRef> {
     }
   }
 
-  /** Chord's check-predecessor: forget a predecessor that does not answer (the arc start stays). */
+  /**
+   * Chord's check-predecessor: forget a predecessor that does not answer (the arc start stays).
+   * A lost one is pinged again a round later: if it answers it is our predecessor again, else it
+   * is gone and a notify from before our arc may take its place (and its arc).
+   */
   async checkPredecessor(remote: ChordRemote<R>, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const predecessor = this.#predecessor
+    const predecessor = this.lastKnownPredecessor
     if (predecessor === null || predecessor.id === this.self.id) return
+    let alive = true
     try {
       await remote.ping(predecessor, options)
     } catch {
       options.signal?.throwIfAborted()
-      if (this.#predecessor?.id === predecessor.id) this.#predecessor = null
+      alive = false
     }
+    if (this.#predecessor?.id === predecessor.id) {
+      if (!alive) this.#losePredecessor()
+    } else if (this.#predecessor === null && this.#lostPredecessor?.id === predecessor.id) {
+      this.#lostPredecessor = null
+      if (alive && this.#arcStart === predecessor.id) this.#predecessor = predecessor
+    }
+  }
+
+  #losePredecessor(): void {
+    this.#lostPredecessor = this.#predecessor
+    this.#predecessor = null
   }
 
   /**
@@ -338,6 +374,7 @@ export class ChordVnode<R extends NodeRef> {
   predecessorLeft(leaving: R, predecessor: R | null, arcStart: bigint): void {
     if (this.#arcStart !== leaving.id) return
     this.#predecessor = predecessor?.id === leaving.id ? null : predecessor
+    this.#lostPredecessor = null
     this.#arcStart = arcStart === leaving.id ? this.self.id : arcStart
     if (this.#predecessor === null && this.#arcStart === this.self.id) this.#predecessor = this.self
     this.forget((node) => node.id === leaving.id)

@@ -168,6 +168,8 @@ interface LocalVnode {
 interface PendingHandOver {
   readonly candidate: VnodeRef
   readonly arc: Arc
+  /** The entries copied into the answer: deleted here by key once taken. */
+  readonly records: readonly ScannedRecord[]
   /** The notify outcome, sent again to a joiner that asks again (its first answer was lost). */
   readonly previousPredecessor: VnodeRef | null
   readonly at: number
@@ -1014,7 +1016,7 @@ export class ChordRouter implements Router {
       previousArcStart: outcome.previousArcStart,
       records,
     })
-    const predecessor = vnode.chord.predecessor
+    const predecessor = vnode.chord.lastKnownPredecessor
     if (predecessor?.id === candidate.id) {
       // Stabilization repeats notify every round: one that changes nothing needs no hand-over.
       if (!request.joining) return answer([], vnode.chord.notify(candidate))
@@ -1022,8 +1024,9 @@ export class ChordRouter implements Router {
       const pending = this.#pendingHandOvers.get(handOverKey(candidate))
       if (pending === undefined || predecessor.peerId !== candidate.peerId)
         throw new JoinFailedError(`position ${candidate.id} is already taken on the ring`)
+      vnode.chord.notify(candidate)
       return this.#gate.exclusive(async () =>
-        answer(this.#copyArc(pending.arc), {
+        answer([...pending.records], {
           accepted: true,
           previousPredecessor: pending.previousPredecessor,
           previousArcStart: pending.arc.from,
@@ -1043,6 +1046,7 @@ export class ChordRouter implements Router {
       this.#pendingHandOvers.set(handOverKey(candidate), {
         candidate,
         arc: outcome.handedOver,
+        records,
         previousPredecessor: outcome.previousPredecessor,
         at: performance.now(),
       })
@@ -1052,15 +1056,15 @@ export class ChordRouter implements Router {
   }
 
   /**
-   * Deletes the copies of an arc handed over in a notify answer, unless this peer owns the arc
-   * again (the candidate failed and the ring gave the arc back).
+   * Deletes the copies of entries handed over in a notify answer, except those this peer owns
+   * again (the candidate failed and the ring gave the arc back, or another vnode of ours took part).
    */
   async #dropHandedCopies(pending: PendingHandOver): Promise<void> {
     const key = handOverKey(pending.candidate)
     if (this.#pendingHandOvers.get(key) !== pending) return
     this.#pendingHandOvers.delete(key)
     await this.#gate.exclusive(async () => {
-      if (!this.#ownsLocally(pending.arc.to)) await this.#extractArc(pending.arc)
+      await this.#dataPlane.removeCopies(pending.records, (position) => this.#ownsLocally(position))
     })
   }
 
@@ -1128,14 +1132,6 @@ export class ChordRouter implements Router {
     const records: ScannedRecord[] = []
     for (const [from, to] of arcRanges(arc, this.#hashSpaceSize))
       records.push(...this.#dataPlane.scanSync(from, to))
-    return records
-  }
-
-  async #extractArc(arc: Arc): Promise<ScannedRecord[]> {
-    const records: ScannedRecord[] = []
-    for (const [from, to] of arcRanges(arc, this.#hashSpaceSize)) {
-      records.push(...(await this.#dataPlane.extract(from, to)))
-    }
     return records
   }
 
@@ -1698,7 +1694,7 @@ export class ChordRouter implements Router {
         vnode.active = false
         vnode.left = true
         if (remote) {
-          await this.#extractArc(arc)
+          await this.#dataPlane.removeCopies(records, (position) => this.#ownsLocally(position))
           this.#handedTo = successor
         }
         this.#stats.handedOver += records.length

@@ -395,6 +395,26 @@ export class LocalStore implements DataPlane {
   }
 
   /**
+   * Removes the copies of records handed to another owner, except those whose position under the
+   * current model `owns` says is this peer's (one of its vnodes took that part of the arc back, or
+   * a new model placed it here). By key, not by arc: the arc may hold other entries by now.
+   */
+  async removeCopies(records: readonly StoredRecord[], owns: (position: bigint) => boolean): Promise<void> {
+    const entries: StoredEntry[] = []
+    for (const { key } of records) {
+      const entry = this.#entries.get(key)
+      if (entry !== undefined) entries.push(entry)
+    }
+    if (entries.length === 0) return
+    const positions = this.#learnedHash.model.predictMany(
+      Float64Array.from(entries, (entry) => entry.encoded),
+    )
+    const removed = entries.filter((_, i) => !owns(positions[i]))
+    for (const entry of removed) this.#forget(entry)
+    if (removed.length > 0) await this.#values.remove(removed)
+  }
+
+  /**
    * Brings every entry's cached position up to the current model version, a batch at a time,
    * yielding to the event loop between batches so that reads and writes keep flowing.
    */
