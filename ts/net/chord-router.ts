@@ -13,6 +13,7 @@ import {
   chooseVnodeIds,
   clockwiseDistance,
   HandOverRefusedError,
+  inHalfOpenArc,
   iterativeLookup,
   JoinFailedError,
   LoadProfile,
@@ -26,7 +27,7 @@ import {
 } from '../chord/index.js'
 import { DlhtError, InvalidArgumentError } from '../errors.js'
 import type { LeadConfig } from '../node/config.js'
-import type { DataPlane, ScanFilter, ScannedRecord } from '../node/data-plane.js'
+import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from '../node/data-plane.js'
 import { InvalidConfigError, NotStartedError } from '../node/errors.js'
 import type { NodeKey } from '../node/keys.js'
 import type { RouterComponents } from '../node/lead-node.js'
@@ -874,14 +875,54 @@ export class ChordRouter implements Router {
     const answer = await this.#ringCall(target, Notify, { target: target.id, candidate, joining }, signal)
     if (answer.records.length > 0) {
       this.#stats.takenOver += answer.records.length
-      // The vnode left while the answer was on its way: the entries go to whoever owns them now.
-      if (vnode !== undefined && !vnode.left) await this.#dataPlane.putMany(answer.records)
-      else await this.#migrate(answer.records, signal ?? AbortSignal.timeout(this.#options.callTimeout))
+      if (vnode !== undefined && !vnode.left) {
+        await this.#dataPlane.putMany(answer.records)
+        // A joining vnode is not active yet: its arc is the one the answer hands over. Not awaited:
+        // a join holds the transition gate, which sending on to this peer's own vnodes would need.
+        const arcStart = answer.accepted ? answer.previousArcStart : candidate.id
+        void this.#sendOnMisplaced(
+          answer.records,
+          (position) => this.#ownsLocally(position) || inHalfOpenArc(position, arcStart, candidate.id),
+        )
+      } else {
+        // The vnode left while the answer was on its way: the entries go to whoever owns them now.
+        await this.#migrate(
+          this.#placed(answer.records),
+          signal ?? AbortSignal.timeout(this.#options.callTimeout),
+        )
+      }
     }
     if (answer.accepted && (joining || answer.records.length > 0) && target.peerId !== this.peerId) {
       await this.#ringCall(target, HandOverTaken, { target: target.id, candidate }, signal).catch(() => {})
     }
     return answer
+  }
+
+  /** `records` with their positions under this peer's model version. */
+  #placed(records: readonly StoredRecord[]): ScannedRecord[] {
+    const positions = this.#learnedHash.model.predictMany(
+      this.#learnedHash.encodeMany(records.map((record) => record.key)),
+    )
+    return records.map((record, i) => ({ key: record.key, value: record.value, position: positions[i] }))
+  }
+
+  /**
+   * Hand-over entries this peer does not own under its model version (mid-rollout, the giver
+   * placed them by another one) go on to their owners, as a migration would move them; if that
+   * fails they stay here, where the next migration finds them.
+   */
+  async #sendOnMisplaced(
+    records: readonly StoredRecord[],
+    owns: (position: bigint) => boolean,
+  ): Promise<void> {
+    const misplaced = this.#placed(records).filter((record) => !owns(record.position))
+    if (misplaced.length === 0) return
+    try {
+      await this.#migrate(misplaced, AbortSignal.timeout(LEAVE_PATIENCE_TIMEOUTS * this.#options.callTimeout))
+      await this.#gate.exclusive(() => this.#dataPlane.removeCopies(misplaced, owns))
+    } catch (err) {
+      this.#log(`${misplaced.length} entries handed over here belong elsewhere and stay for now: ${err}`)
+    }
   }
 
   // --- serving -------------------------------------------------------------------------------
@@ -898,11 +939,18 @@ export class ChordRouter implements Router {
     if (codec === undefined)
       throw new UnknownMessageError(`unknown ${ring ? 'ring' : 'data'} message ${type}`)
     const request = codec.readRequest(body, this.#hashSpaceSize)
-    return codec.writeAnswer(
-      await (ring
-        ? this.#serveRing(type, request, false)
-        : this.#serveData(type, request, signal, remotePeer)),
-    )
+    try {
+      return codec.writeAnswer(
+        await (ring
+          ? this.#serveRing(type, request, false)
+          : this.#serveData(type, request, signal, remotePeer)),
+      )
+    } catch (err) {
+      // The caller only learns that the handler failed: the operator should learn why.
+      if (!(err instanceof DlhtError))
+        this.#log(`serving ${ring ? 'ring' : 'data'} message ${type} failed: ${(err as Error)?.stack ?? err}`)
+      throw err
+    }
   }
 
   /** Serves a data request (decoded), from a peer or re-routed from here. */
@@ -1115,6 +1163,10 @@ export class ChordRouter implements Router {
       }
     })
     this.#forget(leaving, true)
+    if (records.length > 0) {
+      const owns = (position: bigint) => this.#ownsLocally(position)
+      void this.#sendOnMisplaced(records, owns)
+    }
     return undefined
   }
 
