@@ -112,3 +112,13 @@ test('a node that stops hands its entries to its successors: nothing is lost', a
   await until(() => ringIsConsistent(views(rest)))
   t.pass()
 })
+
+test('reads routed by a warm cache that still names a node that left reach the new owner', async (t) => {
+  const nodes = await threeNodeRing(t)
+  await nodes[0].putMany(KEYS.map((key) => [key, key] as const))
+  await nodes[2].getMany(KEYS)
+  await nodes[1].stop()
+  // Straight away, before stabilization could tell nodes[2] anything.
+  t.deepEqual(await nodes[2].getMany(KEYS), KEYS)
+  for (const key of KEYS.slice(0, 50)) t.is(await nodes[2].get(key), key)
+})

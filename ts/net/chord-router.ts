@@ -544,6 +544,8 @@ export class ChordRouter implements Router {
       const data = request as DataRequest & Partial<PutRequest & KeysRequest & ScanRequest>
       const position = data.records?.[0]?.position ?? data.keys?.[0]?.position ?? data.hashMin
       if (!(err instanceof PeerUnavailableError) || data.ttl === 0 || position === undefined) throw err
+      // The peer is gone (a leave our cache has not seen yet): look the owner up afresh.
+      this.#cache.removeWhere((cached) => cached.peerId === peer.peerId)
       const retried = { ...data, ttl: data.ttl - 1 } as Request
       const signal = AbortSignal.timeout(this.#options.callTimeout)
       const owner = await this.findSuccessor(position, { signal })
