@@ -14,6 +14,7 @@ import {
   clockwiseDistance,
   HandOverRefusedError,
   inHalfOpenArc,
+  inOpenArc,
   iterativeLookup,
   JoinFailedError,
   LoadProfile,
@@ -152,6 +153,8 @@ export interface OverlayStats {
   /** Entries handed over to other vnodes (joins and leaves) and taken over from them. */
   handedOver: number
   takenOver: number
+  /** Entries copied to a joiner that has not confirmed it stored them yet (they are kept till then). */
+  unconfirmedCopies: number
 }
 
 interface LocalVnode {
@@ -275,6 +278,7 @@ export class ChordRouter implements Router {
     forwardedItems: 0,
     handedOver: 0,
     takenOver: 0,
+    unconfirmedCopies: 0,
   }
   readonly #remote: ChordRemote<VnodeRef>
   #libp2p: DlhtLibp2p | undefined
@@ -578,7 +582,13 @@ export class ChordRouter implements Router {
         fingers: [...new Set(vnode.chord.fingers.filter((finger) => finger !== undefined))].map(describe),
       })),
       routingCacheArcs: this.#cache.size,
-      overlay: { ...this.#stats },
+      overlay: {
+        ...this.#stats,
+        unconfirmedCopies: [...this.#pendingHandOvers.values()].reduce(
+          (sum, pending) => sum + pending.records.length,
+          0,
+        ),
+      },
       rollout: this.#rollout.stats(),
     }
   }
@@ -874,7 +884,12 @@ export class ChordRouter implements Router {
   async #notifyRemote(target: VnodeRef, candidate: VnodeRef, signal?: AbortSignal): Promise<NotifyAnswer> {
     const vnode = this.#vnodes.get(candidate.id)
     const joining = vnode !== undefined && !vnode.active && !vnode.left
-    const answer = await this.#ringCall(target, Notify, { target: target.id, candidate, joining }, signal)
+    const request = { target: target.id, candidate, joining, modelVersion: this.#learnedHash.version }
+    const answer = await this.#ringCall(target, Notify, request, signal).catch(async (err: unknown) => {
+      // Entries move only between peers on one version: learn the target's, then try again.
+      if (err instanceof UnknownModelVersionError) await this.#catchUpWith(target).catch(() => {})
+      throw err
+    })
     if (answer.records.length > 0) {
       this.#stats.takenOver += answer.records.length
       if (vnode !== undefined && !vnode.left) {
@@ -1088,6 +1103,9 @@ export class ChordRouter implements Router {
         throw new HandOverRefusedError(`vnode ${vnode.ref.id} is leaving; join next to its successor`)
       if (this.#departedRecently(candidate.id))
         throw new HandOverRefusedError(`vnode ${candidate.id} handed its arc here a moment ago`)
+      // Entries of an arc are chosen by position: the candidate must place them as we do.
+      if (!local && inOpenArc(candidate.id, vnode.chord.arcStart, vnode.ref.id))
+        this.#requireVersion(request.modelVersion, candidate.peerId, 'hand-over')
       const outcome = vnode.chord.notify(candidate)
       if (outcome.handedOver === null || local) return answer([], outcome)
       this.#cache.add(outcome.handedOver.from, candidate)
@@ -1154,6 +1172,7 @@ export class ChordRouter implements Router {
           `vnode ${vnode.ref.id} (arc from ${vnode.chord.arcStart}${vnode.leaving ? ', leaving' : ''}) cannot take the arc of ${leaving.id}`,
         )
       }
+      if (records.length > 0) this.#requireVersion(request.modelVersion, leaving.peerId, 'hand-over')
       this.#handOversTaken.add(handOver)
       if (this.#handOversTaken.size > REMEMBERED_HAND_OVERS)
         this.#handOversTaken.delete(this.#handOversTaken.values().next().value as string)
@@ -1199,11 +1218,16 @@ export class ChordRouter implements Router {
     // A write under the current version waits while a newer one is prepared (see `decided`).
     if (write && version === this.#learnedHash.version)
       await this.#rollout.decided(this.#options.callTimeout / 2)
+    this.#requireVersion(version, from, 'request')
+  }
+
+  /** The version check of `#agreeOnVersion`, synchronous: a newer prepared version is committed. */
+  #requireVersion(version: number, from: string | undefined, what: string): void {
     const current = this.#learnedHash.version
     if (version === current || (version > current && this.#rollout.commitPrepared(version))) return
     if (version > current && from !== undefined) void this.#catchUpWith({ peerId: from, multiaddrs: [] })
     throw new UnknownModelVersionError(
-      `request placed with model version ${version}, this peer uses ${current}: ${MODEL_VERSION_HINT}`,
+      `${what} placed with model version ${version}, this peer uses ${current}: ${MODEL_VERSION_HINT}`,
     )
   }
 
@@ -1541,6 +1565,7 @@ export class ChordRouter implements Router {
           const retry =
             err instanceof JoinFailedError ||
             err instanceof LookupFailedError ||
+            err instanceof UnknownModelVersionError ||
             (err instanceof DlhtError && err.code === HandOverRefusedError.code)
           if (attempt >= attempts || !retry) {
             this.#vnodes.delete(vnode.ref.id)
@@ -1741,6 +1766,7 @@ export class ChordRouter implements Router {
       predecessor: chord.predecessor,
       arcStart: arc.from,
       records,
+      modelVersion: this.#learnedHash.version,
     }
     for (let attempt = 1; attempt <= 3; attempt++) {
       try {
@@ -1755,6 +1781,11 @@ export class ChordRouter implements Router {
         return 'handed'
       } catch (err) {
         if (err instanceof DlhtError && err.code === HandOverRefusedError.code) return 'refused'
+        if (err instanceof UnknownModelVersionError) {
+          // The successor places entries by another version: agree on one, then try again.
+          await this.#catchUpWith(successor).catch(() => {})
+          return 'refused'
+        }
         // A timeout may hide a hand-over that happened: ask the same successor again (it only
         // acknowledges a repeated Leave) rather than give the entries to a second one.
         if (!(err instanceof RemoteCallTimeoutError)) return 'unreachable'

@@ -367,6 +367,8 @@ export interface NotifyRequest extends Addressed {
   candidate: VnodeRef
   /** Sent by a vnode placing itself on the ring (not by stabilization). */
   joining: boolean
+  /** The sender's model version: entries are handed over only between peers that place them alike. */
+  modelVersion: number
 }
 
 /**
@@ -375,13 +377,19 @@ export interface NotifyRequest extends Addressed {
  */
 export const Notify: MessageCodec<NotifyRequest, NotifyAnswer> = {
   type: 5,
-  writeRequest: (request) => [request.target, writeRef(request.candidate), request.joining],
+  writeRequest: (request) => [
+    request.target,
+    writeRef(request.candidate),
+    request.joining,
+    request.modelVersion,
+  ],
   readRequest: (body, size) => {
-    const [target, candidate, joining] = readArray(body, 'notify', 3)
+    const [target, candidate, joining, modelVersion] = readArray(body, 'notify', 4)
     return {
       target: readBigint(target, 'target', size),
       candidate: readRef(candidate, size),
       joining: readBoolean(joining, 'joining'),
+      modelVersion: readUint(modelVersion, 'model version'),
     }
   },
   writeAnswer: (answer) => [
@@ -406,6 +414,8 @@ export interface LeaveRequest extends Addressed {
   predecessor: VnodeRef | null
   arcStart: bigint
   records: ScannedRecord[]
+  /** The version that placed `records` (see NotifyRequest). */
+  modelVersion: number
 }
 
 /** A gracefully leaving vnode hands its arc and entries to its successor. */
@@ -417,15 +427,17 @@ export const Leave: MessageCodec<LeaveRequest, undefined> = {
     request.predecessor === null ? null : writeRef(request.predecessor),
     request.arcStart,
     writeRecords(request.records),
+    request.modelVersion,
   ],
   readRequest: (body, size) => {
-    const [target, leaving, predecessor, arcStart, records] = readArray(body, 'leave', 5)
+    const [target, leaving, predecessor, arcStart, records, modelVersion] = readArray(body, 'leave', 6)
     return {
       target: readBigint(target, 'target', size),
       leaving: readRef(leaving, size),
       predecessor: readNullable(predecessor, (ref) => readRef(ref, size)),
       arcStart: readBigint(arcStart, 'arc start', size),
       records: readRecords(records, size),
+      modelVersion: readUint(modelVersion, 'model version'),
     }
   },
   writeAnswer: nothing.write,
