@@ -226,6 +226,39 @@ test('a join whose notify answer was lost succeeds when the successor answers th
   t.true(ring.consistent())
 })
 
+test('a joiner whose acceptance is still on its way takes no arc from the predecessor that found it', async (t) => {
+  const ring = new Ring()
+  for (const id of [1000n, 5000n, 9000n]) await ring.add(id)
+  await ring.stabilizeUntilConsistent()
+  // The successor accepts the joiner; before its answer (with the entries) arrives, the
+  // predecessor's stabilization sees the joiner and notifies it.
+  const joiner = new ChordVnode<NodeRef>({ id: 3000n }, { hashSpaceSize: SIZE })
+  ring.vnodes.set(3000n, joiner)
+  const predecessor = ring.vnodes.get(1000n) as ChordVnode<NodeRef>
+  let early: ReturnType<ChordVnode<NodeRef>['notify']> | undefined
+  let onRingMeanwhile: boolean | undefined
+  const slow: ChordRemote<NodeRef> = {
+    ...ring.remote,
+    notify: async (target, candidate) => {
+      const outcome = await ring.remote.notify(target, candidate)
+      if (candidate.id === 3000n) {
+        await predecessor.stabilize(ring.remote)
+        early = joiner.notify(predecessor.self)
+        onRingMeanwhile = joiner.onRing
+      }
+      return outcome
+    },
+  }
+  await joiner.join(slow, { id: 1000n })
+  t.false(onRingMeanwhile)
+  t.is(early?.accepted, false)
+  t.is(early?.handedOver, null)
+  t.true(joiner.onRing)
+  t.is(joiner.arcStart, 1000n)
+  await ring.stabilizeUntilConsistent()
+  t.true(ring.consistent())
+})
+
 test('a vnode cannot join at an id another vnode has', async (t) => {
   const ring = new Ring()
   for (const id of [1000n, 5000n]) await ring.add(id)

@@ -71,6 +71,11 @@ export class ChordVnode<R extends NodeRef> {
   #arcStart: bigint
   #successors: R[]
   readonly #fingers: (R | undefined)[]
+  /**
+   * False from the start of a join until its successor's acceptance reaches us. Meanwhile the ring
+   * may already route to us, but our state is still that of a lone ring owning every position.
+   */
+  #onRing = true
 
   constructor(self: R, options: ChordVnodeOptions) {
     this.self = self
@@ -84,6 +89,11 @@ export class ChordVnode<R extends NodeRef> {
 
   get predecessor(): R | null {
     return this.#predecessor
+  }
+
+  /** Whether this vnode's state describes its place on the ring (not so while a join is under way). */
+  get onRing(): boolean {
+    return this.#onRing
   }
 
   /** The predecessor, or one that missed a ping and is not yet known to be gone. */
@@ -171,6 +181,8 @@ export class ChordVnode<R extends NodeRef> {
     const previousPredecessor = this.lastKnownPredecessor
     const previousArcStart = this.#arcStart
     const unchanged = { previousPredecessor, previousArcStart, handedOver: null }
+    if (!this.#onRing)
+      return { accepted: false, previousPredecessor: null, previousArcStart, handedOver: null }
     if (candidate.id === this.self.id) return { accepted: false, ...unchanged }
     if (previousPredecessor?.id === candidate.id) {
       this.#predecessor = candidate
@@ -225,6 +237,7 @@ export class ChordVnode<R extends NodeRef> {
     via: R,
     options: LookupOptions<R> = {},
   ): Promise<{ successor: R; hops: number }> {
+    this.#onRing = false
     const found = await iterativeLookup(
       this.self.id,
       () => ({ kind: 'next', next: via }),
@@ -259,6 +272,7 @@ export class ChordVnode<R extends NodeRef> {
         this.#arcStart = inOpenArc(this.self.id, outcome.previousArcStart, successor.id)
           ? outcome.previousArcStart
           : (this.self.id - 1n + this.hashSpaceSize) % this.hashSpaceSize
+        this.#onRing = true
         break
       }
       // Another vnode joined between us and `successor` since the lookup: its predecessor is closer.

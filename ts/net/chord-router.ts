@@ -1003,6 +1003,8 @@ export class ChordRouter implements Router {
   #ringVnode(id: bigint): LocalVnode {
     const vnode = this.#vnodes.get(id)
     if (vnode === undefined) throw new VnodeUnavailableError(`peer ${this.peerId} runs no vnode at ${id}`)
+    // Until its join is accepted here, its answers would be those of a lone ring owning everything.
+    if (!vnode.chord.onRing) throw new VnodeUnavailableError(`vnode ${id} is still joining the ring`)
     return vnode
   }
 
