@@ -10,6 +10,7 @@ import {
   peerLoads,
   planRebalance,
 } from '../ts/chord/index.js'
+import { MoveScorer, score } from '../ts/chord/placement.js'
 import { encodeKeys, InvalidArgumentError } from '../ts/index.js'
 import { cities, englishWords, seededRandom } from './helpers/datasets.js'
 import { placementScenario } from './helpers/placement-scenario.js'
@@ -27,6 +28,11 @@ test('a load profile counts keys on arcs, wrapping past zero, and cuts arcs at i
   t.is(profile.positionAfter(950n, 600n, 2), 10n)
   t.is(profile.arcLoad(950n, profile.positionAfter(950n, 600n, 8)), 8)
   t.is(profile.positionAfter(950n, 600n, 100), 600n)
+  // Or stop short of them: the last position before 500, and none between 950 and 10.
+  t.is(profile.positionBefore(0n, 500n), 20n)
+  t.is(profile.positionBefore(950n, 500n), 20n)
+  t.is(profile.positionBefore(950n, 10n), 950n)
+  t.is(profile.positionBefore(800n, 20n), 10n)
   t.throws(() => LoadProfile.fromPositions([1000n], H), { instanceOf: InvalidArgumentError })
   t.throws(() => LoadProfile.fromPositions([1n], H, 0), { instanceOf: InvalidArgumentError })
 })
@@ -104,3 +110,55 @@ for (const [name, loadData] of datasets) {
     t.true(load.consistentHashing > load.ours)
   })
 }
+
+test('a move is scored as the whole ring recomputed after it would score', (t) => {
+  const random = seededRandom(11)
+  const positions = Array.from({ length: 3000 }, () => BigInt(Math.floor(random() ** 2 * 1000)))
+  const profile = LoadProfile.fromPositions(positions, H)
+  for (let trial = 0; trial < 200; trial++) {
+    const ids = new Set<bigint>()
+    const size = 3 + Math.floor(random() * 12)
+    while (ids.size < size) ids.add(BigInt(Math.floor(random() * 1000)))
+    const ring = [...ids].map((id, i) => ({ id, peer: `p${i % 4}` }))
+    const sorted = [...ring].sort((a, b) => (a.id < b.id ? -1 : 1))
+    const arcs = sorted.map((vnode, i) => ({
+      ...vnode,
+      load: profile.arcLoad((sorted.at(i - 1) as PlacedVnode).id, vnode.id),
+    }))
+    const mover = ring[Math.floor(random() * ring.length)]
+    let to = BigInt(Math.floor(random() * 1000))
+    while (ids.has(to)) to = (to + 1n) % H
+    const scorer = new MoveScorer(arcs, peerLoads(ring, profile), profile)
+    const moved = ring.map((vnode) => (vnode === mover ? { id: to, peer: vnode.peer } : vnode))
+    const [max, squares] = scorer.scoreAfter({ peer: mover.peer, from: mover.id, to })
+    const [wantMax, wantSquares] = score(peerLoads(moved, profile))
+    t.is(
+      max,
+      wantMax,
+      `ring ${JSON.stringify(ring, (_, v) => (typeof v === 'bigint' ? `${v}` : v))} ${mover.id} -> ${to}`,
+    )
+    t.is(squares, wantSquares)
+  }
+})
+
+test('planRebalance gets a peer down to a pile of equal positions by emptying its other arcs', (t) => {
+  // Peer a holds a pile of 40 keys at 500 plus two arcs of 10 singles; 4 peers, 100 keys: mean 25.
+  const positions: bigint[] = [...Array.from({ length: 40 }, () => 500n)]
+  for (let i = 0; i < 60; i++) positions.push(BigInt(10 + i * 16) + (BigInt(10 + i * 16) === 500n ? 1n : 0n))
+  const profile = LoadProfile.fromPositions(positions, H)
+  const ring: PlacedVnode[] = [
+    { id: 120n, peer: 'a' },
+    { id: 500n, peer: 'a' },
+    { id: 900n, peer: 'a' },
+    { id: 60n, peer: 'b' },
+    { id: 300n, peer: 'b' },
+    { id: 700n, peer: 'c' },
+    { id: 480n, peer: 'c' },
+    { id: 820n, peer: 'd' },
+    { id: 980n, peer: 'd' },
+  ]
+  const plan = planRebalance(ring, profile, { target: 1 })
+  const loads = peerLoads(plan.ring, profile)
+  // The pile alone (40 keys, 1.6 x the mean) is the least a ring can give its owner.
+  t.is(Math.max(...loads.values()), 40, JSON.stringify([...loads]))
+})

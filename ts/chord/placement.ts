@@ -2,7 +2,7 @@
 // few vnode moves after a rollout. Pure and transport-free, driven by a profile of where keys lie.
 
 import { InvalidArgumentError } from '../errors.js'
-import { advance, checkHashSpaceSize, checkPosition, clockwiseDistance } from './ring.js'
+import { advance, checkHashSpaceSize, checkPosition, clockwiseDistance, inOpenArc } from './ring.js'
 
 /** A vnode on the ring: it owns the arc `(predecessor's id, id]` for its peer. */
 export interface PlacedVnode {
@@ -81,6 +81,19 @@ export class LoadProfile {
     return positions[(start + steps - 1) % n]
   }
 
+  /**
+   * The last sample position on the open arc `(from, to)`, `from` when there is none: where to cut
+   * so that `(from, x]` stops short of the keys at `to`.
+   */
+  positionBefore(from: bigint, to: bigint): bigint {
+    const positions = this.#positions
+    const n = positions.length
+    if (n === 0) return from
+    const below = this.#countAtMost((to - 1n + this.hashSpaceSize) % this.hashSpaceSize)
+    const candidate = positions[(below - 1 + n) % n]
+    return inOpenArc(candidate, from, to) ? candidate : from
+  }
+
   /** Number of sample positions `<= position`. */
   #countAtMost(position: bigint): number {
     const positions = this.#positions
@@ -118,7 +131,7 @@ export function imbalance(ring: readonly PlacedVnode[], profile: LoadProfile): n
 }
 
 /** How good a placement is: the heaviest peer's load first, then the spread of all loads. */
-function score(loads: Map<string, number>): [number, number] {
+export function score(loads: Map<string, number>): [number, number] {
   let max = 0
   let squares = 0
   for (const load of loads.values()) {
@@ -134,8 +147,9 @@ function better(a: [number, number], b: [number, number]): boolean {
 }
 
 /**
- * Candidate ids inside the arc `(from, to]` that hand over the loads in `amounts` (each cut at the
- * sample position that comes closest), without reusing a taken id.
+ * Candidate ids inside the arc `(from, to]` that hand over the loads in `amounts`, without reusing a
+ * taken id: each at the sample position where the amount falls. Keys sharing a position are never
+ * split: with `shortOfPiles`, also a cut just before that position.
  */
 function cuts(
   profile: LoadProfile,
@@ -143,12 +157,17 @@ function cuts(
   to: bigint,
   amounts: number[],
   taken: Set<bigint>,
+  shortOfPiles = false,
 ): bigint[] {
   const ids = new Set<bigint>()
+  const add = (id: bigint) => {
+    if (id !== to && id !== from && !taken.has(id)) ids.add(id)
+  }
   for (const amount of amounts) {
     if (!(amount > 0)) continue
     const id = profile.positionAfter(from, to, amount)
-    if (id !== to && !taken.has(id)) ids.add(id)
+    add(id)
+    if (shortOfPiles) add(profile.positionBefore(from, id))
   }
   return [...ids]
 }
@@ -302,14 +321,19 @@ export function planRebalance(
       // Slide back: the successor (another peer) takes (to, arc.id]; this vnode keeps (from, to].
       if (next.peer !== heaviest) {
         const keep = amounts(heavy, loads.get(next.peer) ?? 0, arc.load).map((give) => arc.load - give)
-        for (const to of cuts(profile, arc.from, arc.id, keep, taken)) {
+        for (const to of cuts(profile, arc.from, arc.id, keep, taken, true)) {
           candidates.push({ peer: arc.peer, from: arc.id, to })
+        }
+        // Or all of it: the vnode stays, owning an empty arc just past its predecessor.
+        const empty = advance(arc.from, 1n, profile.hashSpaceSize)
+        if (keep.includes(0) && empty !== arc.id && !taken.has(empty)) {
+          candidates.push({ peer: arc.peer, from: arc.id, to: empty })
         }
       }
       // Slide forward: the predecessor (another peer) takes (arc.from, to].
       if (previous.peer !== heaviest && previous.id !== arc.id) {
         const give = amounts(heavy, loads.get(previous.peer) ?? 0, arc.load)
-        for (const to of cuts(profile, arc.from, arc.id, give, taken)) {
+        for (const to of cuts(profile, arc.from, arc.id, give, taken, true)) {
           candidates.push({ peer: previous.peer, from: previous.id, to })
         }
       }
@@ -324,23 +348,122 @@ export function planRebalance(
       for (const mover of arcs.filter((arc) => arc.peer === peer)) {
         for (const arc of heavyArcs) {
           const give = amounts(loads.get(heaviest) ?? 0, load - mover.load, arc.load)
-          for (const to of cuts(profile, arc.from, arc.id, give, taken)) {
+          for (const to of cuts(profile, arc.from, arc.id, give, taken, true)) {
             candidates.push({ peer, from: mover.id, to })
           }
         }
       }
     }
-    let best: { move: VnodeMove; ring: PlacedVnode[]; score: [number, number] } | null = null
+    const scorer = new MoveScorer(arcs, loads, profile)
+    let best: { move: VnodeMove; score: [number, number] } | null = null
     for (const move of candidates) {
-      const trial = current.map((vnode) =>
-        vnode.id === move.from ? { id: move.to, peer: vnode.peer } : vnode,
-      )
-      const s = score(peerLoads(trial, profile))
-      if (better(s, best?.score ?? base)) best = { move, ring: trial, score: s }
+      const s = scorer.scoreAfter(move)
+      if (better(s, best?.score ?? base)) best = { move, score: s }
     }
     if (best === null) break
+    const { from, to } = best.move
     moves.push(best.move)
-    current = best.ring
+    current = current.map((vnode) => (vnode.id === from ? { id: to, peer: vnode.peer } : vnode))
   }
   return { moves, ring: current, before, after: imbalance(current, profile) }
+}
+
+/**
+ * Scores of single vnode moves on one ring, without recomputing every arc: a move changes only the
+ * arcs of the vnodes after its old and its new place (and the moved vnode's own).
+ */
+export class MoveScorer {
+  readonly #ids: bigint[]
+  readonly #peers: string[]
+  readonly #arcLoads: number[]
+  readonly #loads: Map<string, number>
+  readonly #profile: LoadProfile
+  /** The heaviest peers, enough to know the largest load of those a move leaves alone. */
+  readonly #top: Array<[string, number]>
+  readonly #squares: number
+
+  /** `arcs`: the ring sorted by id, with each vnode's arc and load (as `arcsOf` and `arcLoad` give). */
+  constructor(
+    arcs: ReadonlyArray<PlacedVnode & { load: number }>,
+    loads: Map<string, number>,
+    profile: LoadProfile,
+  ) {
+    this.#ids = arcs.map((arc) => arc.id)
+    this.#peers = arcs.map((arc) => arc.peer)
+    this.#arcLoads = arcs.map((arc) => arc.load)
+    this.#loads = loads
+    this.#profile = profile
+    this.#top = [...loads.entries()].sort((a, b) => b[1] - a[1]).slice(0, 4)
+    this.#squares = [...loads.values()].reduce((sum, load) => sum + load * load, 0)
+  }
+
+  /**
+   * `score` of the loads after `move` (its `from` is on the ring, its `to` is not): the largest load
+   * per peer, then the sum of their squares.
+   */
+  scoreAfter(move: VnodeMove): [number, number] {
+    const { from, to } = move
+    const n = this.#ids.length
+    const moved = this.#indexOf(from)
+    if (n < 3 || moved < 0) throw new InvalidArgumentError(`vnode ${from} is not on a ring of 3 or more`)
+    const changed = new Map<string, number>()
+    const shift = (peer: string, amount: number) =>
+      changed.set(peer, (changed.get(peer) ?? this.#loads.get(peer) ?? 0) + amount)
+    // The id after or before `position` on the ring after the move (`position` itself excluded).
+    const after = (position: bigint): bigint => {
+      let index = this.#firstAbove(position)
+      if (this.#ids[index] === from) index = (index + 1) % n
+      const next = this.#ids[index]
+      return inOpenArc(to, position, next) ? to : next
+    }
+    const before = (position: bigint): bigint => {
+      let index = (this.#firstAbove(position - 1n) - 1 + n) % n
+      if (this.#ids[index] === position) index = (index - 1 + n) % n
+      if (this.#ids[index] === from) index = (index - 1 + n) % n
+      const previous = this.#ids[index]
+      return inOpenArc(to, previous, position) ? to : previous
+    }
+    shift(move.peer, -this.#arcLoads[moved])
+    const affected = new Set<bigint>([after(from), to, after(to)])
+    for (const id of affected) {
+      const load = this.#profile.arcLoad(before(id), id)
+      if (id === to) shift(move.peer, load)
+      else {
+        const index = this.#indexOf(id)
+        shift(this.#peers[index], load - this.#arcLoads[index])
+      }
+    }
+    let max = 0
+    for (const [peer, load] of this.#top) {
+      if (!changed.has(peer)) {
+        max = load
+        break
+      }
+    }
+    let squares = this.#squares
+    for (const [peer, load] of changed) {
+      const old = this.#loads.get(peer) ?? 0
+      squares += load * load - old * old
+      max = Math.max(max, load)
+    }
+    return [max, squares]
+  }
+
+  /** Index of the first id above `position`, wrapping to 0. */
+  #firstAbove(position: bigint): number {
+    const ids = this.#ids
+    let lo = 0
+    let hi = ids.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (ids[mid] <= position) lo = mid + 1
+      else hi = mid
+    }
+    return lo % ids.length
+  }
+
+  #indexOf(id: bigint): number {
+    const index = this.#firstAbove(id - 1n)
+    return this.#ids[index] === id ? index : -1
+  }
 }
