@@ -51,11 +51,10 @@ const SYNTHETIC_KEYS = 1_000_000
 const LARGE_KEYS = 10_000_000
 /** The sample dlht and linear train on and place vnodes by; placementStudy shows smaller ones. */
 const RESERVOIR = 1_000_000
-/**
- * Most vnode moves planRebalance may propose, per ring: each move re-scores the whole ring, about
- * 0.25 s at 3,000 vnodes and 4 s at 30,000.
- */
-const MAX_MOVES: Record<number, number> = { 1000: 200, 10000: 30 }
+/** Most vnode moves planRebalance may propose, per ring (a move costs about 30 ms at 30,000 vnodes). */
+const MAX_MOVES: Record<number, number> = { 1000: 300, 10000: 300 }
+/** Leaves per peer of the finest model, tried at 10,000 peers where a leaf per peer still piles keys. */
+const FINE_LEAVES_PER_PEER = 10
 const COLD_LOOKUPS = 2000
 const WARM = { origins: 5, warmup: 9, positions: 10_000 }
 const RANGE_SIZES = [10, 100, 1000, 10_000]
@@ -203,17 +202,17 @@ async function placementStudy(keySet: KeySet) {
   return rows
 }
 
-/** dlht with one leaf per peer instead of the default 100: a finer fit piles fewer keys on one position. */
-function leafPerPeerScheme(sample: Float64Array, peers: number) {
+/** dlht with `leavesPerPeer` leaves per peer instead of the default 100: a finer fit piles fewer keys on one position. */
+function leafPerPeerScheme(sample: Float64Array, peers: number, leavesPerPeer = 1) {
   return learnedScheme(sample, {
     hashSpaceSize: SIZE,
     vnodePlacement: 'sample-quantiles',
-    branchingFactor: Math.max(100, peers),
+    branchingFactor: Math.max(100, peers * leavesPerPeer),
   })
 }
 
-function leafPerPeerName(peers: number): string {
-  return `dlht-${Math.max(100, peers)}-leaves`
+function leafPerPeerName(peers: number, leavesPerPeer = 1): string {
+  return `dlht-${Math.max(100, peers * leavesPerPeer)}-leaves`
 }
 
 /** Load only, with vnodes at the quantiles (`name`) and, when `maxMoves` is given, after planRebalance (`name-placed`). */
@@ -350,6 +349,12 @@ async function main(): Promise<void> {
       )) {
         runs.push({ ...base, ...row })
       }
+      if (peers === 10_000 && maxMoves !== undefined) {
+        const fine = leafPerPeerScheme(sample, peers, FINE_LEAVES_PER_PEER)
+        const name = leafPerPeerName(peers, FINE_LEAVES_PER_PEER)
+        const [, placed] = learnedLoads(name, fine, keySet, peers, vnodesPerPeer, maxMoves)
+        runs.push({ ...base, ...placed })
+      }
       console.log(
         `${peers}x${vnodesPerPeer} ${keySet.name} done at ${((performance.now() - started) / 1000).toFixed(0)} s`,
       )
@@ -401,6 +406,7 @@ async function main(): Promise<void> {
       reservoir: RESERVOIR,
       branchingFactor: 100,
       maxMoves: MAX_MOVES,
+      fineLeavesPerPeer: FINE_LEAVES_PER_PEER,
       successorListLength: 8,
       ringConfigs: RING_CONFIGS,
       loadOnlyConfigs: LOAD_ONLY_CONFIGS,
