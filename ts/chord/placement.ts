@@ -96,16 +96,20 @@ export class LoadProfile {
 
   /** Number of sample positions `<= position`. */
   #countAtMost(position: bigint): number {
-    const positions = this.#positions
-    let lo = 0
-    let hi = positions.length
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (positions[mid] <= position) lo = mid + 1
-      else hi = mid
-    }
-    return lo
+    return countAtMost(this.#positions, position)
   }
+}
+
+/** Number of entries `<= position` in an ascending array. */
+function countAtMost(sorted: ArrayLike<bigint>, position: bigint): number {
+  let lo = 0
+  let hi = sorted.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (sorted[mid] <= position) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }
 
 /** The vnodes sorted by id, each with the arc it owns: `(previous id, id]`. */
@@ -451,15 +455,7 @@ export class MoveScorer {
 
   /** Index of the first id above `position`, wrapping to 0. */
   #firstAbove(position: bigint): number {
-    const ids = this.#ids
-    let lo = 0
-    let hi = ids.length
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (ids[mid] <= position) lo = mid + 1
-      else hi = mid
-    }
-    return lo % ids.length
+    return countAtMost(this.#ids, position) % this.#ids.length
   }
 
   #indexOf(id: bigint): number {
