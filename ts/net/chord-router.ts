@@ -71,6 +71,7 @@ import {
   Leave,
   type LeaveRequest,
   LoadSample,
+  type LoadSampleRequest,
   type MessageCodec,
   Migrate,
   MoveVnode,
@@ -1051,8 +1052,11 @@ export class ChordRouter implements Router {
       case Abort.type:
         this.#rollout.abort(request as { version: number; digest: string })
         return undefined
-      case LoadSample.type:
-        return { positions: this.#dataPlane.samplePositions((request as { stride: number }).stride) }
+      case LoadSample.type: {
+        const { stride, modelVersion } = request as LoadSampleRequest
+        this.#requireVersion(modelVersion, undefined, 'load sample')
+        return { positions: this.#dataPlane.samplePositions(stride) }
+      }
       case MoveVnode.type: {
         const { from, to } = request as { from: bigint; to: bigint }
         await this.#moveVnode(from, to)
@@ -1515,20 +1519,31 @@ export class ChordRouter implements Router {
   async #loadAwareIds(entry: VnodeRef, count: number, signal: AbortSignal): Promise<bigint[]> {
     const vnodes = await this.#walkRing(signal, entry)
     const peers = [...new Map(vnodes.map((vnode) => [vnode.peerId, vnode])).values()]
+    const modelVersion = this.#learnedHash.version
     const sample = (stride: number) =>
       Promise.all(
         peers.map(
-          async (peer) => (await this.#call(peer, RING_PROTOCOL, LoadSample, { stride }, signal)).positions,
+          async (peer) =>
+            (await this.#call(peer, RING_PROTOCOL, LoadSample, { stride, modelVersion }, signal)).positions,
         ),
       )
     let stride = COARSE_STRIDE
-    let positions = await sample(stride)
-    const estimatedKeys = positions.reduce((sum, some) => sum + some.length, 0) * stride
-    if (estimatedKeys === 0) return []
-    const fine = Math.max(1, Math.ceil(estimatedKeys / PROFILE_POSITIONS))
-    if (fine < stride) {
-      stride = fine
+    let positions: bigint[][]
+    try {
       positions = await sample(stride)
+      const estimatedKeys = positions.reduce((sum, some) => sum + some.length, 0) * stride
+      if (estimatedKeys === 0) return []
+      const fine = Math.max(1, Math.ceil(estimatedKeys / PROFILE_POSITIONS))
+      if (fine < stride) {
+        stride = fine
+        positions = await sample(stride)
+      }
+    } catch (err) {
+      // Mid-rollout the peers place keys by different models: hashed ids now, the rollout's
+      // rebalance places them by load later.
+      if (!(err instanceof UnknownModelVersionError)) throw err
+      this.#log(`vnode ids hashed, not placed by load: ${err.message}`)
+      return []
     }
     const profile = LoadProfile.fromPositions(positions.flat(), this.#hashSpaceSize, stride)
     const ring = vnodes.map((vnode) => ({ id: vnode.id, peer: vnode.peerId }))
@@ -1667,7 +1682,15 @@ export class ChordRouter implements Router {
       [...peers.values()].map(async (peer) =>
         peer.peerId === this.peerId
           ? this.#dataPlane.samplePositions(stride)
-          : (await this.#call(peer, RING_PROTOCOL, LoadSample, { stride }, signal)).positions,
+          : (
+              await this.#call(
+                peer,
+                RING_PROTOCOL,
+                LoadSample,
+                { stride, modelVersion: this.#learnedHash.version },
+                signal,
+              )
+            ).positions,
       ),
     )
     return { vnodes, profile: LoadProfile.fromPositions(samples.flat(), this.#hashSpaceSize, stride) }

@@ -650,11 +650,20 @@ export const Scan: MessageCodec<ScanRequest, ScanAnswer> = {
   },
 }
 
+/** Every `stride`-th key position a peer holds, placed by `modelVersion` (the peer refuses another). */
+export interface LoadSampleRequest {
+  stride: number
+  modelVersion: number
+}
+
 /** Every `stride`-th stored position of a peer (in ring order): a profile of where its keys lie. */
-export const LoadSample: MessageCodec<{ stride: number }, { positions: bigint[] }> = {
+export const LoadSample: MessageCodec<LoadSampleRequest, { positions: bigint[] }> = {
   type: 13,
-  writeRequest: (request) => [request.stride],
-  readRequest: (body) => ({ stride: readUint(readArray(body, 'load sample', 1)[0], 'stride') }),
+  writeRequest: (request) => [request.stride, request.modelVersion],
+  readRequest: (body) => {
+    const [stride, modelVersion] = readArray(body, 'load sample', 2)
+    return { stride: readUint(stride, 'stride'), modelVersion: readUint(modelVersion, 'model version') }
+  },
   writeAnswer: (answer) => answer.positions,
   readAnswer: (body, size) => ({
     positions: readArray(body, 'positions').map((position) => readBigint(position, 'position', size)),
