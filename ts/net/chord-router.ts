@@ -619,7 +619,7 @@ export class ChordRouter implements Router {
     const peers = new Map<string, PeerRef>([
       [this.peerId, { peerId: this.peerId, multiaddrs: this.multiaddrs() }],
     ])
-    for (const vnode of await this.#walkRing(signal)) {
+    for (const vnode of await this.#walkRing(signal, undefined, true)) {
       if (!peers.has(vnode.peerId))
         peers.set(vnode.peerId, { peerId: vnode.peerId, multiaddrs: vnode.multiaddrs })
     }
@@ -627,32 +627,41 @@ export class ChordRouter implements Router {
   }
 
   /**
-   * Every vnode on the ring, in ring order from one of ours: a walk along the successor lists (one
-   * call per `successorListLength` vnodes), not the routing cache, which may miss new vnodes. A
-   * vnode that moved or left since a list named it is dropped and the walk goes on from the one
-   * before it.
+   * Every vnode on the ring, in ring order from one of ours, not from the routing cache, which may
+   * miss new vnodes. Along the successor lists, one call per `successorListLength` vnodes; or, when
+   * `exact`, from each vnode to its successor: a list lags a join by a few stabilization rounds,
+   * while successors are what stabilization repairs first. A vnode that moved or left since it was
+   * named is dropped and the one before it is asked again.
    */
-  async #walkRing(signal: AbortSignal, start = this.localVnodes()[0]): Promise<VnodeRef[]> {
+  async #walkRing(signal: AbortSignal, start = this.localVnodes()[0], exact = false): Promise<VnodeRef[]> {
     if (start === undefined) throw new NotStartedError('the overlay has no vnode on the ring')
     const ring: VnodeRef[] = [start]
     const seen = new Set<bigint>([start.id])
+    const asked = new Set<bigint>()
     for (let calls = 0; calls < 100_000; calls++) {
-      const current = ring[ring.length - 1]
+      // The farthest vnode not asked yet: the last one found, or after a failure the one before it,
+      // asked again. Every one asked and no way round: the ring as far as it goes.
+      const current = ring.findLast((vnode) => !asked.has(vnode.id))
+      if (current === undefined) return ring
+      asked.add(current.id)
       let successors: VnodeRef[]
       try {
         successors = (await this.#ringCall(current, Neighbours, { target: current.id }, signal)).successors
       } catch (err) {
         const gone = err instanceof VnodeUnavailableError || err instanceof PeerUnavailableError
-        if (!gone || ring.length === 1) throw err
-        ring.pop()
+        if (!gone || current === start) throw err
+        this.#log(`ring walk: vnode ${current.id} of ${current.peerId} is gone (${(err as Error).message})`)
+        const at = ring.indexOf(current)
+        ring.splice(at, 1)
+        asked.delete(ring[at - 1].id)
         continue
       }
-      if (successors.every((successor) => seen.has(successor.id))) return ring
       for (const successor of successors) {
         if (successor.id === start.id) return ring
         if (seen.has(successor.id)) continue
         seen.add(successor.id)
         ring.push(successor)
+        if (exact) break
       }
     }
     throw new LookupFailedError('the successor lists never lead back around the ring')
@@ -1676,7 +1685,7 @@ export class ChordRouter implements Router {
     stride: number,
     signal: AbortSignal,
   ): Promise<{ vnodes: VnodeRef[]; profile: LoadProfile }> {
-    const vnodes = await this.#walkRing(signal)
+    const vnodes = await this.#walkRing(signal, undefined, true)
     const peers = new Map(vnodes.map((vnode) => [vnode.peerId, vnode]))
     const samples = await Promise.all(
       [...peers.values()].map(async (peer) =>
