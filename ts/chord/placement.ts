@@ -422,7 +422,6 @@ export class MoveScorer {
     }
     const before = (position: bigint): bigint => {
       let index = (this.#firstAbove(position - 1n) - 1 + n) % n
-      if (this.#ids[index] === position) index = (index - 1 + n) % n
       if (this.#ids[index] === from) index = (index - 1 + n) % n
       const previous = this.#ids[index]
       return inOpenArc(to, previous, position) ? to : previous
