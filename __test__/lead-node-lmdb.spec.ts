@@ -5,7 +5,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
-import { LeadNode, StorageMismatchError } from '../ts/index.js'
+import { KEY_ENCODING_VERSION, LeadNode, StorageMismatchError } from '../ts/index.js'
+import { LmdbValueStore } from '../ts/storage/lmdb-store.js'
 import { englishWords } from './helpers/datasets.js'
 
 async function tempDir(t: { teardown: (fn: () => Promise<void>) => void }): Promise<string> {
@@ -59,6 +60,29 @@ test('a data directory refuses a node with another hash space', async (t) => {
   t.false(other.isStarted)
   await t.throwsAsync(other.start(), { instanceOf: StorageMismatchError }, 'a failed start can be retried')
   await other.stop()
+})
+
+test('a data directory written under another key encoding is refused, its entries kept', async (t) => {
+  const dataDir = await tempDir(t)
+  const first = new LeadNode({ network: false, dataDir })
+  await first.start()
+  await first.put('counterattack', 1)
+  await first.stop()
+  // What a node of key encoding 1 (strings placed by their first 8 bytes) wrote.
+  const store = new LmdbValueStore(dataDir)
+  await store.open()
+  const written = JSON.parse(Buffer.from(store.readMeta('config') ?? []).toString())
+  t.is(written.keyEncoding, KEY_ENCODING_VERSION)
+  delete written.keyEncoding
+  await store.writeMeta('config', Buffer.from(JSON.stringify(written)))
+  await store.close()
+  const upgraded = new LeadNode({ network: false, dataDir })
+  await t.throwsAsync(upgraded.start(), { instanceOf: StorageMismatchError, message: /keyEncoding/ })
+  await upgraded.stop()
+  const store2 = new LmdbValueStore(dataDir)
+  await store2.open()
+  t.is(store2.restore().length, 1, 'the refused directory still holds its entry')
+  await store2.close()
 })
 
 test('values are readable at once, before the LMDB commit resolves', async (t) => {

@@ -8,7 +8,7 @@ import { englishWords } from './helpers/datasets.js'
 import { type RingView, ringIsConsistent } from './helpers/ring.js'
 
 const WORDS = englishWords()
-/** Words spread over the alphabet (strings are placed by their first bytes). */
+/** Words spread over the alphabet (strings are placed in byte order). */
 const KEYS = Array.from({ length: 600 }, (_, i) => WORDS[Math.floor((i * WORDS.length) / 600)])
 
 function node(bootstrapPeer: string | null): LeadNode {

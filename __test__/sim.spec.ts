@@ -122,8 +122,8 @@ test('with a leaf per peer and vnodes moved by planRebalance, dlht meets load ma
 })
 
 test('the load lower bound is the fullest ring position over the mean keys per peer, at least 1', (t) => {
-  // A double keeps about 7 bytes of a string: internal, international and internationally encode alike.
-  const words = ['aardvark', 'internal', 'international', 'internationally', 'internet', 'zebra']
+  // A double keeps about 12 letters of a word: international, internationalised and internationally encode alike.
+  const words = ['aardvark', 'internal', 'international', 'internationalised', 'internationally', 'zebra']
   const keySet: KeySet = { name: 'words', keys: encodeKeys(words), label: (i) => words[i] }
   t.is(new Set(keySet.keys).size, 4)
   const linear = linearScheme(keySet.keys, SIZE)
@@ -161,7 +161,7 @@ test('where the lower bound allows, dlht placed by planRebalance meets load max/
       load.maxOverMean <= 1.15,
       `${set.name}: placed max/mean ${load.maxOverMean} (${placed.moves} moves)`,
     )
-    // At 20x the peers a word's share is smaller than the fullest position: no placement reaches 1.15.
+    // At 20x the peers a position may hold more keys than a peer's share: still never below the bound.
     const many = PEERS * 20
     const crowded = measureLoad(
       new SimRing({ hashSpaceSize: SIZE, vnodeIds: scheme.vnodeIds(many, 3, 1) }),
@@ -169,7 +169,6 @@ test('where the lower bound allows, dlht placed by planRebalance meets load max/
       set,
     )
     t.true(crowded.maxOverMean >= crowded.lowerBound, `${set.name}: ${crowded.maxOverMean} < bound`)
-    if (set.name === 'english-words') t.true(crowded.lowerBound > 1.15, `words bound ${crowded.lowerBound}`)
   }
 })
 

@@ -7,7 +7,7 @@ export {
   InvalidKeyError,
 } from './errors.js'
 export { type CurveKind, type CurveOptions, SpaceFillingCurve } from './learned/curve.js'
-export { encodeKey, encodeKeys, type Key } from './learned/keys.js'
+export { encodeKey, encodeKeys, KEY_ENCODING_VERSION, type Key } from './learned/keys.js'
 export { DEFAULT_RESERVOIR_CAPACITY, type ReservoirOptions, ReservoirSampler } from './learned/reservoir.js'
 export {
   DEFAULT_HASH_SPACE_SIZE,

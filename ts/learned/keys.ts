@@ -2,7 +2,21 @@
 // Numbers and bigints order numerically, strings and byte arrays by their bytes.
 
 import { callNative, InvalidKeyError } from '../errors.js'
-import { encodeBigint, encodeBytes, encodeBytesBatch, encodeString, encodeStrings } from '../native.js'
+import {
+  encodeBigint,
+  encodeBytes,
+  encodeBytesBatch,
+  encodeString,
+  encodeStrings,
+  KEY_ENCODING_VERSION,
+} from '../native.js'
+
+/**
+ * Version of the key encoding (2: strings and bytes by an order-preserving text code). Peers and
+ * data directories of another version place keys elsewhere, so the protocols and the data
+ * directory carry it.
+ */
+export { KEY_ENCODING_VERSION }
 
 /** A key dlht can store: numbers must be finite. */
 export type Key = string | number | bigint | Uint8Array
@@ -15,7 +29,8 @@ function describe(value: unknown): string {
 
 /**
  * Encodes one key. Numbers map to themselves (so `predict(timestamp)` and the node agree),
- * bigints to their numeric value, strings (as UTF-8) and byte arrays to their first bytes.
+ * bigints to their numeric value, strings (as UTF-8) and byte arrays to an order-preserving text
+ * code that resolves about 12 letters of a word.
  * Keys of the numeric and the byte family share the domain and interleave.
  * @throws InvalidKeyError for any other type, NaN or ±Infinity
  */

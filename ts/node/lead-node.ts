@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { DlhtError, InvalidArgumentError } from '../errors.js'
+import { KEY_ENCODING_VERSION } from '../learned/keys.js'
 import { RecursiveModelIndex } from '../learned/rmi.js'
 import { chordRouter } from '../net/chord-router.js'
 import type { RolloutStats } from '../net/model-rollout.js'
@@ -282,6 +283,7 @@ export class LeadNode extends EventTarget {
     const expected = JSON.stringify({
       hashSpaceSize: String(this.config.hashSpaceSize),
       spatial: this.config.spatial,
+      keyEncoding: KEY_ENCODING_VERSION,
     })
     const written = this.#values.readMeta(CONFIG_META)
     if (written !== undefined && Buffer.from(written).toString() !== expected) {

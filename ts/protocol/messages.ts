@@ -25,10 +25,12 @@ export interface NotifyAnswer extends NotifyOutcome<VnodeRef> {
   records: ScannedRecord[]
 }
 
+// 2.0.0: key encoding 2 (KEY_ENCODING_VERSION). A 1.0.0 peer places string keys elsewhere, so the
+// two must not share a ring.
 /** Ring maintenance: lookups, stabilization, joins and graceful leaves. */
-export const RING_PROTOCOL = '/dlht/1.0.0/ring'
+export const RING_PROTOCOL = '/dlht/2.0.0/ring'
 /** Data plane: put, get, delete and scans of ring positions, batched. */
-export const DATA_PROTOCOL = '/dlht/1.0.0/data'
+export const DATA_PROTOCOL = '/dlht/2.0.0/data'
 
 /**
  * One message of a protocol: its type id and how its request and answer cross the wire.

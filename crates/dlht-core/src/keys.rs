@@ -4,16 +4,22 @@
 //! How families order against each other:
 //! - **numeric keys** (numbers, bigints) order numerically: a number is its own encoding, a bigint
 //!   its value rounded to f64 (`5` and `5n` encode alike);
-//! - **byte keys** (strings as UTF-8, byte arrays) order lexicographically by bytes: the first 8
-//!   bytes, big-endian and zero padded, as a u64 converted to f64;
+//! - **byte keys** (strings as UTF-8, byte arrays) order lexicographically by bytes: an
+//!   order-preserving arithmetic code tuned for text (see [`crate::text_code`]), in `[0, 2^64)`;
 //! - the two families share the f64 domain and **interleave**: a number and a string are not
 //!   ordered against each other;
-//! - encodings are monotone non-decreasing, not injective: byte keys sharing their first ~6.5 bytes
-//!   (the 53-bit f64 mantissa), like bigints beyond 2^53 that round alike, share an encoded value.
+//! - encodings are monotone non-decreasing, not injective: byte keys sharing a long prefix (about 12
+//!   letters of English, 13 digits, 6–7 arbitrary bytes: what fits in the 53-bit f64 mantissa), like
+//!   bigints beyond 2^53 that round alike, share an encoded value.
 //!   They are still stored and found exactly by the node, which compares real keys; only their
 //!   placement on the ring coincides.
 
 use crate::error::{Error, Result};
+use crate::text_code;
+
+/// Version of the key encoding: 1 kept a byte key's first 8 bytes, 2 is the text code. A key is
+/// placed elsewhere under another version, so peers and data directories must agree on it.
+pub const ENCODING_VERSION: u32 = 2;
 
 /// A number key: itself, when finite.
 pub fn encode_number(x: f64) -> Result<f64> {
@@ -29,13 +35,10 @@ pub fn encode_i128(x: i128) -> f64 {
     x as f64
 }
 
-/// A byte key (a string's UTF-8 bytes): its first 8 bytes big-endian, zero padded, as a number.
-/// Zero padding keeps a prefix at or below its extensions, so lexicographic order is preserved.
+/// A byte key (a string's UTF-8 bytes): its order-preserving text code (see [`text_code`]), a
+/// number in `[0, 2^64)`.
 pub fn encode_bytes(bytes: &[u8]) -> f64 {
-    let mut head = [0u8; 8];
-    let len = bytes.len().min(8);
-    head[..len].copy_from_slice(&bytes[..len]);
-    u64::from_be_bytes(head) as f64
+    text_code::encode(bytes)
 }
 
 /// Encodes byte keys packed in one buffer: key `i` is `data[offsets[i]..offsets[i + 1]]`.
@@ -137,8 +140,14 @@ mod tests {
         let encoded: Vec<f64> = words.iter().map(|w| encode_bytes(w.as_bytes())).collect();
         assert!(encoded.windows(2).all(|w| w[0] <= w[1]), "{encoded:?}");
         assert!(encode_bytes(&[1, 2]) < encode_bytes(&[1, 3]));
-        assert_eq!(encode_bytes(b"a"), encode_bytes(b"a\0"));
-        assert_eq!(encode_bytes(b"abcdefgh"), encode_bytes(b"abcdefghij"));
+        assert!(encode_bytes(b"a") < encode_bytes(b"a\0"));
+        assert!(encode_bytes(b"abcdefgh") < encode_bytes(b"abcdefghij"));
+        let long = "internationalization".as_bytes();
+        assert_eq!(
+            encode_bytes(long),
+            encode_bytes(&long[..16]),
+            "a long shared prefix ties"
+        );
     }
 
     #[test]

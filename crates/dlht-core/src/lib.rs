@@ -10,6 +10,7 @@ pub mod keys;
 pub mod model;
 pub mod reservoir;
 pub mod rmi;
+pub mod text_code;
 
 pub use error::{Error, Result};
 pub use model::{KeyScale, ModelType};

@@ -1,5 +1,6 @@
-//! Properties of the inputs to training: byte-key encoding keeps lexicographic order, and the
-//! reservoir keeps a uniform sample of its stream (chi-square checks with fixed seeds).
+//! Properties of the inputs to training: byte-key encoding keeps lexicographic order and resolves
+//! any key's first 4 bytes, and the reservoir keeps a uniform sample of its stream (chi-square
+//! checks with fixed seeds).
 
 use dlht_core::keys::{encode_bytes, encode_bytes_batch, encode_i128};
 use dlht_core::ReservoirSampler;
@@ -24,6 +25,21 @@ proptest! {
         let b = [common, b].concat();
         let (lo, hi) = if a <= b { (&a, &b) } else { (&b, &a) };
         prop_assert!(encode_bytes(lo) <= encode_bytes(hi));
+    }
+
+    #[test]
+    fn keys_that_differ_in_their_first_4_bytes_never_share_an_encoding(
+        a in proptest::collection::vec(any::<u8>(), 0..10),
+        b in proptest::collection::vec(any::<u8>(), 0..10),
+        common in proptest::collection::vec(any::<u8>(), 0..4),
+    ) {
+        let a = [common.clone(), a].concat();
+        let b = [common, b].concat();
+        let (lo, hi) = if a <= b { (&a, &b) } else { (&b, &a) };
+        let first_difference = lo.iter().zip(hi).position(|(x, y)| x != y).unwrap_or(lo.len());
+        if lo != hi && first_difference < 4 {
+            prop_assert!(encode_bytes(lo) < encode_bytes(hi), "{lo:?} and {hi:?} tie");
+        }
     }
 
     #[test]

@@ -515,6 +515,10 @@ impl NativeReservoir {
     }
 }
 
+/// Version of the key encoding; peers and data directories on another version place keys elsewhere.
+#[napi]
+pub const KEY_ENCODING_VERSION: u32 = keys::ENCODING_VERSION;
+
 /// Order-preserving encoding of a string key (its UTF-8 bytes).
 #[napi]
 pub fn encode_string(key: String) -> f64 {
