@@ -113,6 +113,12 @@ const MODEL_META = 'model'
  */
 const ROUTING_RETRIES = 10
 const RETRYABLE = new Set(['ERR_DLHT_UNKNOWN_MODEL_VERSION', 'ERR_DLHT_LOOKUP_FAILED'])
+/**
+ * Repeatable operations (reads, and writes that store the same value again) also outlast a peer
+ * that stopped or died under them: routed again once the ring has seen it go, they reach the new
+ * owner. A delete is not repeated, since its answer says whether the key was there.
+ */
+const RETRYABLE_IF_REPEATABLE = new Set([...RETRYABLE, 'ERR_DLHT_PEER_UNAVAILABLE'])
 const CONFIG_META = 'config'
 
 /** The items at `indices`; the array itself when the indices are all of it (one owner: the common case). */
@@ -363,7 +369,7 @@ export class LeadNode extends EventTarget {
   async put(key: NodeKey, value: unknown): Promise<void> {
     this.#assertStarted()
     const bytes = serializeValue(value, this.config.maxValueBytes)
-    await this.#routed(() => this.#putOne(key, bytes))
+    await this.#routed(() => this.#putOne(key, bytes), true)
     this.#operations.puts++
   }
 
@@ -383,14 +389,14 @@ export class LeadNode extends EventTarget {
           plane.putMany(pick(records, indices), pickPositions(positions, indices)),
         ),
       )
-    })
+    }, true)
     this.#operations.puts += records.length
   }
 
   /** The value stored under `key`, or undefined. */
   async get<V = unknown>(key: NodeKey): Promise<V | undefined> {
     this.#assertStarted()
-    const bytes = await this.#routed(() => this.#getOne(key))
+    const bytes = await this.#routed(() => this.#getOne(key), true)
     this.#countGets(bytes === undefined ? 0 : 1, 1)
     return bytes === undefined ? undefined : (deserializeValue(bytes) as V)
   }
@@ -407,7 +413,7 @@ export class LeadNode extends EventTarget {
           for (let j = 0; j < indices.length; j++) found[indices[j]] = values[j]
         }),
       )
-    })
+    }, true)
     let hits = 0
     const values = new Array<V | undefined>(keys.length)
     for (let i = 0; i < keys.length; i++) {
@@ -423,23 +429,25 @@ export class LeadNode extends EventTarget {
 
   /**
    * Runs a routed operation again when the ring changed under it: a peer was on another model
-   * version (a rollout was committing; this node has caught up since) or a lookup met a vnode
-   * still joining. Routing again, a moment later, reaches the right owners.
+   * version (a rollout was committing; this node has caught up since), a lookup met a vnode
+   * still joining, or (`repeatable` operations only) the owner's peer was gone. Routing again, a
+   * moment later, reaches the right owners.
    */
-  #routed<T>(operation: () => Promise<T>): Promise<T> {
+  #routed<T>(operation: () => Promise<T>, repeatable = false): Promise<T> {
     let first: Promise<T>
     try {
       first = operation()
     } catch (err) {
       first = Promise.reject(err)
     }
-    return first.catch((err: unknown) => this.#routedAgain(operation, err))
+    const retryable = repeatable ? RETRYABLE_IF_REPEATABLE : RETRYABLE
+    return first.catch((err: unknown) => this.#routedAgain(operation, err, retryable))
   }
 
   /** The attempts after the first of `#routed`, which failed with `err`. */
-  async #routedAgain<T>(operation: () => Promise<T>, err: unknown): Promise<T> {
+  async #routedAgain<T>(operation: () => Promise<T>, err: unknown, retryable: Set<string>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      if (!(err instanceof DlhtError && RETRYABLE.has(err.code)) || attempt >= ROUTING_RETRIES) throw err
+      if (!(err instanceof DlhtError && retryable.has(err.code)) || attempt >= ROUTING_RETRIES) throw err
       await new Promise((resolve) => setTimeout(resolve, 50 * attempt))
       try {
         return await operation()
