@@ -172,9 +172,9 @@ test('where the lower bound allows, dlht placed by planRebalance meets load max/
   }
 })
 
-test('on Hilbert-indexed cities at 1,000 peers, planRebalance leaves a piled position alone on its peer: max/mean <= 1.15', (t) => {
-  // Clustered 2-D points: the model piles up to 146 distinct keys on one position (1.08 x a peer's
-  // share), so a peer holding a pile must give its other arcs away to stay within 1.15.
+test('on Hilbert-indexed cities at 1,000 peers, the model piles no distinct keys and placement reaches max/mean <= 1.15', (t) => {
+  // Clustered 2-D points: a leaf's least-squares line overshot its positions and the clamp piled up
+  // to 146 distinct keys on one position; squeezed into them, only equal keys share a position.
   const curve = new SpaceFillingCurve({ kind: 'hilbert', min: [-180, -90], max: [180, 90] })
   const set: KeySet = {
     name: 'cities-lonlat-hilbert',
@@ -189,7 +189,9 @@ test('on Hilbert-indexed cities at 1,000 peers, planRebalance leaves a piled pos
   const positions = scheme.positions(set, 0, set.keys.length)
   const placed = rebalancedVnodeIds(scheme.vnodeIds(peers, 3, 1), positions, SIZE, { maxMoves: 300 })
   const load = measureLoad(new SimRing({ hashSpaceSize: SIZE, vnodeIds: placed.vnodeIds }), scheme, set)
-  t.true(load.lowerBound > 1.05, `bound ${load.lowerBound}`)
+  // At most 2 cities share an index; a near-equal key may still round onto their position.
+  t.true(load.maxKeysAtOnePosition < 10, `${load.maxKeysAtOnePosition} keys on one position`)
+  t.is(load.lowerBound, 1)
   t.true(load.maxOverMean <= 1.15, `placed max/mean ${load.maxOverMean} (${placed.moves} moves)`)
 })
 

@@ -361,6 +361,31 @@ impl Sums {
         (ModelType::Linear, c, poly)
     }
 
+    /// The fit of `model_type` with its values at `t = 0` and `t = 1` kept within `[0, span]`: a
+    /// least-squares fit of keys crowded at one end of a leaf overshoots the leaf's positions
+    /// there, and the clamp then puts every key beyond the crossing on one position, which no
+    /// vnode placement can split. Squeezed by an affine map (which keeps it monotone), distinct
+    /// keys keep distinct positions.
+    pub(crate) fn fit_within(
+        &self,
+        model_type: ModelType,
+        distinct: u64,
+        span: f64,
+    ) -> (ModelType, [f64; 4]) {
+        let (model_type, c, _) = self.fit(model_type, distinct);
+        let (at0, at1) = (c[0], c[0] + c[1] + c[2] + c[3]);
+        if (0.0..=span).contains(&at0) && (0.0..=span).contains(&at1) {
+            return (model_type, c);
+        }
+        let (lo, hi) = (at0.clamp(0.0, span), at1.clamp(0.0, span));
+        let scale = if at1 > at0 {
+            (hi - lo).max(0.0) / (at1 - at0)
+        } else {
+            0.0
+        };
+        (model_type, [lo, c[1] * scale, c[2] * scale, c[3] * scale])
+    }
+
     /// Least-squares line with its slope clamped to ≥ 0 (sorted data has a non-negative slope;
     /// only rounding can make it negative). A single distinct `t` gives the mean.
     fn linear(&self) -> [f64; 4] {

@@ -112,7 +112,9 @@ fn cell_table(cells: u32, leaf_starts: &[u32]) -> Vec<u32> {
 /// `[key_lo, key_hi]` (the leaf's first and last training keys) to `[0, 1]` and `p` as in
 /// [`RootModel`], in positions. Both stages evaluate `p` in a rounding-safe monotone form, so
 /// predictions match the formula up to f64 rounding. A cubic leaf whose fit was not monotone holds
-/// a quadratic or a line (then `model_type` is `Linear`). An empty leaf is the constant
+/// a quadratic or a line (then `model_type` is `Linear`). The least-squares fit is squeezed so that
+/// `p(0)` and `p(1)` lie in `[0, position_hi − position_lo]` (see `Sums::fit_within`): the clamp
+/// no longer piles the training keys beyond a crossing on one position. An empty leaf is the constant
 /// `position_lo = position_hi`, the start of the next non-empty leaf. A key the root sends here that
 /// lies below `key_lo` (above `key_hi`), between trained keys, gets `position_lo` (`position_hi`):
 /// the scaled number of trained keys below it. Errors are in positions, measured exactly on the
@@ -266,7 +268,9 @@ impl Rmi {
                 &Normalizer::new(run[0], run[run.len() - 1]),
                 targets,
             );
-            let (model_type, mut coefficients, _) = sums.fit(config.model_type, distinct);
+            // The leaf's positions end where the next leaf's begin (the last at H − 1).
+            let span = (ranks.at(range.end).min(h - 1) - position_lo) as f64;
+            let (model_type, mut coefficients) = sums.fit_within(config.model_type, distinct, span);
             // Fitted relative to the leaf's start for precision; stored absolute.
             coefficients[0] += position_lo as f64;
             leaves[*b] = Leaf {
@@ -559,7 +563,9 @@ impl Rmi {
         let norm = Normalizer::new(keys[0], keys[keys.len() - 1]);
         let targets = positions.iter().map(|&p| p as f64 - old.position_lo);
         let (sums, distinct) = accumulate(self.config.model_type, keys, &norm, targets);
-        let (model_type, mut coefficients, _) = sums.fit(self.config.model_type, distinct);
+        let span = old.position_hi - old.position_lo;
+        let (model_type, mut coefficients) =
+            sums.fit_within(self.config.model_type, distinct, span);
         coefficients[0] += old.position_lo;
         let mut leaf = Leaf {
             model_type,
@@ -1037,6 +1043,26 @@ mod tests {
             model_type,
             stage1_model_type: model_type,
             ..RmiConfig::default()
+        }
+    }
+
+    #[test]
+    fn keys_crowded_at_a_leaf_end_keep_distinct_positions() {
+        // One leaf: 1,000 spread keys, then 1,000 crowded into the last thousandth of the range.
+        // The least-squares line overshoots the leaf's last position there; clamped, it piled them.
+        let keys: Vec<f64> = (0..1000)
+            .map(|i| f64::from(i) * 1000.0)
+            .chain((0..1000).map(|i| 1e6 + f64::from(i)))
+            .collect();
+        for model_type in [ModelType::Linear, ModelType::Cubic] {
+            let rmi = Rmi::train(config(1, model_type), &keys).unwrap();
+            let positions: Vec<u64> = keys.iter().map(|&key| rmi.predict(key)).collect();
+            assert!(
+                positions.windows(2).all(|w| w[0] < w[1]),
+                "{model_type:?}: distinct keys share a position"
+            );
+            let leaf = rmi.leaves()[0];
+            assert!(leaf.coefficients.iter().sum::<f64>() <= leaf.position_hi);
         }
     }
 
