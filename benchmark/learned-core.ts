@@ -1,5 +1,6 @@
 // The learned core through N-API against what a user would write instead (binary search over
-// the same sorted Float64Array in JS), measured in the same run; writes results/learned-core.json.
+// the same sorted Float64Array in JS; a string's first 8 bytes as its key), measured in the same
+// run; writes results/learned-core.json.
 
 import {
   cities,
@@ -57,6 +58,43 @@ const binarySearchSingle = rate(() => {
   for (let i = 0; i < 1000; i++) sink += lowerBound(keys, probes[cursor++ & 0x7ffff])
 }, 1000)
 
+/** Key encoding 1, the baseline: a string's first 8 UTF-8 bytes as a big-endian number. */
+const head = new Uint8Array(8)
+const headView = new DataView(head.buffer)
+const textEncoder = new TextEncoder()
+function firstEightBytes(word: string): number {
+  head.fill(0)
+  textEncoder.encodeInto(word, head)
+  return Number(headView.getBigUint64(0))
+}
+
+/** How many keys are distinct and how many share the fullest one. */
+function resolution(encoded: Float64Array): { distinct: number; mostSharingOneKey: number } {
+  const counts = new Map<number, number>()
+  for (const key of encoded) counts.set(key, (counts.get(key) ?? 0) + 1)
+  let most = 0
+  for (const count of counts.values()) most = Math.max(most, count)
+  return { distinct: counts.size, mostSharingOneKey: most }
+}
+
+const words = englishWords()
+const textCode = rate(() => encodeKeys(words), words.length, { minMs: 300, rounds: 3 })
+const firstBytes = rate(
+  () => {
+    for (const word of words) sink += firstEightBytes(word)
+  },
+  words.length,
+  { minMs: 300, rounds: 3 },
+)
+const encoding = {
+  words: words.length,
+  textCodeKeysPerSecond: textCode.opsPerSecond,
+  firstEightBytesKeysPerSecond: firstBytes.opsPerSecond,
+  textCodeVsFirstEightBytes: textCode.opsPerSecond / firstBytes.opsPerSecond,
+  textCode: resolution(encodeKeys(words)),
+  firstEightBytes: resolution(Float64Array.from(words, firstEightBytes)),
+}
+
 const H = Number(rmi.options.hashSpaceSize)
 const accuracy: Record<string, object> = {}
 const datasets: Array<[string, Float64Array]> = [
@@ -88,6 +126,7 @@ const results = {
   predictManyVsBinarySearch: predictMany.opsPerSecond / binarySearchBatch.opsPerSecond,
   predictSingleNs: predictSingle.nsPerOp,
   binarySearchSingleNs: binarySearchSingle.nsPerOp,
+  encoding,
   accuracy,
 }
 console.log('train (ms, median):', training)
@@ -97,6 +136,12 @@ console.log(
 )
 console.log(
   `single predict ${predictSingle.nsPerOp.toFixed(0)} ns vs JS binary search ${binarySearchSingle.nsPerOp.toFixed(0)} ns`,
+)
+console.log(
+  `encodeKeys on ${words.length} English words: text code ${(textCode.opsPerSecond / 1e6).toFixed(1)}M keys/s ` +
+    `(${encoding.textCode.distinct} distinct, at most ${encoding.textCode.mostSharingOneKey} sharing a key) vs ` +
+    `first 8 bytes in JS ${(firstBytes.opsPerSecond / 1e6).toFixed(1)}M keys/s (${encoding.firstEightBytes.distinct} distinct, ` +
+    `at most ${encoding.firstEightBytes.mostSharingOneKey}): ${encoding.textCodeVsFirstEightBytes.toFixed(2)}x`,
 )
 console.table(accuracy)
 console.log(`baseline checksum ${sink} (keeps the JS loops from being optimised away)`)
