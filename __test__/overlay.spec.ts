@@ -11,9 +11,9 @@ const WORDS = englishWords()
 /** Words spread over the alphabet (strings are placed in byte order). */
 const KEYS = Array.from({ length: 600 }, (_, i) => WORDS[Math.floor((i * WORDS.length) / 600)])
 
-function node(bootstrapPeer: string | null): LeadNode {
+function node(bootstrapPeer: string | null, stabilizeInterval = 0.1): LeadNode {
   return new LeadNode(
-    { ip: '127.0.0.1', basePort: 0, bootstrapPeer, stabilizeInterval: 0.1, autoRetrain: false },
+    { ip: '127.0.0.1', basePort: 0, bootstrapPeer, stabilizeInterval, autoRetrain: false },
     { router: chordRouter({ callTimeout: 2000 }) },
   )
 }
@@ -121,4 +121,21 @@ test('reads routed by a warm cache that still names a node that left reach the n
   // Straight away, before stabilization could tell nodes[2] anything.
   t.deepEqual(await nodes[2].getMany(KEYS), KEYS)
   for (const key of KEYS.slice(0, 50)) t.is(await nodes[2].get(key), key)
+})
+
+test('a federated round started before any stabilization still reaches a node that just joined', async (t) => {
+  // No stabilization during the test: the joiner's vnodes are their successors' predecessors, and
+  // no vnode names them as its successor yet.
+  const first = node(null, 60)
+  await first.start()
+  t.teardown(() => first.stop())
+  await first.putMany(KEYS.map((key) => [key, key] as const))
+  const joiner = node((first.getRoutingTableStats().multiaddrs as string[])[0], 60)
+  await joiner.start()
+  t.teardown(() => joiner.stop())
+  t.true(joiner.getStats().keys > 0, 'the joiner took over entries')
+
+  const round = await first.retrainModel({ force: true })
+  t.is(round.contributors, 2)
+  t.is(joiner.learnedHash.version, round.modelVersion)
 })

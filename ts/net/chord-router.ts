@@ -630,23 +630,39 @@ export class ChordRouter implements Router {
    * Every vnode on the ring, in ring order from one of ours, not from the routing cache, which may
    * miss new vnodes. Along the successor lists, one call per `successorListLength` vnodes; or, when
    * `exact`, from each vnode to its successor: a list lags a join by a few stabilization rounds,
-   * while successors are what stabilization repairs first. A vnode that moved or left since it was
-   * named is dropped and the one before it is asked again.
+   * while successors are what stabilization repairs first. An exact walk also takes in a vnode's
+   * predecessor when it lies between that vnode and the one before it, as stabilization would: a
+   * vnode that just joined is its successor's predecessor before it is anyone's successor. A vnode
+   * that moved or left since it was named is dropped and the one before it is asked again.
    */
   async #walkRing(signal: AbortSignal, start = this.localVnodes()[0], exact = false): Promise<VnodeRef[]> {
     if (start === undefined) throw new NotStartedError('the overlay has no vnode on the ring')
     const ring: VnodeRef[] = [start]
     const seen = new Set<bigint>([start.id])
     const asked = new Set<bigint>()
+    let startPredecessor: VnodeRef | null = null
+    // Takes in `vnode` just before ring[at] when it lies between ring[at - 1] and ring[at].
+    const takeInBefore = (vnode: VnodeRef | null, at: number): boolean => {
+      if (vnode === null || seen.has(vnode.id)) return false
+      const before = ring[at - 1]
+      const after = ring[at] ?? start
+      if (!inOpenArc(vnode.id, before.id, after.id)) return false
+      seen.add(vnode.id)
+      ring.splice(at, 0, vnode)
+      return true
+    }
     for (let calls = 0; calls < 100_000; calls++) {
       // The farthest vnode not asked yet: the last one found, or after a failure the one before it,
-      // asked again. Every one asked and no way round: the ring as far as it goes.
-      const current = ring.findLast((vnode) => !asked.has(vnode.id))
+      // asked again; exactly, the first, so a newcomer is asked before the vnode it was found by.
+      // Every one asked and no way round: the ring as far as it goes.
+      const current = exact
+        ? ring.find((vnode) => !asked.has(vnode.id))
+        : ring.findLast((vnode) => !asked.has(vnode.id))
       if (current === undefined) return ring
       asked.add(current.id)
-      let successors: VnodeRef[]
+      let neighbours: NeighbourRefs
       try {
-        successors = (await this.#ringCall(current, Neighbours, { target: current.id }, signal)).successors
+        neighbours = await this.#ringCall(current, Neighbours, { target: current.id }, signal)
       } catch (err) {
         const gone = err instanceof VnodeUnavailableError || err instanceof PeerUnavailableError
         if (!gone || current === start) throw err
@@ -656,8 +672,20 @@ export class ChordRouter implements Router {
         asked.delete(ring[at - 1].id)
         continue
       }
-      for (const successor of successors) {
-        if (successor.id === start.id) return ring
+      if (exact) {
+        if (current === start) startPredecessor = neighbours.predecessor
+        else if (takeInBefore(neighbours.predecessor, ring.indexOf(current))) {
+          // Asked next, for its own predecessor; this vnode again after it, for its successor.
+          asked.delete(current.id)
+          continue
+        }
+      }
+      for (const successor of neighbours.successors) {
+        if (successor.id === start.id) {
+          // Round the ring; the vnode before ours may not know it has a new successor yet either.
+          if (exact && takeInBefore(startPredecessor, ring.length)) break
+          return ring
+        }
         if (seen.has(successor.id)) continue
         seen.add(successor.id)
         ring.push(successor)

@@ -185,6 +185,8 @@ export class ModelRollout {
     lastRebalanceError: null as string | null,
   }
   #rebalancing: Promise<void> | null = null
+  /** Set once this peer prepares to leave: no rebalance starts any more. */
+  #leaving = false
 
   constructor(host: RolloutHost, options: { prepareTtlMs: number }) {
     this.#host = host
@@ -510,8 +512,8 @@ export class ModelRollout {
   /** Once every peer has migrated, moves vnodes so that each peer carries its share of the keys. */
   async #rebalanceWhenMigrated(totalKeys: number): Promise<void> {
     const signal = this.#running.signal
-    while (this.migrating && !signal.aborted) await sleep(100, signal)
-    if (signal.aborted) return
+    while (this.migrating && !signal.aborted && !this.#leaving) await sleep(100, signal)
+    if (signal.aborted || this.#leaving) return
     try {
       this.#stats.lastRebalance = (await this.#host.rebalance?.(totalKeys, signal)) ?? null
       this.#stats.lastRebalanceError = null
@@ -521,8 +523,13 @@ export class ModelRollout {
     }
   }
 
-  /** Resolves when this peer has no round running and its own migration is finished. */
+  /**
+   * Resolves when this peer may leave: no round running and its own migration finished. A
+   * rebalance still waiting for other peers to migrate is dropped (a plan would count this peer),
+   * one already moving vnodes finishes.
+   */
   async settle(): Promise<void> {
+    this.#leaving = true
     await this.#round?.catch(() => {})
     await this.#ownMigration
     await this.#rebalancing
