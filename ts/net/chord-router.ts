@@ -652,9 +652,10 @@ export class ChordRouter implements Router {
       return true
     }
     for (let calls = 0; calls < 100_000; calls++) {
-      // The farthest vnode not asked yet: the last one found, or after a failure the one before it,
-      // asked again; exactly, the first, so a newcomer is asked before the vnode it was found by.
-      // Every one asked and no way round: the ring as far as it goes.
+      // Along the lists, the farthest vnode not asked yet: the last one found, or after a failure
+      // the one before it, asked again. In an exact walk, the first one not asked: a predecessor
+      // just taken in is asked before the vnode that named it. Every one asked and no way round:
+      // the ring as far as it goes.
       const current = exact
         ? ring.find((vnode) => !asked.has(vnode.id))
         : ring.findLast((vnode) => !asked.has(vnode.id))
