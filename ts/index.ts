@@ -32,6 +32,7 @@ export type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './node/
 export {
   InvalidConfigError,
   NotStartedError,
+  StartFailedError,
   StorageMismatchError,
   ValueNotSerializableError,
   ValueTooLargeError,

@@ -3,6 +3,7 @@
 
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import type { LeadConfigInit } from '../../ts/node/config.js'
 import { LeadNode } from '../../ts/node/lead-node.js'
 import type { ClusterNodeOptions } from './cluster-node.js'
 import { englishWords } from './datasets.js'
@@ -96,6 +97,8 @@ export interface ClusterOptions {
   autoRetrain?: boolean
   newKeysTriggerCount?: number
   rebalance?: boolean
+  /** More LeadConfig fields of every node (e.g. size limits). */
+  config?: LeadConfigInit
 }
 
 /** Starts one node process; `bootstrapPeer` null starts a new ring. */
@@ -112,6 +115,7 @@ export async function startNode(
     autoRetrain: options.autoRetrain,
     newKeysTriggerCount: options.newKeysTriggerCount,
     rebalance: options.rebalance,
+    config: options.config,
   }
   const child = fork(SCRIPT, [], {
     execPath: NODE,

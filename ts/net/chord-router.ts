@@ -101,10 +101,13 @@ import {
   SuccessorLeft,
   type SuccessorLeftRequest,
 } from '../protocol/messages.js'
+import { answerBudget, valuesWithin } from './answer-pages.js'
 import { bootstrapAddress, createDlhtLibp2p, type DlhtLibp2p } from './libp2p.js'
+import { listenFailure } from './listen-errors.js'
 import { encodedRangeOf, MigratingDataPlane, type PreviousHolder } from './migrating-plane.js'
 import { ModelRollout, type RebalanceOutcome, type RolloutStats } from './model-rollout.js'
 import { RemoteDataPlane } from './remote-data-plane.js'
+import { checkChordRouterOptions } from './router-options.js'
 import type { DlhtService, PeerAddress } from './service.js'
 import { TransitionGate } from './transition-gate.js'
 
@@ -311,6 +314,7 @@ export class ChordRouter implements Router {
   #lookupSlots: Array<() => void> = []
 
   constructor(components: RouterComponents, options: ChordRouterOptions = {}) {
+    checkChordRouterOptions(options, components.config)
     this.#config = components.config
     this.#dataPlane = components.store
     this.#learnedHash = components.learnedHash
@@ -377,6 +381,8 @@ export class ChordRouter implements Router {
         privateKey: this.#privateKey,
         callTimeout: this.#options.callTimeout,
         maxFrameSize: this.#options.maxFrameSize,
+      }).catch((err: unknown) => {
+        throw listenFailure(err, this.#config.ip, this.#config.basePort)
       })
       this.#service = this.#libp2p.services.dlht
       this.#service.setHandler((protocol, type, body, { signal, remotePeer }) =>
@@ -1039,7 +1045,8 @@ export class ChordRouter implements Router {
         return this.#servePut(request as PutRequest, signal, true)
       case GetLocal.type: {
         const { keys } = request as KeysRequest
-        return { values: await this.#dataPlane.getMany(keys.map((item) => item.key)), misrouted: 0 }
+        const values = await this.#dataPlane.getMany(keys.map((item) => item.key))
+        return { values: valuesWithin(values, answerBudget(this.#options.maxFrameSize)), misrouted: 0 }
       }
       case DeleteLocal.type: {
         const { keys } = request as KeysRequest
@@ -1377,7 +1384,11 @@ export class ChordRouter implements Router {
       async (plane, placed) => plane.getKeys(placed, ttl - 1),
       values,
     )
-    return { values, misrouted: foreign.length }
+    // A prefix when the values exceed a frame: the caller asks again for the rest.
+    return {
+      values: valuesWithin(values, answerBudget(this.#options.maxFrameSize)),
+      misrouted: foreign.length,
+    }
   }
 
   async #serveDelete(request: KeysRequest, signal: AbortSignal): Promise<DeleteAnswer> {

@@ -4,6 +4,7 @@
 import { InvalidArgumentError } from '../errors.js'
 import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from '../node/data-plane.js'
 import type { NodeKey } from '../node/keys.js'
+import { MalformedMessageError } from '../protocol/errors.js'
 import {
   type DataAnswer,
   Delete,
@@ -230,13 +231,30 @@ export class RemoteDataPlane implements DataPlane {
       (item) => keySize(item.key) + RECORD_OVERHEAD,
       this.#init.maxMessageBytes / 4,
     )
-    const modelVersion = this.#init.modelVersion()
-    if (chunks.length === 1) {
-      return this.#answered(codec, { modelVersion, ttl, keys: chunks[0] }).then((answer) => answer.values)
-    }
-    return Promise.all(chunks.map((chunk) => this.#answered(codec, { modelVersion, ttl, keys: chunk }))).then(
-      (answers) => answers.flatMap((answer) => answer.values),
+    if (chunks.length === 1) return this.#getChunk(codec, chunks[0], ttl)
+    return Promise.all(chunks.map((chunk) => this.#getChunk(codec, chunk, ttl))).then((values) =>
+      values.flat(),
     )
+  }
+
+  /**
+   * Values of one chunk of keys. An answer may hold the values of a prefix of the keys only (they
+   * would not fit a frame together): the rest is asked for again, until every key is answered.
+   */
+  #getChunk(
+    codec: MessageCodec<KeysRequest, GetAnswer>,
+    keys: readonly PlacedKey[],
+    ttl: number,
+  ): Promise<Array<Uint8Array | undefined>> {
+    const modelVersion = this.#init.modelVersion()
+    return this.#answered(codec, { modelVersion, ttl, keys: keys as PlacedKey[] }).then((answer) => {
+      const { values } = answer
+      if (values.length === keys.length) return values
+      if (values.length === 0 || values.length > keys.length) {
+        throw new MalformedMessageError(`a get of ${keys.length} keys was answered ${values.length} values`)
+      }
+      return this.#getChunk(codec, keys.slice(values.length), ttl).then((rest) => values.concat(rest))
+    })
   }
 
   delete(key: NodeKey, position?: bigint): Promise<boolean> {

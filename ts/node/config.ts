@@ -1,6 +1,7 @@
 // LeadConfig: the seed's LEADConfig in camelCase, with its defaults, plus what a Node embedding
 // needs (data directory, size limits, point keys). Validated once, naming the offending field.
 
+import { isIP } from 'node:net'
 import type { CurveKind } from '../learned/curve.js'
 import type { ModelType } from '../learned/rmi.js'
 import { resolveTrainingConfig, type TrainingConfig } from '../training/training-config.js'
@@ -68,6 +69,15 @@ export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
 /** LMDB's default maximum key size is 1978 bytes; keys are stored with an 8-byte position prefix. */
 export const MAX_KEY_BYTES_LIMIT = 1970
 
+/** Largest `maxValueBytes`; a node on a ring must also fit a value in one frame (see chordRouter). */
+export const MAX_VALUE_BYTES_LIMIT = 256 * 1024 * 1024
+/**
+ * Bounds of `stabilizeInterval`, in seconds: below 50 ms an idle ring spends its CPU on maintenance,
+ * above a day a ring takes days to notice a dead peer (and timers overflow at 24.8 days).
+ */
+export const MIN_STABILIZE_INTERVAL = 0.05
+export const MAX_STABILIZE_INTERVAL = 86_400
+
 const DEFAULTS: Omit<LeadConfig, 'training'> = {
   ip: 'localhost',
   basePort: 9000,
@@ -92,6 +102,33 @@ function integerIn(field: string, value: unknown, min: number, max: number): voi
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
     throw new InvalidConfigError(field, `must be an integer in [${min}, ${max}], got ${String(value)}`)
   }
+}
+
+function numberIn(field: string, value: unknown, min: number, max: number, unit: string): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new InvalidConfigError(
+      field,
+      `must be a number of ${unit} in [${min}, ${max}], got ${String(value)}`,
+    )
+  }
+}
+
+/**
+ * A host to listen on: 'localhost', an IPv4 or IPv6 address, or a DNS name. Dotted numbers that
+ * are not an IPv4 address (256.1.1.1) are refused here rather than looked up as a name at start.
+ */
+function host(field: string, value: unknown): void {
+  nonEmptyString(field, value)
+  const text = value as string
+  if (isIP(text) !== 0) return
+  if (/^[0-9.]+$/.test(text) || text.includes(':'))
+    throw new InvalidConfigError(field, `is not a valid IP address: ${text}`)
+  const labels = (text.endsWith('.') ? text.slice(0, -1) : text).split('.')
+  if (
+    text.length > 253 ||
+    !labels.every((label) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label))
+  )
+    throw new InvalidConfigError(field, `is neither an IP address nor a host name: ${JSON.stringify(text)}`)
 }
 
 function boolean(field: string, value: unknown): void {
@@ -130,7 +167,7 @@ function checkSpatial(spatial: unknown): void {
 }
 
 const CHECKS: { [F in keyof typeof DEFAULTS]: (field: F, value: unknown) => void } = {
-  ip: nonEmptyString,
+  ip: host,
   basePort: (field, value) => integerIn(field, value, 0, 65535),
   numVirtualNodes: (field, value) => integerIn(field, value, 1, 4096),
   bootstrapPeer: (field, value) => {
@@ -144,21 +181,23 @@ const CHECKS: { [F in keyof typeof DEFAULTS]: (field: F, value: unknown) => void
   branchingFactor: (field, value) => integerIn(field, value, 1, 1 << 24),
   modelType,
   stage1ModelType: modelType,
-  stabilizeInterval: (field, value) => {
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-      throw new InvalidConfigError(field, `must be a positive number of seconds, got ${String(value)}`)
-    }
-  },
+  stabilizeInterval: (field, value) =>
+    numberIn(field, value, MIN_STABILIZE_INTERVAL, MAX_STABILIZE_INTERVAL, 'seconds'),
   modelUpdateThreshold: (field, value) => integerIn(field, value, 1, Number.MAX_SAFE_INTEGER),
   maxWorkers: (field, value) => integerIn(field, value, 1, 1024),
   dataDir: (field, value) => {
     if (value !== null) nonEmptyString(field, value)
   },
-  maxValueBytes: (field, value) => integerIn(field, value, 1, 2 ** 31 - 1),
+  maxValueBytes: (field, value) => integerIn(field, value, 1, MAX_VALUE_BYTES_LIMIT),
   maxKeyBytes: (field, value) => integerIn(field, value, 1, MAX_KEY_BYTES_LIMIT),
   spatial: (_field, value) => checkSpatial(value),
   autoRetrain: boolean,
   network: boolean,
+}
+
+function describeInit(init: unknown): string {
+  if (Array.isArray(init)) return 'an array'
+  return init === null ? 'null' : typeof init
 }
 
 /**
@@ -166,7 +205,8 @@ const CHECKS: { [F in keyof typeof DEFAULTS]: (field: F, value: unknown) => void
  * @throws InvalidConfigError naming the first invalid or unknown field
  */
 export function resolveLeadConfig(init: LeadConfigInit = {}): Readonly<LeadConfig> {
-  if (typeof init !== 'object' || init === null) throw new InvalidConfigError('', 'must be an object')
+  if (typeof init !== 'object' || init === null || Array.isArray(init))
+    throw new InvalidConfigError('', `must be an object of LeadConfig fields, got ${describeInit(init)}`)
   for (const field of Object.keys(init)) {
     if (!(field in DEFAULTS) && field !== 'training')
       throw new InvalidConfigError(field, 'is not a LeadConfig field')

@@ -15,7 +15,7 @@ export class InvalidConfigError extends InvalidArgumentError {
   readonly field: string
 
   constructor(field: string, message: string, options?: ErrorOptions) {
-    super(`config.${field} ${message}`, 'ERR_DLHT_INVALID_CONFIG', options)
+    super(`${field === '' ? 'config' : `config.${field}`} ${message}`, 'ERR_DLHT_INVALID_CONFIG', options)
     this.field = field
   }
 }
@@ -43,5 +43,19 @@ export class ValueNotSerializableError extends DlhtError {
 export class StorageMismatchError extends DlhtError {
   constructor(message: string, options?: ErrorOptions) {
     super('ERR_DLHT_STORAGE_MISMATCH', message, options)
+  }
+}
+
+/**
+ * `start()` failed for a reason the configuration can fix: the port is taken, the address is not
+ * this machine's or does not resolve, the data directory cannot be used. `field` names the config
+ * field to change, `cause` is the underlying error.
+ */
+export class StartFailedError extends DlhtError {
+  readonly field: string
+
+  constructor(code: string, field: string, message: string, options?: ErrorOptions) {
+    super(code, `config.${field} ${message}`, options)
+    this.field = field
   }
 }

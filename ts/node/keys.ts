@@ -25,6 +25,11 @@ function describe(value: unknown): string {
   return typeof value === 'number' ? String(value) : typeof value
 }
 
+/** Whether a string has no lone surrogate (`String.prototype.isWellFormed`, ES2024). */
+function isWellFormed(text: string): boolean {
+  return (text as string & { isWellFormed(): boolean }).isWellFormed()
+}
+
 /**
  * Checks that `key` is a key of a node with points of `dims` dimensions (or of scalar keys when
  * `dims` is undefined).
@@ -45,6 +50,9 @@ export function checkNodeKey(key: unknown, dims: number | undefined): asserts ke
   }
   switch (typeof key) {
     case 'string':
+      // UTF-8 (the canonical form, the wire, LMDB) has no lone surrogates: they would become U+FFFD.
+      if (isWellFormed(key)) return
+      throw new InvalidKeyError('string key must be well-formed UTF-16 (it has a lone surrogate)')
     case 'bigint':
       return
     case 'number':

@@ -17,7 +17,7 @@ import {
   type TrainingMetrics,
 } from '../training/adaptive-training-manager.js'
 import { type LeadConfig, type LeadConfigInit, resolveLeadConfig } from './config.js'
-import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './data-plane.js'
+import type { DataPlane, ScanFilter, ScannedRecord } from './data-plane.js'
 import { NotStartedError, StorageMismatchError } from './errors.js'
 import type { NodeKey } from './keys.js'
 import { LearnedHash } from './learned-hash.js'
@@ -30,8 +30,9 @@ import {
   type RoutingTableStats,
   type VnodeRef,
 } from './router.js'
-import { deserializeValue, serializeValue } from './value-codec.js'
+import { deserializeValue } from './value-codec.js'
 import { toPosition } from './vnodes.js'
+import { prepareWrite, prepareWrites, type WriteLimits } from './write-batch.js'
 
 /** What a Router factory is given: the overlay builds its router from these. */
 export interface RouterComponents {
@@ -321,6 +322,11 @@ export class LeadNode extends EventTarget {
     this.#trainingManager.afterTraining(model.numKeys, version)
   }
 
+  get #writeLimits(): WriteLimits {
+    const { maxKeyBytes, maxValueBytes } = this.config
+    return { maxKeyBytes, maxValueBytes, dims: this.learnedHash.dims }
+  }
+
   #assertStarted(): void {
     if (this.#state !== 'started') throw new NotStartedError(`the node is ${this.#state}`)
   }
@@ -381,17 +387,19 @@ export class LeadNode extends EventTarget {
    */
   async put(key: NodeKey, value: unknown): Promise<void> {
     this.#assertStarted()
-    const bytes = serializeValue(value, this.config.maxValueBytes)
+    const { value: bytes } = prepareWrite(key, value, this.#writeLimits)
     await this.#routed(() => this.#putOne(key, bytes), true)
     this.#operations.puts++
   }
 
-  /** Stores many entries; all are checked before any is stored. */
+  /**
+   * Stores many entries. Every key and value is checked before any entry leaves this node, so a
+   * batch rejected for its input stores nothing.
+   * @throws InvalidKeyError, ValueNotSerializableError, ValueTooLargeError, NotStartedError
+   */
   async putMany(entries: Iterable<readonly [NodeKey, unknown]>): Promise<void> {
     this.#assertStarted()
-    const records: StoredRecord[] = []
-    for (const [key, value] of entries)
-      records.push({ key, value: serializeValue(value, this.config.maxValueBytes) })
+    const records = prepareWrites(entries, this.#writeLimits)
     const keys = records.map((record) => record.key)
     await this.#routed(async () => {
       const held = this.#router.beforeWrite?.() // No extra turn unless writes are held.
@@ -428,7 +436,7 @@ export class LeadNode extends EventTarget {
       )
     }, true)
     let hits = 0
-    const values = new Array<V | undefined>(keys.length)
+    const values = new Array<V | undefined>(keys.length).fill(undefined)
     for (let i = 0; i < keys.length; i++) {
       const bytes = found[i]
       if (bytes !== undefined) {

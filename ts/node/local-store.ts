@@ -1,22 +1,14 @@
 // The entries this peer stores, in ring order: a map for exact lookups by key, an ordered index
 // for position scans, and a value store (memory or LMDB). It is the node's DataPlane.
 
-import { InvalidArgumentError, InvalidKeyError } from '../errors.js'
+import { InvalidArgumentError } from '../errors.js'
 import { RingIndex } from '../storage/ring-index.js'
 import type { StoredEntry, ValueStore } from '../storage/value-store.js'
 import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './data-plane.js'
 import { ValueTooLargeError } from './errors.js'
-import {
-  checkNodeKey,
-  compareAnyKeys,
-  compareKeys,
-  KeyMap,
-  keyByteLength,
-  keyFamily,
-  type NodeKey,
-  ownKey,
-} from './keys.js'
+import { checkNodeKey, compareAnyKeys, compareKeys, KeyMap, keyFamily, type NodeKey, ownKey } from './keys.js'
 import type { LearnedHash } from './learned-hash.js'
+import { checkStorableKey } from './write-batch.js'
 
 export interface LocalStoreInit {
   learnedHash: LearnedHash
@@ -116,10 +108,7 @@ export class LocalStore implements DataPlane {
   #checkRecord(record: StoredRecord, at: string): void {
     if (typeof record !== 'object' || record === null)
       throw new InvalidArgumentError(`${at} must be a record`)
-    checkNodeKey(record.key, this.#learnedHash.dims)
-    if (keyByteLength(record.key) > this.#maxKeyBytes) {
-      throw new InvalidKeyError(`${at} key is longer than maxKeyBytes (${this.#maxKeyBytes} bytes)`)
-    }
+    checkStorableKey(record.key, this.#learnedHash.dims, this.#maxKeyBytes, `${at} key`)
     if (!(record.value instanceof Uint8Array))
       throw new InvalidArgumentError(`${at} value must be a Uint8Array`)
     if (record.value.length > this.#maxValueBytes) {

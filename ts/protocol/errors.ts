@@ -1,7 +1,9 @@
 // Typed errors of the dlht wire protocol: bad frames, unknown messages, timeouts, vanished peers.
 // Each carries a stable ERR_DLHT_* code, which is also what crosses the wire in an error response.
 
-import { DlhtError } from '../errors.js'
+import { HandOverRefusedError, JoinFailedError, LookupFailedError } from '../chord/errors.js'
+import { DlhtError, InvalidArgumentError, InvalidKeyError } from '../errors.js'
+import { NotStartedError, ValueNotSerializableError, ValueTooLargeError } from '../node/errors.js'
 
 /** The peer broke the protocol, or the stream broke under a call. */
 export class ProtocolError extends DlhtError {
@@ -71,12 +73,29 @@ const BY_CODE: Record<string, new (message: string) => DlhtError> = {
   ERR_DLHT_REMOTE_CALL_TIMEOUT: RemoteCallTimeoutError,
   ERR_DLHT_PEER_UNAVAILABLE: PeerUnavailableError,
   ERR_DLHT_VNODE_UNAVAILABLE: VnodeUnavailableError,
+  ERR_DLHT_INVALID_KEY: InvalidKeyError,
+  ERR_DLHT_VALUE_NOT_SERIALIZABLE: ValueNotSerializableError,
+  ERR_DLHT_NOT_STARTED: NotStartedError,
+  ERR_DLHT_LOOKUP_FAILED: LookupFailedError,
+  ERR_DLHT_JOIN_FAILED: JoinFailedError,
+  [HandOverRefusedError.code]: HandOverRefusedError,
 }
 
-/** Rebuilds the typed error a remote handler reported as (code, message). */
+/**
+ * Rebuilds the typed error a remote handler reported as (code, message): a peer's bad key is an
+ * `InvalidKeyError` here as it is there, so callers see one class whichever peer found the fault.
+ */
 export function errorFromWire(code: string, message: string): DlhtError {
   const ErrorClass = BY_CODE[code]
-  return ErrorClass === undefined ? new RemoteError(code, message) : new ErrorClass(message)
+  if (ErrorClass !== undefined) return new ErrorClass(message)
+  if (code === 'ERR_DLHT_VALUE_TOO_LARGE') {
+    const [, bytes, limit] = /(\d+) bytes, more than the limit of (\d+)/.exec(message) ?? []
+    return new ValueTooLargeError(Number(bytes ?? Number.NaN), Number(limit ?? Number.NaN))
+  }
+  // Other argument errors keep their own code (ERR_DLHT_UNSORTED_KEYS, ERR_DLHT_INVALID_CONFIG, ...).
+  if (code.startsWith('ERR_DLHT_INVALID_') || code === 'ERR_DLHT_NON_FINITE_KEY')
+    return new InvalidArgumentError(message, code)
+  return new RemoteError(code, message)
 }
 
 /** The (code, message) a handler's error is reported as; errors not thrown on purpose stay opaque. */

@@ -4,6 +4,7 @@
 import { type Database, open, type RootDatabase } from 'lmdb'
 import { NotStartedError } from '../node/errors.js'
 import { decodeKeyBytes, encodeKeyBytes } from '../node/keys.js'
+import { dataDirFailure, prepareDataDir } from './data-dir.js'
 import type { RestoredEntry, StoredEntry, ValueStore } from './value-store.js'
 
 const SIGN_BIT = 0x80
@@ -43,8 +44,14 @@ export class LmdbValueStore implements ValueStore {
     this.#path = path
   }
 
+  /** @throws StartFailedError (dataDir) when the directory cannot be used */
   async open(): Promise<void> {
-    this.#root = open({ path: this.#path, maxDbs: 4 })
+    prepareDataDir(this.#path)
+    try {
+      this.#root = open({ path: this.#path, maxDbs: 4 })
+    } catch (err) {
+      throw dataDirFailure(this.#path, err)
+    }
     this.#entries = this.#root.openDB<Buffer, Buffer>({
       name: 'entries',
       keyEncoding: 'binary',

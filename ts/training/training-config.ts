@@ -53,18 +53,26 @@ const positiveInteger: Check = (value) =>
     ? undefined
     : 'must be a positive integer'
 
+/** `check`, then at most `max` (named `maxText` in the message). */
+const atMost =
+  (check: Check, max: number, maxText = String(max)): Check =>
+  (value) =>
+    check(value) ?? ((value as number) > max ? `must be at most ${maxText}` : undefined)
+
+/** Largest error window: the window is one Float64Array of this many predictions (8 MB). */
+export const MAX_ERROR_WINDOW = 1_000_000
+
 const CHECKS: Record<keyof TrainingConfig, Check> = {
   enableErrorTrigger: boolean,
-  maxMeanErrorThreshold: positive,
+  maxMeanErrorThreshold: atMost(positive, 1),
   errorTrendThreshold: positive,
   enableVolumeTrigger: boolean,
   newKeysTriggerCount: positiveInteger,
   newKeysTriggerPercent: positive,
   enableStalenessTrigger: boolean,
   maxStalenessHours: positive,
-  reservoirSampleSize: (value) =>
-    positiveInteger(value) ?? ((value as number) > 0xffffffff ? 'must be at most 2^32 - 1' : undefined),
-  errorWindowSize: positiveInteger,
+  reservoirSampleSize: atMost(positiveInteger, 0xffffffff, '2^32 - 1'),
+  errorWindowSize: atMost(positiveInteger, MAX_ERROR_WINDOW),
   minErrorSamples: positiveInteger,
 }
 
@@ -73,7 +81,8 @@ const CHECKS: Record<keyof TrainingConfig, Check> = {
  * @throws InvalidConfigError naming the first invalid or unknown field (as `training.<field>`)
  */
 export function resolveTrainingConfig(init: Partial<TrainingConfig> = {}): Readonly<TrainingConfig> {
-  if (typeof init !== 'object' || init === null) throw new InvalidConfigError('training', 'must be an object')
+  if (typeof init !== 'object' || init === null || Array.isArray(init))
+    throw new InvalidConfigError('training', 'must be an object')
   for (const field of Object.keys(init)) {
     if (!(field in CHECKS)) throw new InvalidConfigError(`training.${field}`, 'is not a TrainingConfig field')
   }
