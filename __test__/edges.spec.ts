@@ -234,3 +234,20 @@ test('numeric config fields outside their documented ranges are refused at const
   t.notThrows(() => new LeadNode({ stabilizeInterval: 0.05 }))
   t.notThrows(() => new LeadNode({ stabilizeInterval: 86_400, ip: '::1' }))
 })
+
+test('a getter that throws while a value is serialized surfaces as the caller’s own error', async (t) => {
+  const node = await started(t)
+  class Mine extends Error {}
+  const throwing = {
+    get field() {
+      throw new Mine('from the getter')
+    },
+  }
+  await t.throwsAsync(node.put('object', throwing), { instanceOf: Mine })
+  await t.throwsAsync(node.put('array', [1, throwing]), { instanceOf: Mine })
+  const wrapped = await t.throwsAsync(node.put('map', new Map([[1, throwing]])), {
+    instanceOf: ValueNotSerializableError,
+  })
+  t.true(wrapped?.cause instanceof Mine)
+  t.is(node.getStats().keys, 0)
+})

@@ -1,5 +1,8 @@
-// Answers cut to fit a frame: a Get answer carries the values of a prefix of its keys (the caller
-// asks again for the rest), so values of any size under maxValueBytes can be read in any number.
+// Answers cut to fit a frame: a Get answer carries the values of a prefix of its keys, a scan page
+// ends where its bytes do (even inside one position); the caller asks again for the rest.
+
+import type { ScannedRecord } from '../node/data-plane.js'
+import type { NodeKey } from '../node/keys.js'
 
 /** Estimated wire bytes of one value in an answer beyond its bytes (msgpack header, slot). */
 const VALUE_OVERHEAD = 16
@@ -20,4 +23,58 @@ export function valuesWithin<T extends Uint8Array | undefined>(values: T[], budg
     if (bytes > budget && i > 0) return values.slice(0, i)
   }
   return values
+}
+
+/** A page of scanned records and where the next page starts. */
+export interface RecordPage {
+  records: ScannedRecord[]
+  /** Position the next page starts at; null when this page ends the range. */
+  resumeFrom: bigint | null
+  /** Set when the page ends inside one position: the next page skips that position's keys up to here. */
+  resumeAfter: NodeKey | null
+}
+
+/** Estimated wire bytes of a record beyond its value. */
+const RECORD_OVERHEAD = 32
+
+/** Wire bytes of a record, estimated. */
+export function recordBytes(record: ScannedRecord): number {
+  return record.value.byteLength + RECORD_OVERHEAD
+}
+
+/**
+ * Cuts records (in ring order) to at most `budget` bytes, and never fewer than one record. The cut
+ * may fall between two records of one position: keys that share an encoded value share a position,
+ * and any number of them may have large values. `next` is where the range goes on after `records`.
+ */
+export function pageOf(records: ScannedRecord[], budget: number, next: bigint | null): RecordPage {
+  let bytes = 0
+  let cut = 0
+  while (cut < records.length && (cut === 0 || bytes + recordBytes(records[cut]) <= budget))
+    bytes += recordBytes(records[cut++])
+  if (cut === records.length) return { records, resumeFrom: next, resumeAfter: null }
+  const last = records[cut - 1]
+  const inside = records[cut].position === last.position
+  return {
+    records: records.slice(0, cut),
+    resumeFrom: records[cut].position,
+    resumeAfter: inside ? last.key : null,
+  }
+}
+
+/**
+ * The records after `after` at position `from` (those before it were sent in an earlier page), in
+ * the ring order `compare` gives within a position; records are in ring order.
+ */
+export function recordsAfter(
+  records: ScannedRecord[],
+  from: bigint,
+  after: NodeKey | null | undefined,
+  compare: (a: NodeKey, b: NodeKey) => number,
+): ScannedRecord[] {
+  if (after === null || after === undefined) return records
+  let skip = 0
+  while (skip < records.length && records[skip].position === from && compare(records[skip].key, after) <= 0)
+    skip++
+  return skip === 0 ? records : records.slice(skip)
 }

@@ -30,7 +30,7 @@ import { DlhtError, InvalidArgumentError } from '../errors.js'
 import type { LeadConfig } from '../node/config.js'
 import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from '../node/data-plane.js'
 import { InvalidConfigError, NotStartedError } from '../node/errors.js'
-import type { NodeKey } from '../node/keys.js'
+import { compareAnyKeys, type NodeKey } from '../node/keys.js'
 import type { RouterComponents } from '../node/lead-node.js'
 import type { LearnedHash } from '../node/learned-hash.js'
 import type { LocalStore } from '../node/local-store.js'
@@ -101,7 +101,7 @@ import {
   SuccessorLeft,
   type SuccessorLeftRequest,
 } from '../protocol/messages.js'
-import { answerBudget, valuesWithin } from './answer-pages.js'
+import { answerBudget, pageOf, recordBytes, recordsAfter, valuesWithin } from './answer-pages.js'
 import { bootstrapAddress, createDlhtLibp2p, type DlhtLibp2p } from './libp2p.js'
 import { listenFailure } from './listen-errors.js'
 import { encodedRangeOf, MigratingDataPlane, type PreviousHolder } from './migrating-plane.js'
@@ -250,10 +250,6 @@ function arcRanges({ from, to }: Arc, hashSpaceSize: bigint): Array<[bigint, big
   if (from + 1n < hashSpaceSize) ranges.push([from + 1n, hashSpaceSize - 1n])
   ranges.push([0n, to])
   return ranges
-}
-
-function recordBytes(record: ScannedRecord): number {
-  return record.value.byteLength + 32
 }
 
 /**
@@ -1053,8 +1049,9 @@ export class ChordRouter implements Router {
         return { present: await this.#dataPlane.deleteMany(keys.map((item) => item.key)), misrouted: 0 }
       }
       case ScanLocal.type: {
-        const { hashMin, hashMax, filter, maxBytes } = request as ScanRequest
-        return this.#page(this.#dataPlane.scanSync(hashMin, hashMax, filter ?? undefined), maxBytes, null, 0)
+        const { hashMin, hashMax, filter, maxBytes, after } = request as ScanRequest
+        const records = this.#dataPlane.scanSync(hashMin, hashMax, filter ?? undefined)
+        return this.#page(recordsAfter(records, hashMin, after, this.#ringOrder), maxBytes, null, 0)
       }
     }
     throw new UnknownMessageError(`unknown data message ${type}`)
@@ -1431,7 +1428,7 @@ export class ChordRouter implements Router {
 
   /** Scans the pieces of the range this peer owns, forwards the others, and pages the result. */
   async #serveScan(request: ScanRequest, signal: AbortSignal): Promise<ScanAnswer> {
-    const { hashMin, hashMax, filter, ttl, maxBytes } = request
+    const { hashMin, hashMax, filter, ttl, maxBytes, after } = request
     // The pieces owned here are read together, with no hand-over in between; others go on later.
     const pieces = await this.#gate.shared(
       async () =>
@@ -1454,21 +1451,24 @@ export class ChordRouter implements Router {
         misrouted++
         found = await this.#scanRouted(piece.from, piece.to, filter, ttl - 1, signal)
       }
+      found = recordsAfter(found, hashMin, after, this.#ringOrder)
       for (const record of found) bytes += recordBytes(record)
       records.push(...found)
     }
     return this.#page(records, maxBytes, null, misrouted)
   }
 
-  /** Cuts records at about `maxBytes`, never between two records of one position. */
+  /** Cuts records at `maxBytes` (at most what fits a frame); `next` is where the range goes on. */
   #page(records: ScannedRecord[], maxBytes: number, next: bigint | null, misrouted: number): ScanAnswer {
-    let bytes = 0
-    let cut = 0
-    while (cut < records.length && bytes <= maxBytes) bytes += recordBytes(records[cut++])
-    while (cut < records.length && cut > 0 && records[cut].position === records[cut - 1].position) cut++
-    if (cut === records.length) return { records, resumeFrom: next, misrouted }
-    return { records: records.slice(0, cut), resumeFrom: records[cut].position, misrouted }
+    return {
+      ...pageOf(records, Math.min(maxBytes, answerBudget(this.#options.maxFrameSize)), next),
+      misrouted,
+    }
   }
+
+  /** The order of keys within one ring position, as the store keeps them: by encoding, then by key. */
+  readonly #ringOrder = (a: NodeKey, b: NodeKey): number =>
+    this.#learnedHash.encode(a) - this.#learnedHash.encode(b) || compareAnyKeys(a, b)
 
   async #scanRouted(
     hashMin: bigint,

@@ -316,6 +316,7 @@ export class RemoteDataPlane implements DataPlane {
   ): Promise<ScannedRecord[]> {
     const records: ScannedRecord[] = []
     let from: bigint | null = hashMin
+    let after: NodeKey | null = null
     while (from !== null) {
       const page: ScanAnswer = await this.#answered(codec, {
         modelVersion: this.#init.modelVersion(),
@@ -324,9 +325,13 @@ export class RemoteDataPlane implements DataPlane {
         hashMax,
         filter,
         maxBytes: this.#init.maxMessageBytes,
+        after,
       })
+      if (page.records.length === 0 && page.resumeFrom !== null)
+        throw new MalformedMessageError('a scan page was empty but not the last')
       records.push(...page.records)
       from = page.resumeFrom
+      after = page.resumeAfter ?? null
     }
     return records
   }

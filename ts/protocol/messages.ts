@@ -582,12 +582,20 @@ export interface ScanRequest extends DataRequest {
   filter: ScanFilter | null
   /** Answer at most about this many bytes of records; the rest is fetched from `resumeFrom`. */
   maxBytes: number
+  /** Resuming inside one position: skip the records at `hashMin` up to this key (ring order). */
+  after?: NodeKey | null
 }
 
 export interface ScanAnswer extends DataAnswer {
   records: ScannedRecord[]
   /** Where to continue when the answer was cut at `maxBytes`; null when complete. */
   resumeFrom: bigint | null
+  /** When the cut fell between records of one position: the last key sent (the next `after`). */
+  resumeAfter?: NodeKey | null
+}
+
+function writeNullableKey(key: NodeKey | null | undefined): unknown {
+  return key === undefined || key === null ? null : encodeKeyBytes(key)
 }
 
 function writeFilter(filter: ScanFilter | null): unknown {
@@ -628,26 +636,34 @@ export const Scan: MessageCodec<ScanRequest, ScanAnswer> = {
     request.hashMax,
     writeFilter(request.filter),
     request.maxBytes,
+    writeNullableKey(request.after),
   ],
   readRequest: (body, size) => {
-    const [modelVersion, ttl, hashMin, hashMax, filter, maxBytes] = readArray(body, 'scan', 6)
+    const [modelVersion, ttl, hashMin, hashMax, filter, maxBytes, after] = readArray(body, 'scan', 7)
     const request = {
       ...readDataHeader(modelVersion, ttl),
       hashMin: readBigint(hashMin, 'hashMin', size),
       hashMax: readBigint(hashMax, 'hashMax', size),
       filter: readNullable(filter, readFilter),
       maxBytes: readUint(maxBytes, 'maxBytes'),
+      after: readNullable(after, readKey),
     }
     if (request.hashMin > request.hashMax) throw new MalformedMessageError('scan range must not wrap')
     return request
   },
-  writeAnswer: (answer) => [writeRecords(answer.records), answer.resumeFrom, answer.misrouted],
+  writeAnswer: (answer) => [
+    writeRecords(answer.records),
+    answer.resumeFrom,
+    answer.misrouted,
+    writeNullableKey(answer.resumeAfter),
+  ],
   readAnswer: (body, size) => {
-    const [records, resumeFrom, misrouted] = readArray(body, 'scan answer', 3)
+    const [records, resumeFrom, misrouted, resumeAfter] = readArray(body, 'scan answer', 4)
     return {
       records: readRecords(records, size),
       resumeFrom: readNullable(resumeFrom, (position) => readBigint(position, 'resumeFrom', size)),
       misrouted: readUint(misrouted, 'misrouted'),
+      resumeAfter: readNullable(resumeAfter, readKey),
     }
   },
 }
