@@ -3,16 +3,9 @@
 // read, written and scanned in any number, each message under the frame limit.
 
 import test from 'ava'
-import {
-  chordRouter,
-  InvalidKeyError,
-  type LeadConfigInit,
-  LeadNode,
-  type NodeKey,
-  ValueTooLargeError,
-} from '../ts/index.js'
-import { type ClusterNode, startCluster, until, wordKeys } from './helpers/cluster.js'
-import { type RingView, ringIsConsistent } from './helpers/ring.js'
+import { InvalidKeyError, type LeadConfigInit, type NodeKey, ValueTooLargeError } from '../ts/index.js'
+import { wordKeys } from './helpers/cluster.js'
+import { startTwoNodeRing, type TwoNodeRing } from './helpers/two-node-ring.js'
 
 /** The ring's model is trained on these, so that keys like them spread over both nodes. */
 const WORDS = wordKeys(2000)
@@ -25,43 +18,19 @@ function bigValue(seed: number): Uint8Array {
   return bytes
 }
 
-interface Ring {
-  remote: ClusterNode
-  client: LeadNode
-}
-
-/** A node process and an in-process node joined to it, once the ring is consistent. */
+/** The 2-process ring of a test, closed at its teardown. */
 async function ring(
   t: { teardown(fn: () => Promise<void>): void },
   remoteConfig: LeadConfigInit = {},
-): Promise<Ring> {
-  const { nodes } = await startCluster(t, 1, { config: remoteConfig, trainOn: WORDS })
-  const remote = nodes[0]
-  const client = new LeadNode(
-    {
-      ip: '127.0.0.1',
-      basePort: 0,
-      bootstrapPeer: `localhost:${remote.port}`,
-      stabilizeInterval: 0.2,
-      autoRetrain: false,
-    },
-    { router: chordRouter({ callTimeout: 3000 }) },
-  )
-  await client.start()
-  t.teardown(() => client.stop())
-  await until(async () => {
-    const views = [
-      client.getRoutingTableStats() as unknown as RingView,
-      (await remote.call<{ routing: RingView }>('stats')).routing,
-    ]
-    return ringIsConsistent(views)
-  })
-  return { remote, client }
+): Promise<TwoNodeRing> {
+  const started = await startTwoNodeRing({ remoteConfig, trainOn: WORDS })
+  t.teardown(() => started.close())
+  return started
 }
 
 /** `count` keys made by `make` that the process node owns (`remote`) or the in-process one owns. */
 async function keysOwned(
-  { client }: Ring,
+  { client }: TwoNodeRing,
   remote: boolean,
   count: number,
   make: (i: number) => NodeKey = (i) => `${WORDS[(i * 7919) % WORDS.length]}-${i}`,
