@@ -1,9 +1,19 @@
 // The README's promises at the edges on a 2-process ring (a node process and an in-process node):
 // whole-batch checks, one error class wherever a fault is found, and values near maxValueBytes
-// read, written and scanned in any number, each message under the frame limit.
+// read, written, scanned and handed over in any number, each message under the frame limit.
 
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import test from 'ava'
-import { InvalidKeyError, type LeadConfigInit, type NodeKey, ValueTooLargeError } from '../ts/index.js'
+import {
+  chordRouter,
+  InvalidKeyError,
+  type LeadConfigInit,
+  LeadNode,
+  type NodeKey,
+  ValueTooLargeError,
+} from '../ts/index.js'
+import { vnodePosition } from '../ts/net/chord-router.js'
 import { wordKeys } from './helpers/cluster.js'
 import { startTwoNodeRing, type TwoNodeRing } from './helpers/two-node-ring.js'
 
@@ -154,5 +164,76 @@ test.serial(
     const values = await client.getMany(['absent', remoteKey, 'also-absent'])
     t.deepEqual(Object.keys(values), ['0', '1', '2'])
     t.deepEqual(values, [undefined, 'here', undefined])
+  },
+)
+
+test.serial(
+  'a node that stops hands over values near maxValueBytes on one position, in frames',
+  async (t) => {
+    const setup = await ring(t)
+    const { client, remote } = setup
+    // Eight ~1 MiB values on one position that the in-process node owns: its Leave is 8 MiB of entries.
+    const [word] = await keysOwned(
+      setup,
+      false,
+      1,
+      (i) => `${WORDS[(i * 7919) % WORDS.length]}${'q'.repeat(40)}`,
+    )
+    const keys = Array.from({ length: 8 }, (_, i) => `${word as string}${i}`)
+    await client.putMany(keys.map((key, i) => [key, bigValue(i)]))
+    t.is(client.getStats().keys, 8)
+    await client.stop()
+    const values = await remote.call<Array<Uint8Array | undefined>>('getMany', keys)
+    t.deepEqual(
+      values.map((value) => value?.[0]),
+      [0, 1, 2, 3, 4, 5, 6, 7],
+    )
+    t.is((await remote.call<{ node: { keys: number } }>('stats')).node.keys, 8)
+  },
+)
+
+test.serial(
+  'a node that joins takes over values near maxValueBytes on one position, in frames',
+  async (t) => {
+    const setup = await ring(t)
+    const { client, remote } = setup
+    // Eight ~1 MiB values on one position P that the process node owns; a joiner whose vnode lands
+    // between P and the owner's id takes them over in its Notify answer: 8 MiB of entries.
+    const size = client.config.hashSpaceSize
+    const [word] = await keysOwned(
+      setup,
+      true,
+      1,
+      (i) => `${WORDS[(i * 7919) % WORDS.length]}${'r'.repeat(40)}`,
+    )
+    const keys = Array.from({ length: 8 }, (_, j) => `${word as string}${j}`)
+    await client.putMany(keys.map((key, i) => [key, bigValue(i)]))
+    const position = client.learnedHash.predict(keys[0])
+    const gap = ((await client.findSuccessor(position)).id - position + size) % size
+    let privateKey = await generateKeyPair('Ed25519')
+    while (
+      (vnodePosition(peerIdFromPrivateKey(privateKey).toString(), 0, size) - position + size) % size >=
+      gap
+    )
+      privateKey = await generateKeyPair('Ed25519')
+    const joiner = new LeadNode(
+      {
+        ip: '127.0.0.1',
+        basePort: 0,
+        bootstrapPeer: `localhost:${remote.port}`,
+        numVirtualNodes: 1,
+        stabilizeInterval: 0.2,
+        autoRetrain: false,
+      },
+      { router: chordRouter({ callTimeout: 3000, vnodePlacement: 'hash', privateKey }) },
+    )
+    await joiner.start()
+    t.teardown(() => joiner.stop())
+    t.is(joiner.getStats().keys, 8)
+    const values = await client.getMany<Uint8Array>(keys)
+    t.deepEqual(
+      values.map((value) => value?.[0]),
+      [0, 1, 2, 3, 4, 5, 6, 7],
+    )
   },
 )

@@ -1,5 +1,5 @@
-// Answers cut to fit a frame: a Get answer carries the values of a prefix of its keys, a scan page
-// ends where its bytes do (even inside one position); the caller asks again for the rest.
+// Messages cut to fit a frame: a Get answer carries the values of a prefix of its keys, a scan page
+// ends where its bytes do (even inside one position), a hand-over's entries travel in parts.
 
 import type { ScannedRecord } from '../node/data-plane.js'
 import type { NodeKey } from '../node/keys.js'
@@ -42,16 +42,40 @@ export function recordBytes(record: ScannedRecord): number {
   return record.value.byteLength + RECORD_OVERHEAD
 }
 
+/** The longest prefix of `records` whose bytes fit `budget`, never fewer than one record. */
+export function recordsWithin(records: ScannedRecord[], budget: number): ScannedRecord[] {
+  let bytes = 0
+  let cut = 0
+  while (cut < records.length && (cut === 0 || bytes + recordBytes(records[cut]) <= budget))
+    bytes += recordBytes(records[cut++])
+  return cut === records.length ? records : records.slice(0, cut)
+}
+
+/** `records` cut into consecutive parts of at most `budget` bytes each (or one record); at least one part. */
+export function partsWithin(records: ScannedRecord[], budget: number): ScannedRecord[][] {
+  const parts: ScannedRecord[][] = [[]]
+  let bytes = 0
+  for (const record of records) {
+    const size = recordBytes(record)
+    let part = parts[parts.length - 1]
+    if (part.length > 0 && bytes + size > budget) {
+      part = []
+      parts.push(part)
+      bytes = 0
+    }
+    part.push(record)
+    bytes += size
+  }
+  return parts
+}
+
 /**
  * Cuts records (in ring order) to at most `budget` bytes, and never fewer than one record. The cut
  * may fall between two records of one position: keys that share an encoded value share a position,
  * and any number of them may have large values. `next` is where the range goes on after `records`.
  */
 export function pageOf(records: ScannedRecord[], budget: number, next: bigint | null): RecordPage {
-  let bytes = 0
-  let cut = 0
-  while (cut < records.length && (cut === 0 || bytes + recordBytes(records[cut]) <= budget))
-    bytes += recordBytes(records[cut++])
+  const cut = recordsWithin(records, budget).length
   if (cut === records.length) return { records, resumeFrom: next, resumeAfter: null }
   const last = records[cut - 1]
   const inside = records[cut].position === last.position

@@ -65,6 +65,11 @@ import {
   type GetAnswer,
   GetConfig,
   GetLocal,
+  HandOverPart,
+  type HandOverPartRequest,
+  HandOverRecords,
+  type HandOverRecordsAnswer,
+  type HandOverRecordsRequest,
   HandOverTaken,
   type HandOverTakenRequest,
   type KeysRequest,
@@ -101,7 +106,16 @@ import {
   SuccessorLeft,
   type SuccessorLeftRequest,
 } from '../protocol/messages.js'
-import { answerBudget, pageOf, recordBytes, recordsAfter, valuesWithin } from './answer-pages.js'
+import {
+  answerBudget,
+  pageOf,
+  partsWithin,
+  recordBytes,
+  recordsAfter,
+  recordsWithin,
+  valuesWithin,
+} from './answer-pages.js'
+import { StagedHandOvers } from './hand-over-parts.js'
 import { bootstrapAddress, createDlhtLibp2p, type DlhtLibp2p } from './libp2p.js'
 import { listenFailure } from './listen-errors.js'
 import { encodedRangeOf, MigratingDataPlane, type PreviousHolder } from './migrating-plane.js'
@@ -181,6 +195,11 @@ interface PendingHandOver {
   /** The notify outcome, sent again to a joiner that asks again (its first answer was lost). */
   readonly previousPredecessor: VnodeRef | null
   readonly at: number
+}
+
+/** Names a Leave: the leaving vnode and the start of the arc it hands over. */
+function leaveKey(leaving: VnodeRef, arcStart: bigint): string {
+  return `${leaving.peerId}/${leaving.id}/${arcStart}`
 }
 
 function handOverKey(vnode: VnodeRef): string {
@@ -304,6 +323,8 @@ export class ChordRouter implements Router {
   readonly #departed = new Map<bigint, number>()
   /** Arcs handed to a notifying vnode whose entries are still here until it says it stored them. */
   readonly #pendingHandOvers = new Map<string, PendingHandOver>()
+  /** Entries of leaving vnodes' arcs that came ahead of their Leave (more than a frame holds). */
+  readonly #stagedHandOvers: StagedHandOvers
   #lookupsRunning = 0
   /** The remote vnode that took over the arc of the last vnode to leave. */
   #handedTo: VnodeRef | undefined
@@ -324,6 +345,7 @@ export class ChordRouter implements Router {
       vnodePlacement: options.vnodePlacement ?? 'load',
     }
     this.#stabilizeMs = options.stabilizeIntervalMs ?? this.#config.stabilizeInterval * 1000
+    this.#stagedHandOvers = new StagedHandOvers(2 * LEAVE_PATIENCE_TIMEOUTS * this.#options.callTimeout)
     this.#privateKey = options.privateKey ?? generatePrivateKey()
     this.peerId = peerIdFromPrivateKey(this.#privateKey).toString()
     this.#remote = {
@@ -355,6 +377,11 @@ export class ChordRouter implements Router {
       },
       { prepareTtlMs: this.#options.callTimeout * 3 },
     )
+  }
+
+  /** Bytes of entries one message carries: what fits a frame with room to spare. */
+  get #frameBudget(): number {
+    return answerBudget(this.#options.maxFrameSize)
   }
 
   get #hashSpaceSize(): bigint {
@@ -940,11 +967,14 @@ export class ChordRouter implements Router {
     const vnode = this.#vnodes.get(candidate.id)
     const joining = vnode !== undefined && !vnode.active && !vnode.left
     const request = { target: target.id, candidate, joining, modelVersion: this.#learnedHash.version }
-    const answer = await this.#ringCall(target, Notify, request, signal).catch(async (err: unknown) => {
+    const first = await this.#ringCall(target, Notify, request, signal).catch(async (err: unknown) => {
       // Entries move only between peers on one version: learn the target's, then try again.
       if (err instanceof UnknownModelVersionError) await this.#catchUpWith(target).catch(() => {})
       throw err
     })
+    const answer = first.more
+      ? { ...first, records: await this.#restOfHandOver(target, candidate, first, signal) }
+      : first
     if (answer.records.length > 0) {
       this.#stats.takenOver += answer.records.length
       if (vnode !== undefined && !vnode.left) {
@@ -968,6 +998,29 @@ export class ChordRouter implements Router {
       await this.#ringCall(target, HandOverTaken, { target: target.id, candidate }, signal).catch(() => {})
     }
     return answer
+  }
+
+  /** Every entry of a notify answer that held only the first of them, fetched frame by frame. */
+  async #restOfHandOver(
+    target: VnodeRef,
+    candidate: VnodeRef,
+    first: NotifyAnswer,
+    signal?: AbortSignal,
+  ): Promise<ScannedRecord[]> {
+    const records = [...first.records]
+    for (let more = first.more; more; ) {
+      const part = await this.#ringCall(
+        target,
+        HandOverRecords,
+        { target: target.id, candidate, from: records.length },
+        signal,
+      )
+      if (part.records.length === 0 && part.more)
+        throw new JoinFailedError(`vnode ${target.id} answered an empty part of a hand-over`)
+      records.push(...part.records)
+      more = part.more
+    }
+    return records
   }
 
   /** `records` with their positions under this peer's model version. */
@@ -1084,6 +1137,23 @@ export class ChordRouter implements Router {
         return this.#serveNotify(request as NotifyRequest, local)
       case Leave.type:
         return this.#serveLeave(request as LeaveRequest)
+      case HandOverPart.type: {
+        const { target, leaving, arcStart, records } = request as HandOverPartRequest
+        this.#ringVnode(target)
+        this.#stagedHandOvers.add(leaveKey(leaving, arcStart), records)
+        return undefined
+      }
+      case HandOverRecords.type: {
+        const { candidate, from } = request as HandOverRecordsRequest
+        const pending = this.#pendingHandOvers.get(handOverKey(candidate))
+        if (pending === undefined || from > pending.records.length)
+          throw new JoinFailedError(`no hand-over to ${candidate.id} is waiting here`)
+        const records = recordsWithin(pending.records.slice(from), this.#frameBudget)
+        return {
+          records,
+          more: from + records.length < pending.records.length,
+        } satisfies HandOverRecordsAnswer
+      }
       case HandOverTaken.type: {
         const { candidate } = request as HandOverTakenRequest
         const pending = this.#pendingHandOvers.get(handOverKey(candidate))
@@ -1137,12 +1207,17 @@ export class ChordRouter implements Router {
   async #serveNotify(request: NotifyRequest, local: boolean): Promise<NotifyAnswer> {
     const vnode = this.#ringVnode(request.target)
     const { candidate } = request
-    const answer = (records: ScannedRecord[], outcome: NotifyOutcome<VnodeRef>): NotifyAnswer => ({
-      accepted: outcome.accepted,
-      previousPredecessor: outcome.previousPredecessor,
-      previousArcStart: outcome.previousArcStart,
-      records,
-    })
+    // As many entries as fit a frame; the candidate asks for the others (`HandOverRecords`).
+    const answer = (records: ScannedRecord[], outcome: NotifyOutcome<VnodeRef>): NotifyAnswer => {
+      const sent = recordsWithin(records, this.#frameBudget)
+      return {
+        accepted: outcome.accepted,
+        previousPredecessor: outcome.previousPredecessor,
+        previousArcStart: outcome.previousArcStart,
+        records: sent,
+        more: sent.length < records.length,
+      }
+    }
     const predecessor = vnode.chord.lastKnownPredecessor
     if (predecessor?.id === candidate.id) {
       // Stabilization repeats notify every round: one that changes nothing needs no hand-over.
@@ -1225,9 +1300,12 @@ export class ChordRouter implements Router {
    */
   async #serveLeave(request: LeaveRequest): Promise<undefined> {
     const vnode = this.#ringVnode(request.target)
-    const { leaving, records } = request
-    const handOver = `${leaving.peerId}/${leaving.id}/${request.arcStart}`
+    const { leaving } = request
+    const handOver = leaveKey(leaving, request.arcStart)
+    // Entries that did not fit the Leave's frame came ahead of it.
+    const staged = this.#stagedHandOvers.take(handOver)
     if (this.#handOversTaken.has(handOver)) return undefined
+    const records = staged.length === 0 ? request.records : [...staged, ...request.records]
     await this.#gate.exclusive(async () => {
       if (!vnode.active || vnode.leaving || vnode.chord.arcStart !== leaving.id) {
         throw new HandOverRefusedError(
@@ -1861,16 +1939,22 @@ export class ChordRouter implements Router {
     const remote = successor.peerId !== this.peerId
     const arc = { from: chord.arcStart, to: ref.id }
     const records = remote ? this.#copyArc(arc) : []
+    // Entries beyond one frame go ahead in parts; the Leave carries the last one.
+    const parts = partsWithin(records, this.#frameBudget)
     const request = {
       target: successor.id,
       leaving: ref,
       predecessor: chord.predecessor,
       arcStart: arc.from,
-      records,
+      records: parts[parts.length - 1],
       modelVersion: this.#learnedHash.version,
     }
     for (let attempt = 1; attempt <= 3 && !signal.aborted; attempt++) {
       try {
+        for (const part of parts.slice(0, -1)) {
+          const staged = { target: successor.id, leaving: ref, arcStart: arc.from, records: part }
+          await this.#ringCall(successor, HandOverPart, staged, signal)
+        }
         await this.#ringCall(successor, Leave, request, signal)
         vnode.active = false
         vnode.left = true

@@ -23,6 +23,8 @@ export type NeighbourRefs = ChordNeighbours<VnodeRef>
 /** A notify outcome with the entries of the arc the candidate took over. */
 export interface NotifyAnswer extends NotifyOutcome<VnodeRef> {
   records: ScannedRecord[]
+  /** More entries than fit one frame: the candidate fetches the rest with `HandOverRecords`. */
+  more?: boolean
 }
 
 // 2.0.0: key encoding 2 (KEY_ENCODING_VERSION). A 1.0.0 peer places string keys elsewhere, so the
@@ -399,14 +401,20 @@ export const Notify: MessageCodec<NotifyRequest, NotifyAnswer> = {
     answer.previousPredecessor === null ? null : writeRef(answer.previousPredecessor),
     answer.previousArcStart,
     writeRecords(answer.records),
+    answer.more ?? false,
   ],
   readAnswer: (body, size) => {
-    const [accepted, previousPredecessor, previousArcStart, records] = readArray(body, 'notify answer', 4)
+    const [accepted, previousPredecessor, previousArcStart, records, more] = readArray(
+      body,
+      'notify answer',
+      5,
+    )
     return {
       accepted: readBoolean(accepted, 'accepted'),
       previousPredecessor: readNullable(previousPredecessor, (ref) => readRef(ref, size)),
       previousArcStart: readBigint(previousArcStart, 'arc start', size),
       records: readRecords(records, size),
+      more: readBoolean(more, 'more'),
     }
   },
 }
@@ -716,6 +724,67 @@ export const HandOverTaken: MessageCodec<HandOverTakenRequest, undefined> = {
   readAnswer: nothing.read,
 }
 
+export interface HandOverPartRequest extends Addressed {
+  leaving: VnodeRef
+  arcStart: bigint
+  records: ScannedRecord[]
+}
+
+/**
+ * Entries of a leaving vnode's arc sent ahead of its `Leave` when they do not fit one frame; the
+ * receiver keeps them aside and stores them only with the `Leave` it accepts.
+ */
+export const HandOverPart: MessageCodec<HandOverPartRequest, undefined> = {
+  type: 16,
+  writeRequest: (request) => [
+    request.target,
+    writeRef(request.leaving),
+    request.arcStart,
+    writeRecords(request.records),
+  ],
+  readRequest: (body, size) => {
+    const [target, leaving, arcStart, records] = readArray(body, 'hand-over part', 4)
+    return {
+      target: readBigint(target, 'target', size),
+      leaving: readRef(leaving, size),
+      arcStart: readBigint(arcStart, 'arc start', size),
+      records: readRecords(records, size),
+    }
+  },
+  writeAnswer: nothing.write,
+  readAnswer: nothing.read,
+}
+
+export interface HandOverRecordsRequest extends Addressed {
+  candidate: VnodeRef
+  /** Index of the first entry wanted (those before it came in earlier answers). */
+  from: number
+}
+
+export interface HandOverRecordsAnswer {
+  records: ScannedRecord[]
+  more: boolean
+}
+
+/** The entries of an accepted notify's hand-over from `from` on, as many as fit one frame. */
+export const HandOverRecords: MessageCodec<HandOverRecordsRequest, HandOverRecordsAnswer> = {
+  type: 17,
+  writeRequest: (request) => [request.target, writeRef(request.candidate), request.from],
+  readRequest: (body, size) => {
+    const [target, candidate, from] = readArray(body, 'hand-over records', 3)
+    return {
+      target: readBigint(target, 'target', size),
+      candidate: readRef(candidate, size),
+      from: readUint(from, 'from'),
+    }
+  },
+  writeAnswer: (answer) => [writeRecords(answer.records), answer.more],
+  readAnswer: (body, size) => {
+    const [records, more] = readArray(body, 'hand-over records answer', 2)
+    return { records: readRecords(records, size), more: readBoolean(more, 'more') }
+  },
+}
+
 // While a rollout migrates entries, the new owner of a key also asks its previous owner. These
 // requests are served from the receiver's own store only (no ownership check, no forwarding).
 
@@ -745,6 +814,8 @@ export const RING_CODECS: ReadonlyArray<MessageCodec<unknown, unknown>> = [
   LoadSample,
   MoveVnode,
   HandOverTaken,
+  HandOverPart,
+  HandOverRecords,
 ] as unknown as ReadonlyArray<MessageCodec<unknown, unknown>>
 /** Data plane messages. */
 export const DATA_CODECS: ReadonlyArray<MessageCodec<unknown, unknown>> = [
