@@ -1095,7 +1095,7 @@ export class ChordRouter implements Router {
       case GetLocal.type: {
         const { keys } = request as KeysRequest
         const values = await this.#dataPlane.getMany(keys.map((item) => item.key))
-        return { values: valuesWithin(values, answerBudget(this.#options.maxFrameSize)), misrouted: 0 }
+        return { values: valuesWithin(values, this.#frameBudget), misrouted: 0 }
       }
       case DeleteLocal.type: {
         const { keys } = request as KeysRequest
@@ -1461,7 +1461,7 @@ export class ChordRouter implements Router {
     )
     // A prefix when the values exceed a frame: the caller asks again for the rest.
     return {
-      values: valuesWithin(values, answerBudget(this.#options.maxFrameSize)),
+      values: valuesWithin(values, this.#frameBudget),
       misrouted: foreign.length,
     }
   }
@@ -1520,7 +1520,8 @@ export class ChordRouter implements Router {
     let bytes = 0
     let misrouted = 0
     for (const piece of pieces) {
-      if (bytes > maxBytes) return this.#page(records, maxBytes, piece.from, misrouted)
+      if (bytes > Math.min(maxBytes, this.#frameBudget))
+        return this.#page(records, maxBytes, piece.from, misrouted)
       let found: ScannedRecord[]
       if (piece.found !== null) found = piece.found
       else {
@@ -1539,7 +1540,7 @@ export class ChordRouter implements Router {
   /** Cuts records at `maxBytes` (at most what fits a frame); `next` is where the range goes on. */
   #page(records: ScannedRecord[], maxBytes: number, next: bigint | null, misrouted: number): ScanAnswer {
     return {
-      ...pageOf(records, Math.min(maxBytes, answerBudget(this.#options.maxFrameSize)), next),
+      ...pageOf(records, Math.min(maxBytes, this.#frameBudget), next),
       misrouted,
     }
   }
