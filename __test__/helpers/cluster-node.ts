@@ -18,6 +18,8 @@ export interface ClusterNodeOptions {
   newKeysTriggerCount?: number
   /** Move vnodes after a rollout this node coordinates (`chordRouter({ rebalance })`). */
   rebalance?: boolean
+  /** The ring's swarm key (a private network). */
+  swarmKey?: string
 }
 
 /** A request from the harness: an operation with its arguments. */
@@ -37,6 +39,7 @@ const config: LeadConfigInit = {
   autoRetrain: options.autoRetrain ?? false,
   modelUpdateThreshold: 100,
   training: { newKeysTriggerCount: options.newKeysTriggerCount ?? 1000 },
+  swarmKey: options.swarmKey ?? null,
 }
 const node = new LeadNode(config, {
   router: chordRouter({ callTimeout: options.callTimeout, rebalance: options.rebalance }),

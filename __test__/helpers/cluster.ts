@@ -96,6 +96,8 @@ export interface ClusterOptions {
   autoRetrain?: boolean
   newKeysTriggerCount?: number
   rebalance?: boolean
+  /** The ring's swarm key (a private network). */
+  swarmKey?: string
 }
 
 /** Starts one node process; `bootstrapPeer` null starts a new ring. */
@@ -112,6 +114,7 @@ export async function startNode(
     autoRetrain: options.autoRetrain,
     newKeysTriggerCount: options.newKeysTriggerCount,
     rebalance: options.rebalance,
+    swarmKey: options.swarmKey,
   }
   const child = fork(SCRIPT, [], {
     execPath: NODE,

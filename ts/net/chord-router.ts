@@ -1,10 +1,10 @@
 // The Chord overlay as LeadNode's Router: this peer's vnodes on a ring of libp2p peers, lookups
 // with a routing cache, data requests served or forwarded, joins and graceful leaves with hand-off.
 
-import { createHash, generateKeyPairSync } from 'node:crypto'
-import { privateKeyFromRaw } from '@libp2p/crypto/keys'
+import { createHash } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import {
   type Arc,
   ArcMap,
@@ -101,7 +101,9 @@ import {
   SuccessorLeft,
   type SuccessorLeftRequest,
 } from '../protocol/messages.js'
+import { configuredPrivateKey } from './identity.js'
 import { bootstrapAddress, createDlhtLibp2p, type DlhtLibp2p } from './libp2p.js'
+import { explainJoinFailure } from './membership.js'
 import { encodedRangeOf, MigratingDataPlane, type PreviousHolder } from './migrating-plane.js'
 import { ModelRollout, type RebalanceOutcome, type RolloutStats } from './model-rollout.js'
 import { RemoteDataPlane } from './remote-data-plane.js'
@@ -207,14 +209,6 @@ const WRITES: ReadonlySet<number> = new Set([Put.type, Delete.type])
 
 const MODEL_VERSION_HINT = 'use the same model on every peer (model versions differ)'
 
-/** A new Ed25519 identity, made synchronously so that the peer id is known before start. */
-function generatePrivateKey(): PrivateKey {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
-  const seed = privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(-32)
-  const pub = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32)
-  return privateKeyFromRaw(Buffer.concat([seed, pub]))
-}
-
 /** Where vnode `index` of a peer sits: a hash of the peer id and the index, so peers spread evenly. */
 export function vnodePosition(peerId: string, index: number, hashSpaceSize: bigint): bigint {
   return createHash('sha256').update(`${peerId}/${index}`).digest().readBigUInt64BE(0) % hashSpaceSize
@@ -317,7 +311,7 @@ export class ChordRouter implements Router {
       vnodePlacement: options.vnodePlacement ?? 'load',
     }
     this.#stabilizeMs = options.stabilizeIntervalMs ?? this.#config.stabilizeInterval * 1000
-    this.#privateKey = options.privateKey ?? generatePrivateKey()
+    this.#privateKey = options.privateKey ?? configuredPrivateKey(this.#config)
     this.peerId = peerIdFromPrivateKey(this.#privateKey).toString()
     this.#remote = {
       step: (target, position, avoid, callOptions) =>
@@ -368,6 +362,8 @@ export class ChordRouter implements Router {
         ip: this.#config.ip,
         port: this.#config.basePort,
         privateKey: this.#privateKey,
+        swarmKey: this.#config.swarmKey ?? undefined,
+        allowedPeers: this.#config.allowedPeers ?? undefined,
         callTimeout: this.#options.callTimeout,
         maxFrameSize: this.#options.maxFrameSize,
       })
@@ -1533,9 +1529,8 @@ export class ChordRouter implements Router {
       entry = founder.ref
       first = 1
     } else {
-      const service = this.#requireService()
-      const bootstrap = await service.connect(bootstrapAddress(this.#config.bootstrapPeer), { signal })
-      const config = await this.#call(bootstrap, RING_PROTOCOL, GetConfig, undefined, signal)
+      const address = bootstrapAddress(this.#config.bootstrapPeer)
+      const { bootstrap, config } = await this.#askToJoin(address, signal)
       this.#adoptClusterConfig(config, bootstrap)
       entry = config.vnodes[0]
       if (entry === undefined) throw new JoinFailedError('the bootstrap peer has no vnode on the ring yet')
@@ -1546,6 +1541,25 @@ export class ChordRouter implements Router {
         : []
     for (let index = first; index < count; index++)
       await this.#joinVnode(this.#newVnode(index, ids[index]), entry, signal)
+  }
+
+  /**
+   * Connects to the bootstrap peer and reads the ring's configuration.
+   * @throws MembershipRefusedError when the ring refuses this node (swarm key, allow-lists)
+   */
+  async #askToJoin(
+    address: Multiaddr,
+    signal: AbortSignal,
+  ): Promise<{ bootstrap: PeerAddress; config: ClusterConfig }> {
+    try {
+      const bootstrap = await this.#requireService().connect(address, { signal })
+      return { bootstrap, config: await this.#call(bootstrap, RING_PROTOCOL, GetConfig, undefined, signal) }
+    } catch (err) {
+      throw explainJoinFailure(err, address.toString(), {
+        swarmKey: this.#config.swarmKey !== null,
+        allowedPeers: this.#config.allowedPeers !== null,
+      })
+    }
   }
 
   /**
