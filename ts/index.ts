@@ -72,6 +72,7 @@ export {
   ProtocolError,
   RemoteCallTimeoutError,
   RemoteError,
+  UnauthorizedMessageError,
   UnknownMessageError,
   UnknownModelVersionError,
   VnodeUnavailableError,

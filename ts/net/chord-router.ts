@@ -107,6 +107,7 @@ import { explainJoinFailure } from './membership.js'
 import { encodedRangeOf, MigratingDataPlane, type PreviousHolder } from './migrating-plane.js'
 import { ModelRollout, type RebalanceOutcome, type RolloutStats } from './model-rollout.js'
 import { RemoteDataPlane } from './remote-data-plane.js'
+import { RingAuthority } from './ring-authority.js'
 import type { DlhtService, PeerAddress } from './service.js'
 import { TransitionGate } from './transition-gate.js'
 
@@ -296,6 +297,13 @@ export class ChordRouter implements Router {
   /** The remote vnode that took over the arc of the last vnode to leave. */
   #handedTo: VnodeRef | undefined
   #lookupSlots: Array<() => void> = []
+  /** Checks who sends each state-changing message. */
+  readonly #authority = new RingAuthority({
+    vnodesOf: async (peerId, signal) =>
+      (await this.#call({ peerId, multiaddrs: [] }, RING_PROTOCOL, GetConfig, undefined, signal)).vnodes,
+    ownerOf: async (position, signal) => (await this.#lookup(position, signal)).owner,
+    log: (message) => this.#log(message),
+  })
 
   constructor(components: RouterComponents, options: ChordRouterOptions = {}) {
     this.#config = components.config
@@ -991,6 +999,7 @@ export class ChordRouter implements Router {
     if (codec === undefined)
       throw new UnknownMessageError(`unknown ${ring ? 'ring' : 'data'} message ${type}`)
     const request = codec.readRequest(body, this.#hashSpaceSize)
+    await this.#authority.check(protocol, type, request, remotePeer, signal)
     try {
       return codec.writeAnswer(
         await (ring

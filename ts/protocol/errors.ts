@@ -59,6 +59,13 @@ export class VnodeUnavailableError extends DlhtError {
   }
 }
 
+/** A message came from a peer that may not send it; nothing was changed. */
+export class UnauthorizedMessageError extends DlhtError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_DLHT_UNAUTHORIZED', message, options)
+  }
+}
+
 /** The remote handler failed with an error that has no typed counterpart here. */
 export class RemoteError extends DlhtError {}
 
@@ -71,6 +78,7 @@ const BY_CODE: Record<string, new (message: string) => DlhtError> = {
   ERR_DLHT_REMOTE_CALL_TIMEOUT: RemoteCallTimeoutError,
   ERR_DLHT_PEER_UNAVAILABLE: PeerUnavailableError,
   ERR_DLHT_VNODE_UNAVAILABLE: VnodeUnavailableError,
+  ERR_DLHT_UNAUTHORIZED: UnauthorizedMessageError,
 }
 
 /** Rebuilds the typed error a remote handler reported as (code, message). */
