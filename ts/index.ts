@@ -38,6 +38,7 @@ export { DlhtService, type DlhtServiceInit, dlhtService, NodeNotReadyError } fro
 export type { LeadConfig, LeadConfigInit, SpatialConfig } from './node/config.js'
 export type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './node/data-plane.js'
 export {
+  CorruptValueError,
   InvalidConfigError,
   NotStartedError,
   StorageMismatchError,

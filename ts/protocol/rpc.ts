@@ -81,7 +81,7 @@ type Chunk = Uint8Array | { subarray(): Uint8Array }
  * frames of a chunk in one synchronous loop. Bytes of an unfinished frame wait, joined only once
  * the frame is complete.
  */
-class FrameReader {
+export class FrameReader {
   readonly #maxFrameSize: number
   #chunks: Uint8Array[] = []
   #buffered = 0
