@@ -61,6 +61,7 @@ const operations: Record<string, (...args: never[]) => unknown> = {
   positions: (keys: string[]) => keys.map((key) => node.learnedHash.predict(key)),
   retrain: () => node.retrainModel({ force: true }),
   stats: () => ({ node: node.getStats(), routing: node.getRoutingTableStats() }),
+  memory: () => process.memoryUsage(),
   stop: async () => {
     await node.stop()
     setImmediate(() => process.exit(0))
