@@ -4,21 +4,32 @@
 import type { Stream } from '@libp2p/interface'
 import test from 'ava'
 import { createDlhtLibp2p, type DlhtLibp2p } from '../ts/net/libp2p.js'
-import { DATA_PROTOCOL, Ping, Put, RING_PROTOCOL } from '../ts/protocol/messages.js'
+import { PeerBusyError } from '../ts/protocol/errors.js'
+import { DATA_PROTOCOL, Ping, Put, RING_PROTOCOL, Step } from '../ts/protocol/messages.js'
 import { until } from './helpers/cluster.js'
 
 const SIZE = 2n ** 62n
 const MiB = 1024 * 1024
 
-/** Answers Ping, and Put with the number of records. */
+/** Answers Ping, Put with the number of records, and Step only when `release` is called. */
 async function servingNode(init: Parameters<typeof createDlhtLibp2p>[0]): Promise<DlhtLibp2p> {
   const node = await createDlhtLibp2p(init)
   node.services.dlht.setHandler((_protocol, type, body) => {
     if (type === Ping.type) return null
+    if (type === Step.type) return new Promise((resolve) => stalled.push(() => resolve(STEP_ANSWER)))
     return Put.writeAnswer({ misrouted: Put.readRequest(body, SIZE).records.length })
   })
   return node
 }
+
+const STEP_ANSWER = Step.writeAnswer({
+  kind: 'owner',
+  owner: { peerId: 'p', vnodeId: 0, id: 1n, multiaddrs: [] },
+  arcStart: 0n,
+})
+
+/** Answers of Step requests held back by the serving node. */
+const stalled: Array<() => void> = []
 
 /** The varint length prefix of a frame of `length` bytes. */
 function lengthPrefix(length: number): Uint8Array {
@@ -126,4 +137,28 @@ test('a frame that does not arrive in time resets its stream and releases its by
   await closed
   await until(async () => node.services.dlht.bufferedFrameBytes === 0)
   t.is(node.services.dlht.bufferedFrameBytes, 0)
+})
+
+test('requests in flight on one connection are bounded: past the limit, PeerBusyError at once', async (t) => {
+  const node = await servingNode({ maxRequestsPerConnection: 32 })
+  const caller = await createDlhtLibp2p({ callTimeout: 10_000 })
+  t.teardown(async () => {
+    await caller.stop()
+    await node.stop()
+  })
+  const peer = { peerId: node.peerId.toString(), multiaddrs: node.getMultiaddrs().map(String) }
+  const step = { target: 1n, position: 2n, avoid: [] }
+  const calls = Array.from({ length: 40 }, () =>
+    caller.services.dlht.call(peer, RING_PROTOCOL, Step, step).then(
+      () => 'answered',
+      (err) => (err instanceof PeerBusyError ? 'busy' : String(err)),
+    ),
+  )
+  await until(async () => stalled.length === 32)
+  // Once the node answers what it holds, the connection takes requests again.
+  for (const release of stalled.splice(0)) release()
+  const outcomes = await Promise.all(calls)
+  t.is(outcomes.filter((outcome) => outcome === 'busy').length, 8)
+  t.is(outcomes.filter((outcome) => outcome === 'answered').length, 32)
+  await t.notThrowsAsync(caller.services.dlht.call(peer, RING_PROTOCOL, Ping, undefined))
 })

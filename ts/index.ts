@@ -69,6 +69,7 @@ export {
 export {
   FrameTooLargeError,
   MalformedMessageError,
+  PeerBusyError,
   PeerUnavailableError,
   ProtocolError,
   RemoteCallTimeoutError,

@@ -17,7 +17,7 @@ import { PeerUnavailableError, RemoteCallTimeoutError } from '../protocol/errors
 import { BytePool, FrameAccount } from '../protocol/frame-budget.js'
 import type { MessageCodec } from '../protocol/messages.js'
 import { DATA_MESSAGES, DATA_PROTOCOL, RING_MESSAGES, RING_PROTOCOL } from '../protocol/messages.js'
-import { DEFAULT_MAX_FRAME_SIZE, RpcClient, serveRpc } from '../protocol/rpc.js'
+import { DEFAULT_MAX_FRAME_SIZE, RequestCounter, RpcClient, serveRpc } from '../protocol/rpc.js'
 
 /** Options of the dlht service. */
 export interface DlhtServiceInit {
@@ -31,6 +31,8 @@ export interface DlhtServiceInit {
   maxBufferedPerNode?: number
   /** Milliseconds a frame may take to arrive once begun. Default 4 call timeouts. */
   frameTimeout?: number
+  /** Requests served at once for one connection, over all its streams; more are answered PeerBusyError. Default 4096. */
+  maxRequestsPerConnection?: number
 }
 
 /** The libp2p components the service uses. */
@@ -151,6 +153,8 @@ export class DlhtService implements Startable {
   /** Bytes of unfinished frames held by every stream, and by each connection's. */
   readonly #buffered: BytePool
   readonly #bufferedByConnection = new WeakMap<Connection, BytePool>()
+  readonly #requestsByConnection = new WeakMap<Connection, RequestCounter>()
+  readonly #maxRequestsPerConnection: number
   readonly #maxBufferedPerConnection: number
   readonly #frameTimeout: number
   #handler: DlhtRequestHandler | undefined
@@ -163,11 +167,22 @@ export class DlhtService implements Startable {
     this.#buffered = new BytePool(init.maxBufferedPerNode ?? 16 * this.maxFrameSize)
     this.#maxBufferedPerConnection = init.maxBufferedPerConnection ?? 3 * this.maxFrameSize
     this.#frameTimeout = init.frameTimeout ?? 4 * this.callTimeout
+    this.#maxRequestsPerConnection = init.maxRequestsPerConnection ?? 4096
   }
 
   /** Bytes of unfinished frames held now, over every connection. */
   get bufferedFrameBytes(): number {
     return this.#buffered.used
+  }
+
+  /** Requests being served for `connection`, over all its streams. */
+  #requestCounter(connection: Connection): RequestCounter {
+    let counter = this.#requestsByConnection.get(connection)
+    if (counter === undefined) {
+      counter = new RequestCounter(this.#maxRequestsPerConnection)
+      this.#requestsByConnection.set(connection, counter)
+    }
+    return counter
   }
 
   /** Options of a stream of `connection`: its frame account and limits. */
@@ -368,7 +383,11 @@ export class DlhtService implements Startable {
           handlerOptions ??= { signal, remotePeer }
           return this.#handler(protocol, type, body, handlerOptions)
         },
-        { ...this.#streamOptions(connection), serves: (type) => SERVED[protocol].has(type) },
+        {
+          ...this.#streamOptions(connection),
+          connectionRequests: this.#requestCounter(connection),
+          serves: (type) => SERVED[protocol].has(type),
+        },
       )
     } finally {
       this.#served.delete(stream)

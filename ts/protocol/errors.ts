@@ -59,6 +59,13 @@ export class VnodeUnavailableError extends DlhtError {
   }
 }
 
+/** The peer has as many requests of this connection in flight as it serves at once; try again later. */
+export class PeerBusyError extends DlhtError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_DLHT_PEER_BUSY', message, options)
+  }
+}
+
 /** A message came from a peer that may not send it; nothing was changed. */
 export class UnauthorizedMessageError extends DlhtError {
   constructor(message: string, options?: ErrorOptions) {
@@ -79,6 +86,7 @@ const BY_CODE: Record<string, new (message: string) => DlhtError> = {
   ERR_DLHT_PEER_UNAVAILABLE: PeerUnavailableError,
   ERR_DLHT_VNODE_UNAVAILABLE: VnodeUnavailableError,
   ERR_DLHT_UNAUTHORIZED: UnauthorizedMessageError,
+  ERR_DLHT_PEER_BUSY: PeerBusyError,
 }
 
 /** Rebuilds the typed error a remote handler reported as (code, message). */

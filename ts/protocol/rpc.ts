@@ -8,6 +8,7 @@ import {
   errorToWire,
   FrameTooLargeError,
   MalformedMessageError,
+  PeerBusyError,
   PeerUnavailableError,
   ProtocolError,
   RemoteCallTimeoutError,
@@ -501,6 +502,18 @@ export interface ServeOptions extends RpcStreamOptions {
   serves(type: number): boolean
   /** Requests handled at once on this stream before reading pauses. Default 512. */
   maxInFlight?: number
+  /** Requests in flight on all streams of the connection; past its limit requests are answered PeerBusyError. */
+  connectionRequests?: RequestCounter
+}
+
+/** Requests being served on the streams of one connection, with a limit. */
+export class RequestCounter {
+  readonly limit: number
+  count = 0
+
+  constructor(limit: number) {
+    this.limit = limit
+  }
 }
 
 /** A protocol violation after which the serving end answers what it can and closes the stream. */
@@ -575,8 +588,10 @@ export function serveRpc(stream: MessageStream, handler: RpcHandler, options: Se
     if (isFatal(outcome.error)) close(outcome.error as Error)
   }
 
+  const connectionRequests = options.connectionRequests
   const settle = (id: number, outcome: { body: unknown } | { error: unknown }) => {
     inFlight--
+    if (connectionRequests !== undefined) connectionRequests.count--
     answer(id, outcome)
     if (paused && inFlight < maxInFlight && !closing.signal.aborted) {
       paused = false
@@ -590,6 +605,14 @@ export function serveRpc(stream: MessageStream, handler: RpcHandler, options: Se
   }
 
   const handle = (id: number, type: number, body: unknown) => {
+    if (connectionRequests !== undefined) {
+      if (connectionRequests.count >= connectionRequests.limit) {
+        const busy = `the connection has ${connectionRequests.count} requests in flight already`
+        answer(id, { error: new PeerBusyError(busy) })
+        return
+      }
+      connectionRequests.count++
+    }
     inFlight++
     let result: unknown
     try {
