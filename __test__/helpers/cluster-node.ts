@@ -1,6 +1,8 @@
 // One dlht node in its own process, driven by the cluster harness over IPC: it starts a LeadNode
 // with the Chord overlay, reports its address, runs the operations it is sent, and exits with its parent.
 
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { chordRouter } from '../../ts/net/chord-router.js'
 import type { LeadConfigInit } from '../../ts/node/config.js'
 import { LeadNode } from '../../ts/node/lead-node.js'
@@ -28,6 +30,10 @@ export interface ClusterRequest {
   op: string
   args: unknown[]
 }
+
+// A full GC on request (memory measurements), without starting every node with --expose-gc.
+setFlagsFromString('--expose-gc')
+const collectGarbage = runInNewContext('gc') as () => void
 
 const options = await new Promise<ClusterNodeOptions>((resolve) => process.once('message', resolve))
 const config: LeadConfigInit = {
@@ -61,7 +67,11 @@ const operations: Record<string, (...args: never[]) => unknown> = {
   positions: (keys: string[]) => keys.map((key) => node.learnedHash.predict(key)),
   retrain: () => node.retrainModel({ force: true }),
   stats: () => ({ node: node.getStats(), routing: node.getRoutingTableStats() }),
-  memory: () => process.memoryUsage(),
+  /** Memory of the process, after a full garbage collection when `collect`. */
+  memory: (collect: boolean) => {
+    if (collect) collectGarbage()
+    return process.memoryUsage()
+  },
   stop: async () => {
     await node.stop()
     setImmediate(() => process.exit(0))
