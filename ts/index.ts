@@ -24,12 +24,21 @@ export {
 } from './learned/rmi.js'
 // overlay
 export { ChordRouter, type ChordRouterOptions, chordRouter } from './net/chord-router.js'
+export { exportPrivateKey, generatePrivateKey } from './net/identity.js'
 export { createDlhtLibp2p, type DlhtLibp2p } from './net/libp2p.js'
+export {
+  generateSwarmKey,
+  InvalidSwarmKeyError,
+  MembershipRefusedError,
+  parseSwarmKey,
+  type SwarmKey,
+} from './net/membership.js'
 export { DlhtService, type DlhtServiceInit, dlhtService, NodeNotReadyError } from './net/service.js'
 // node
 export type { LeadConfig, LeadConfigInit, SpatialConfig } from './node/config.js'
 export type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './node/data-plane.js'
 export {
+  CorruptValueError,
   InvalidConfigError,
   NotStartedError,
   StartFailedError,
@@ -62,10 +71,12 @@ export {
 export {
   FrameTooLargeError,
   MalformedMessageError,
+  PeerBusyError,
   PeerUnavailableError,
   ProtocolError,
   RemoteCallTimeoutError,
   RemoteError,
+  UnauthorizedMessageError,
   UnknownMessageError,
   UnknownModelVersionError,
   VnodeUnavailableError,

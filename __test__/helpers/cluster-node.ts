@@ -1,6 +1,8 @@
 // One dlht node in its own process, driven by the cluster harness over IPC: it starts a LeadNode
 // with the Chord overlay, reports its address, runs the operations it is sent, and exits with its parent.
 
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { chordRouter } from '../../ts/net/chord-router.js'
 import type { LeadConfigInit } from '../../ts/node/config.js'
 import { LeadNode } from '../../ts/node/lead-node.js'
@@ -20,6 +22,8 @@ export interface ClusterNodeOptions {
   rebalance?: boolean
   /** More LeadConfig fields. */
   config?: LeadConfigInit
+  /** The ring's swarm key (a private network). */
+  swarmKey?: string
 }
 
 /** A request from the harness: an operation with its arguments. */
@@ -28,6 +32,10 @@ export interface ClusterRequest {
   op: string
   args: unknown[]
 }
+
+// A full GC on request (memory measurements), without starting every node with --expose-gc.
+setFlagsFromString('--expose-gc')
+const collectGarbage = runInNewContext('gc') as () => void
 
 const options = await new Promise<ClusterNodeOptions>((resolve) => process.once('message', resolve))
 const config: LeadConfigInit = {
@@ -40,6 +48,7 @@ const config: LeadConfigInit = {
   modelUpdateThreshold: 100,
   training: { newKeysTriggerCount: options.newKeysTriggerCount ?? 1000 },
   ...options.config,
+  swarmKey: options.swarmKey ?? null,
 }
 const node = new LeadNode(config, {
   router: chordRouter({ callTimeout: options.callTimeout, rebalance: options.rebalance }),
@@ -61,6 +70,11 @@ const operations: Record<string, (...args: never[]) => unknown> = {
   positions: (keys: string[]) => keys.map((key) => node.learnedHash.predict(key)),
   retrain: () => node.retrainModel({ force: true }),
   stats: () => ({ node: node.getStats(), routing: node.getRoutingTableStats() }),
+  /** Memory of the process, after a full garbage collection when `collect`. */
+  memory: (collect: boolean) => {
+    if (collect) collectGarbage()
+    return process.memoryUsage()
+  },
   stop: async () => {
     await node.stop()
     setImmediate(() => process.exit(0))

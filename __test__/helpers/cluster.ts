@@ -99,6 +99,8 @@ export interface ClusterOptions {
   rebalance?: boolean
   /** More LeadConfig fields of every node (e.g. size limits). */
   config?: LeadConfigInit
+  /** The ring's swarm key (a private network). */
+  swarmKey?: string
 }
 
 /** Starts one node process; `bootstrapPeer` null starts a new ring. */
@@ -116,6 +118,7 @@ export async function startNode(
     newKeysTriggerCount: options.newKeysTriggerCount,
     rebalance: options.rebalance,
     config: options.config,
+    swarmKey: options.swarmKey,
   }
   const child = fork(SCRIPT, [], {
     execPath: NODE,

@@ -1,7 +1,7 @@
 // The two-stage Recursive Model Index: keys to positions in [0, hashSpaceSize), in key order.
 // A thin facade over the Rust model: defaults, input checks that need JavaScript types, typed errors.
 
-import { CorruptModelError, callNative, InvalidArgumentError, InvalidKeyError } from '../errors.js'
+import { CorruptModelError, callNative, DlhtError, InvalidArgumentError, InvalidKeyError } from '../errors.js'
 import { federatedAverage, type ModelParts, NativeRmi, type RmiParts, type RootParts } from '../native.js'
 
 export type ModelType = 'linear' | 'cubic'
@@ -360,7 +360,7 @@ export class RecursiveModelIndex {
     const formatVersion: number = dict.formatVersion
     if (formatVersion !== DICT_FORMAT_VERSION && formatVersion !== 1) {
       throw new CorruptModelError(
-        `unsupported model dict version ${String(dict.formatVersion)}`,
+        `unsupported model dict version ${typeof formatVersion === 'number' ? formatVersion : typeof formatVersion}`,
         'ERR_DLHT_UNSUPPORTED_FORMAT_VERSION',
       )
     }
@@ -382,7 +382,19 @@ export class RecursiveModelIndex {
       keyMin: dict.keyRange[0],
       keyMax: dict.keyRange[1],
     }
-    return RecursiveModelIndex.#wrap(callNative(() => NativeRmi.fromParts(parts)))
+    try {
+      return RecursiveModelIndex.#wrap(callNative(() => NativeRmi.fromParts(parts)))
+    } catch (err) {
+      // The binding refuses fields of the wrong type (a string for a number) with its own error.
+      if (err instanceof DlhtError) throw err
+      throw new CorruptModelError(
+        `model dict has a field of the wrong type: ${(err as Error).message}`,
+        undefined,
+        {
+          cause: err,
+        },
+      )
+    }
   }
 
   /** Compact binary form: magic, format version, parameters, CRC32. */

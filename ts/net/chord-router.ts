@@ -1,10 +1,10 @@
 // The Chord overlay as LeadNode's Router: this peer's vnodes on a ring of libp2p peers, lookups
 // with a routing cache, data requests served or forwarded, joins and graceful leaves with hand-off.
 
-import { createHash, generateKeyPairSync } from 'node:crypto'
-import { privateKeyFromRaw } from '@libp2p/crypto/keys'
+import { createHash } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import {
   type Arc,
   ArcMap,
@@ -116,11 +116,14 @@ import {
   valuesWithin,
 } from './answer-pages.js'
 import { StagedHandOvers } from './hand-over-parts.js'
+import { configuredPrivateKey } from './identity.js'
 import { bootstrapAddress, createDlhtLibp2p, type DlhtLibp2p } from './libp2p.js'
 import { listenFailure } from './listen-errors.js'
+import { explainJoinFailure } from './membership.js'
 import { encodedRangeOf, MigratingDataPlane, type PreviousHolder } from './migrating-plane.js'
 import { ModelRollout, type RebalanceOutcome, type RolloutStats } from './model-rollout.js'
 import { RemoteDataPlane } from './remote-data-plane.js'
+import { RingAuthority } from './ring-authority.js'
 import { checkChordRouterOptions } from './router-options.js'
 import type { DlhtService, PeerAddress } from './service.js'
 import { TransitionGate } from './transition-gate.js'
@@ -236,14 +239,6 @@ const WRITES: ReadonlySet<number> = new Set([Put.type, Delete.type])
 
 const MODEL_VERSION_HINT = 'use the same model on every peer (model versions differ)'
 
-/** A new Ed25519 identity, made synchronously so that the peer id is known before start. */
-function generatePrivateKey(): PrivateKey {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
-  const seed = privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(-32)
-  const pub = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32)
-  return privateKeyFromRaw(Buffer.concat([seed, pub]))
-}
-
 /** Where vnode `index` of a peer sits: a hash of the peer id and the index, so peers spread evenly. */
 export function vnodePosition(peerId: string, index: number, hashSpaceSize: bigint): bigint {
   return createHash('sha256').update(`${peerId}/${index}`).digest().readBigUInt64BE(0) % hashSpaceSize
@@ -329,6 +324,13 @@ export class ChordRouter implements Router {
   /** The remote vnode that took over the arc of the last vnode to leave. */
   #handedTo: VnodeRef | undefined
   #lookupSlots: Array<() => void> = []
+  /** Checks who sends each state-changing message. */
+  readonly #authority = new RingAuthority({
+    vnodesOf: async (peerId, signal) =>
+      (await this.#call({ peerId, multiaddrs: [] }, RING_PROTOCOL, GetConfig, undefined, signal)).vnodes,
+    ownerOf: async (position, signal) => (await this.#lookup(position, signal)).owner,
+    log: (message) => this.#log(message),
+  })
 
   constructor(components: RouterComponents, options: ChordRouterOptions = {}) {
     checkChordRouterOptions(options, components.config)
@@ -346,7 +348,7 @@ export class ChordRouter implements Router {
     }
     this.#stabilizeMs = options.stabilizeIntervalMs ?? this.#config.stabilizeInterval * 1000
     this.#stagedHandOvers = new StagedHandOvers(2 * LEAVE_PATIENCE_TIMEOUTS * this.#options.callTimeout)
-    this.#privateKey = options.privateKey ?? generatePrivateKey()
+    this.#privateKey = options.privateKey ?? configuredPrivateKey(this.#config)
     this.peerId = peerIdFromPrivateKey(this.#privateKey).toString()
     this.#remote = {
       step: (target, position, avoid, callOptions) =>
@@ -402,6 +404,8 @@ export class ChordRouter implements Router {
         ip: this.#config.ip,
         port: this.#config.basePort,
         privateKey: this.#privateKey,
+        swarmKey: this.#config.swarmKey ?? undefined,
+        allowedPeers: this.#config.allowedPeers ?? undefined,
         callTimeout: this.#options.callTimeout,
         maxFrameSize: this.#options.maxFrameSize,
       }).catch((err: unknown) => {
@@ -1064,6 +1068,7 @@ export class ChordRouter implements Router {
     if (codec === undefined)
       throw new UnknownMessageError(`unknown ${ring ? 'ring' : 'data'} message ${type}`)
     const request = codec.readRequest(body, this.#hashSpaceSize)
+    await this.#authority.check(protocol, type, request, remotePeer, signal)
     try {
       return codec.writeAnswer(
         await (ring
@@ -1637,9 +1642,8 @@ export class ChordRouter implements Router {
       entry = founder.ref
       first = 1
     } else {
-      const service = this.#requireService()
-      const bootstrap = await service.connect(bootstrapAddress(this.#config.bootstrapPeer), { signal })
-      const config = await this.#call(bootstrap, RING_PROTOCOL, GetConfig, undefined, signal)
+      const address = bootstrapAddress(this.#config.bootstrapPeer)
+      const { bootstrap, config } = await this.#askToJoin(address, signal)
       this.#adoptClusterConfig(config, bootstrap)
       entry = config.vnodes[0]
       if (entry === undefined) throw new JoinFailedError('the bootstrap peer has no vnode on the ring yet')
@@ -1650,6 +1654,25 @@ export class ChordRouter implements Router {
         : []
     for (let index = first; index < count; index++)
       await this.#joinVnode(this.#newVnode(index, ids[index]), entry, signal)
+  }
+
+  /**
+   * Connects to the bootstrap peer and reads the ring's configuration.
+   * @throws MembershipRefusedError when the ring refuses this node (swarm key, allow-lists)
+   */
+  async #askToJoin(
+    address: Multiaddr,
+    signal: AbortSignal,
+  ): Promise<{ bootstrap: PeerAddress; config: ClusterConfig }> {
+    try {
+      const bootstrap = await this.#requireService().connect(address, { signal })
+      return { bootstrap, config: await this.#call(bootstrap, RING_PROTOCOL, GetConfig, undefined, signal) }
+    } catch (err) {
+      throw explainJoinFailure(err, address.toString(), {
+        swarmKey: this.#config.swarmKey !== null,
+        allowedPeers: this.#config.allowedPeers !== null,
+      })
+    }
   }
 
   /**

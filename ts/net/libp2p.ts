@@ -11,10 +11,13 @@ import type {
   PrivateKey,
   SecuredConnection,
 } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { tcp } from '@libp2p/tcp'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { InvalidArgumentError } from '../errors.js'
+import { generatePrivateKey } from './identity.js'
+import { allowListGater, type SwarmKey, swarmKeyProtector } from './membership.js'
 import { type DlhtService, type DlhtServiceInit, dlhtService } from './service.js'
 
 /** Options of `createDlhtLibp2p`. */
@@ -25,6 +28,10 @@ export interface DlhtLibp2pInit extends DlhtServiceInit {
   port?: number
   /** The peer's identity; a new Ed25519 key when absent. */
   privateKey?: PrivateKey
+  /** A private network: only peers with this swarm key can connect (`@libp2p/pnet`). */
+  swarmKey?: SwarmKey
+  /** Only these peer ids may connect, either way (libp2p's connection gater). */
+  allowedPeers?: readonly string[]
 }
 
 /** A libp2p node carrying the dlht service. */
@@ -152,8 +159,12 @@ function fastNoise(): (components: Parameters<ReturnType<typeof noise>>[0]) => C
  */
 export async function createDlhtLibp2p(init: DlhtLibp2pInit = {}): Promise<DlhtLibp2p> {
   const listen = `${ipComponent(init.ip ?? '127.0.0.1')}/tcp/${init.port ?? 0}`
+  const privateKey = init.privateKey ?? generatePrivateKey()
+  const self = peerIdFromPrivateKey(privateKey).toString()
   return createLibp2p({
-    privateKey: init.privateKey,
+    privateKey,
+    connectionProtector: init.swarmKey === undefined ? undefined : swarmKeyProtector(init.swarmKey),
+    connectionGater: init.allowedPeers === undefined ? undefined : allowListGater(init.allowedPeers, self),
     addresses: { listen: [listen] },
     transports: [tcp()],
     connectionEncrypters: [fastNoise()],

@@ -14,9 +14,10 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { DlhtError } from '../errors.js'
 import { PeerUnavailableError, RemoteCallTimeoutError } from '../protocol/errors.js'
+import { BytePool, FrameAccount } from '../protocol/frame-budget.js'
 import type { MessageCodec } from '../protocol/messages.js'
 import { DATA_MESSAGES, DATA_PROTOCOL, RING_MESSAGES, RING_PROTOCOL } from '../protocol/messages.js'
-import { DEFAULT_MAX_FRAME_SIZE, RpcClient, serveRpc } from '../protocol/rpc.js'
+import { DEFAULT_MAX_FRAME_SIZE, RequestCounter, RpcClient, serveRpc } from '../protocol/rpc.js'
 
 /** Options of the dlht service. */
 export interface DlhtServiceInit {
@@ -24,6 +25,14 @@ export interface DlhtServiceInit {
   maxFrameSize?: number
   /** Deadline of every remote call (dial included), in milliseconds. Default 5000. */
   callTimeout?: number
+  /** Bytes of unfinished frames one connection may hold (its streams are reset past it). Default 3 frames. */
+  maxBufferedPerConnection?: number
+  /** Bytes of unfinished frames all connections together may hold. Default 16 frames. */
+  maxBufferedPerNode?: number
+  /** Milliseconds a frame may take to arrive once begun. Default 4 call timeouts. */
+  frameTimeout?: number
+  /** Requests served at once for one connection, over all its streams; more are answered PeerBusyError. Default 4096. */
+  maxRequestsPerConnection?: number
 }
 
 /** The libp2p components the service uses. */
@@ -69,6 +78,9 @@ export class NodeNotReadyError extends DlhtError {
     super('ERR_DLHT_NOT_READY', message)
   }
 }
+
+/** Streams of one protocol a connection may have open at once, each way. */
+const STREAMS_PER_CONNECTION = 16
 
 /** Ring size positions are checked against when the caller names none. */
 const RING_SIZE = 2n ** 64n
@@ -138,6 +150,13 @@ export class DlhtService implements Startable {
   /** Clients whose stream is open, by protocol and peer id: the path of every call but the first. */
   readonly #open = new Map<string, Map<string, RpcClient>>()
   readonly #served = new Set<Stream>()
+  /** Bytes of unfinished frames held by every stream, and by each connection's. */
+  readonly #buffered: BytePool
+  readonly #bufferedByConnection = new WeakMap<Connection, BytePool>()
+  readonly #requestsByConnection = new WeakMap<Connection, RequestCounter>()
+  readonly #maxRequestsPerConnection: number
+  readonly #maxBufferedPerConnection: number
+  readonly #frameTimeout: number
   #handler: DlhtRequestHandler | undefined
   #started = false
 
@@ -145,6 +164,39 @@ export class DlhtService implements Startable {
     this.#components = components
     this.maxFrameSize = init.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
     this.callTimeout = init.callTimeout ?? 5000
+    this.#buffered = new BytePool(init.maxBufferedPerNode ?? 16 * this.maxFrameSize)
+    this.#maxBufferedPerConnection = init.maxBufferedPerConnection ?? 3 * this.maxFrameSize
+    this.#frameTimeout = init.frameTimeout ?? 4 * this.callTimeout
+    this.#maxRequestsPerConnection = init.maxRequestsPerConnection ?? 4096
+  }
+
+  /** Bytes of unfinished frames held now, over every connection. */
+  get bufferedFrameBytes(): number {
+    return this.#buffered.used
+  }
+
+  /** Requests being served for `connection`, over all its streams. */
+  #requestCounter(connection: Connection): RequestCounter {
+    let counter = this.#requestsByConnection.get(connection)
+    if (counter === undefined) {
+      counter = new RequestCounter(this.#maxRequestsPerConnection)
+      this.#requestsByConnection.set(connection, counter)
+    }
+    return counter
+  }
+
+  /** Options of a stream of `connection`: its frame account and limits. */
+  #streamOptions(connection: Connection) {
+    let pool = this.#bufferedByConnection.get(connection)
+    if (pool === undefined) {
+      pool = new BytePool(this.#maxBufferedPerConnection)
+      this.#bufferedByConnection.set(connection, pool)
+    }
+    return {
+      maxFrameSize: this.maxFrameSize,
+      account: new FrameAccount([pool, this.#buffered]),
+      frameTimeout: this.#frameTimeout,
+    }
   }
 
   get peerId(): string {
@@ -169,8 +221,8 @@ export class DlhtService implements Startable {
         protocol,
         (stream, connection) => this.#serve(protocol, stream, connection),
         {
-          maxInboundStreams: 64,
-          maxOutboundStreams: 64,
+          maxInboundStreams: STREAMS_PER_CONNECTION,
+          maxOutboundStreams: STREAMS_PER_CONNECTION,
         },
       )
     }
@@ -311,7 +363,7 @@ export class DlhtService implements Startable {
         ))
       const stream = await connection.newStream(protocol, { signal })
       lazyWindowUpdates(stream)
-      return new RpcClient(stream, { maxFrameSize: this.maxFrameSize })
+      return new RpcClient(stream, this.#streamOptions(connection))
     } catch (err) {
       throw timeoutOrUnavailable(err, `opening ${protocol} to ${peer.peerId}`)
     }
@@ -331,7 +383,11 @@ export class DlhtService implements Startable {
           handlerOptions ??= { signal, remotePeer }
           return this.#handler(protocol, type, body, handlerOptions)
         },
-        { maxFrameSize: this.maxFrameSize, serves: (type) => SERVED[protocol].has(type) },
+        {
+          ...this.#streamOptions(connection),
+          connectionRequests: this.#requestCounter(connection),
+          serves: (type) => SERVED[protocol].has(type),
+        },
       )
     } finally {
       this.#served.delete(stream)

@@ -4,6 +4,8 @@
 import { isIP } from 'node:net'
 import type { CurveKind } from '../learned/curve.js'
 import type { ModelType } from '../learned/rmi.js'
+import { readPrivateKey } from '../net/identity.js'
+import { parsePeerIds, parseSwarmKey } from '../net/membership.js'
 import { resolveTrainingConfig, type TrainingConfig } from '../training/training-config.js'
 import { InvalidConfigError } from './errors.js'
 
@@ -60,6 +62,17 @@ export interface LeadConfig {
   network: boolean
   /** Training triggers of the default AdaptiveTrainingManager (seed TrainingConfig). */
   training: TrainingConfig
+  /**
+   * The ring's private-network key (swarm.key text or bytes, see `generateSwarmKey`): only peers
+   * with the same key can connect. null: an open ring, which anyone who reaches the port can join. Default null.
+   */
+  swarmKey: string | Uint8Array | null
+  /** This peer's identity, as libp2p protobuf key bytes (`exportPrivateKey`); null: see peerKeyFile. Default null. */
+  privateKey: Uint8Array | null
+  /** File that keeps this peer's identity (created on first start), so a restart keeps its PeerId. Default null. */
+  peerKeyFile: string | null
+  /** Peer ids allowed to connect (libp2p connection gater), on top of the swarm key; null: any. Default null. */
+  allowedPeers: string[] | null
 }
 
 /** What `new LeadNode()` accepts: any subset of LeadConfig, training as a subset too. */
@@ -96,6 +109,10 @@ const DEFAULTS: Omit<LeadConfig, 'training'> = {
   spatial: null,
   autoRetrain: true,
   network: true,
+  swarmKey: null,
+  privateKey: null,
+  peerKeyFile: null,
+  allowedPeers: null,
 }
 
 function integerIn(field: string, value: unknown, min: number, max: number): void {
@@ -193,6 +210,29 @@ const CHECKS: { [F in keyof typeof DEFAULTS]: (field: F, value: unknown) => void
   spatial: (_field, value) => checkSpatial(value),
   autoRetrain: boolean,
   network: boolean,
+  swarmKey: (field, value) => {
+    if (value !== null) parsedAs(field, () => parseSwarmKey(value as string))
+  },
+  privateKey: (field, value) => {
+    if (value === null) return
+    if (!(value instanceof Uint8Array)) throw new InvalidConfigError(field, 'must be bytes or null')
+    parsedAs(field, () => readPrivateKey(value))
+  },
+  peerKeyFile: (field, value) => {
+    if (value !== null) nonEmptyString(field, value)
+  },
+  allowedPeers: (field, value) => {
+    if (value !== null) parsedAs(field, () => parsePeerIds(value))
+  },
+}
+
+/** Runs a parser on a field's value, reporting its error as the field's. */
+function parsedAs(field: string, parse: () => unknown): void {
+  try {
+    parse()
+  } catch (err) {
+    throw new InvalidConfigError(field, `is invalid: ${(err as Error).message}`)
+  }
 }
 
 function describeInit(init: unknown): string {
@@ -217,6 +257,8 @@ export function resolveLeadConfig(init: LeadConfigInit = {}): Readonly<LeadConfi
     ;(CHECKS[field] as (field: string, value: unknown) => void)(field, value)
     resolved[field] = value
   }
+  if (resolved.privateKey !== null && resolved.peerKeyFile !== null)
+    throw new InvalidConfigError('peerKeyFile', 'cannot be set together with privateKey')
   resolved.training = resolveTrainingConfig(init.training)
   return Object.freeze(resolved as unknown as LeadConfig)
 }

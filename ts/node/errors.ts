@@ -32,6 +32,13 @@ export class ValueTooLargeError extends DlhtError {
   }
 }
 
+/** Stored or received value bytes that do not decode (`ERR_DLHT_CORRUPT_VALUE`). */
+export class CorruptValueError extends DlhtError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_DLHT_CORRUPT_VALUE', message, options)
+  }
+}
+
 /** A value cannot be serialized (a function, a symbol, a class instance with native state, undefined, ...). */
 export class ValueNotSerializableError extends DlhtError {
   constructor(message: string, options?: ErrorOptions) {

@@ -3,6 +3,7 @@
 
 import { InvalidKeyError } from '../errors.js'
 import type { Key } from '../learned/keys.js'
+import { MAX_KEY_BYTES_LIMIT } from './config.js'
 
 /** A stored key: a scalar key, or a point (one number per dimension) on a node declared `spatial`. */
 export type NodeKey = Key | readonly number[]
@@ -260,6 +261,8 @@ export function encodeKeyBytes(key: NodeKey): Uint8Array {
  * @throws InvalidKeyError when the bytes are not a canonical key
  */
 export function decodeKeyBytes(bytes: Uint8Array): NodeKey {
+  // Longer than any key a node accepts: refused before a 4 MB digit string takes seconds to parse.
+  if (bytes.byteLength > MAX_KEY_BYTES_LIMIT) throw new InvalidKeyError('bytes are longer than any dlht key')
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const body = buffer.subarray(1)
   switch (buffer[0]) {

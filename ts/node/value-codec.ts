@@ -4,7 +4,7 @@
 // anything else goes through `node:v8` itself, so both paths always agree.
 
 import { deserialize, serialize } from 'node:v8'
-import { ValueNotSerializableError, ValueTooLargeError } from './errors.js'
+import { CorruptValueError, ValueNotSerializableError, ValueTooLargeError } from './errors.js'
 
 /** Tags of V8's ValueSerializer format (src/objects/value-serializer.cc). */
 enum Tag {
@@ -338,7 +338,10 @@ function readArray(depth: number): unknown[] {
   return array
 }
 
-/** Reads a value back from `serializeValue` (or `v8.serialize`) output: a fresh copy on every call. */
+/**
+ * Reads a value back from `serializeValue` (or `v8.serialize`) output: a fresh copy on every call.
+ * @throws CorruptValueError when the bytes are not such output
+ */
 export function deserializeValue(bytes: Uint8Array): unknown {
   input = bytes
   inputBuffer = bytes instanceof Buffer ? bytes : undefined
@@ -350,7 +353,11 @@ export function deserializeValue(bytes: Uint8Array): unknown {
       if (version >= OLDEST_READABLE_VERSION && version <= FORMAT_VERSION) return readFast(0)
     }
   } catch (err) {
-    if (err !== NOT_FAST) throw err
+    if (err !== NOT_FAST) throw new CorruptValueError('value bytes do not decode', { cause: err })
   }
-  return deserialize(bytes)
+  try {
+    return deserialize(bytes)
+  } catch (err) {
+    throw new CorruptValueError(`value bytes do not decode: ${(err as Error).message}`, { cause: err })
+  }
 }

@@ -61,6 +61,20 @@ export class VnodeUnavailableError extends DlhtError {
   }
 }
 
+/** The peer has as many requests of this connection in flight as it serves at once; try again later. */
+export class PeerBusyError extends DlhtError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_DLHT_PEER_BUSY', message, options)
+  }
+}
+
+/** A message came from a peer that may not send it; nothing was changed. */
+export class UnauthorizedMessageError extends DlhtError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_DLHT_UNAUTHORIZED', message, options)
+  }
+}
+
 /** The remote handler failed with an error that has no typed counterpart here. */
 export class RemoteError extends DlhtError {}
 
@@ -79,6 +93,8 @@ const BY_CODE: Record<string, new (message: string) => DlhtError> = {
   ERR_DLHT_LOOKUP_FAILED: LookupFailedError,
   ERR_DLHT_JOIN_FAILED: JoinFailedError,
   [HandOverRefusedError.code]: HandOverRefusedError,
+  ERR_DLHT_UNAUTHORIZED: UnauthorizedMessageError,
+  ERR_DLHT_PEER_BUSY: PeerBusyError,
 }
 
 /**

@@ -8,11 +8,13 @@ import {
   errorToWire,
   FrameTooLargeError,
   MalformedMessageError,
+  PeerBusyError,
   PeerUnavailableError,
   ProtocolError,
   RemoteCallTimeoutError,
   UnknownMessageError,
 } from './errors.js'
+import { type FrameAccount, SlowFrameError } from './frame-budget.js'
 
 /** Id of a failure that concerns the whole stream (no call has it: call ids stay below 2^31). */
 const STREAM_FAILURE_ID = 0xffffffff
@@ -66,6 +68,10 @@ export class AfterQueueing {
 export interface RpcStreamOptions {
   /** Largest frame accepted or sent, in bytes. Default 4 MiB. */
   maxFrameSize?: number
+  /** Where bytes of unfinished frames are counted; past its limits the stream is reset. Default: none. */
+  account?: FrameAccount
+  /** Milliseconds a frame may take to arrive once begun; a slower one resets the stream. Default: none. */
+  frameTimeout?: number
 }
 
 /** What a stream's 'message' event carries: bytes, or a list of byte chunks. */
@@ -76,7 +82,7 @@ type Chunk = Uint8Array | { subarray(): Uint8Array }
  * frames of a chunk in one synchronous loop. Bytes of an unfinished frame wait, joined only once
  * the frame is complete.
  */
-class FrameReader {
+export class FrameReader {
   readonly #maxFrameSize: number
   #chunks: Uint8Array[] = []
   #buffered = 0
@@ -87,6 +93,17 @@ class FrameReader {
 
   constructor(maxFrameSize: number) {
     this.#maxFrameSize = maxFrameSize
+  }
+
+  /** Bytes of an unfinished frame waiting for the rest. */
+  get buffered(): number {
+    return this.#buffered
+  }
+
+  /** Drops what is buffered (the stream ended). */
+  clear(): void {
+    this.#chunks = []
+    this.#buffered = 0
   }
 
   /**
@@ -111,7 +128,8 @@ class FrameReader {
       offset = frameEnd
       onFrame(data.subarray(start, frameEnd))
     }
-    this.#chunks = offset === data.byteLength ? [] : [data.subarray(offset)]
+    // A rest after whole frames is copied: a view would keep the frames' bytes alive as well.
+    this.#chunks = offset === data.byteLength ? [] : [offset === 0 ? data : data.slice(offset)]
     this.#buffered = data.byteLength - offset
   }
 
@@ -267,27 +285,62 @@ function asAbortError(reason: unknown): unknown {
   return reason
 }
 
-/** Reads a stream's frames as they arrive, without an async iterator: `onEnvelope` runs synchronously. */
+/**
+ * Reads a stream's frames as they arrive, without an async iterator: `onEnvelope` runs synchronously.
+ * Bytes of an unfinished frame are held in `options.account` and must arrive within
+ * `options.frameTimeout`; once the stream ends or fails nothing more is read and they are released.
+ */
 function readStream(
   stream: MessageStream,
-  maxFrameSize: number,
+  options: RpcStreamOptions,
   handlers: { onEnvelope(envelope: Envelope): void; onEnd(err?: Error): void },
 ): void {
-  const reader = new FrameReader(maxFrameSize)
+  const { account, frameTimeout } = options
+  const reader = new FrameReader(options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE)
+  let failed = false
+  let slowFrame: ReturnType<typeof setTimeout> | undefined
+  const stopReading = () => {
+    failed = true
+    reader.clear()
+    account?.release()
+    if (slowFrame !== undefined) clearTimeout(slowFrame)
+  }
+  /** Frames read so far: a frame that completes restarts the clock of the next. */
+  let frames = 0
   const onFrame = (frame: Uint8Array) => {
+    frames++
     for (const envelope of decodeFrame(frame)) handlers.onEnvelope(envelope)
   }
+  const onSlowFrame = () => {
+    stopReading()
+    handlers.onEnd(new SlowFrameError(`a frame did not arrive whole within ${frameTimeout} ms`))
+  }
   stream.addEventListener('message', (event) => {
+    if (failed) return
+    const framesBefore = frames
     try {
       reader.push(event.data, onFrame)
+      account?.hold(reader.buffered)
     } catch (err) {
+      stopReading()
       handlers.onEnd(asStreamError(err))
+      return
+    }
+    if (frameTimeout === undefined || (slowFrame !== undefined && frames === framesBefore)) return
+    if (slowFrame !== undefined) clearTimeout(slowFrame)
+    slowFrame = undefined
+    if (reader.buffered > 0) {
+      slowFrame = setTimeout(onSlowFrame, frameTimeout)
+      slowFrame.unref()
     }
   })
   stream.addEventListener('remoteCloseWrite', () => handlers.onEnd(), { once: true })
   stream.addEventListener(
     'close',
-    (event) => handlers.onEnd(event.error === undefined ? undefined : asStreamError(event.error)),
+    (event) => {
+      stopReading()
+      handlers.onEnd(event.error === undefined ? undefined : asStreamError(event.error))
+    },
     { once: true },
   )
 }
@@ -326,7 +379,7 @@ export class RpcClient {
     this.stream = stream
     const maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
     this.#writer = new FrameWriter(stream, maxFrameSize)
-    readStream(stream, maxFrameSize, {
+    readStream(stream, options, {
       onEnvelope: (envelope) => this.#answered(envelope),
       onEnd: (err) => this.#fail(err ?? new PeerUnavailableError('the peer closed the stream')),
     })
@@ -449,6 +502,18 @@ export interface ServeOptions extends RpcStreamOptions {
   serves(type: number): boolean
   /** Requests handled at once on this stream before reading pauses. Default 512. */
   maxInFlight?: number
+  /** Requests in flight on all streams of the connection; past its limit requests are answered PeerBusyError. */
+  connectionRequests?: RequestCounter
+}
+
+/** Requests being served on the streams of one connection, with a limit. */
+export class RequestCounter {
+  readonly limit: number
+  count = 0
+
+  constructor(limit: number) {
+    this.limit = limit
+  }
 }
 
 /** A protocol violation after which the serving end answers what it can and closes the stream. */
@@ -523,8 +588,10 @@ export function serveRpc(stream: MessageStream, handler: RpcHandler, options: Se
     if (isFatal(outcome.error)) close(outcome.error as Error)
   }
 
+  const connectionRequests = options.connectionRequests
   const settle = (id: number, outcome: { body: unknown } | { error: unknown }) => {
     inFlight--
+    if (connectionRequests !== undefined) connectionRequests.count--
     answer(id, outcome)
     if (paused && inFlight < maxInFlight && !closing.signal.aborted) {
       paused = false
@@ -538,6 +605,14 @@ export function serveRpc(stream: MessageStream, handler: RpcHandler, options: Se
   }
 
   const handle = (id: number, type: number, body: unknown) => {
+    if (connectionRequests !== undefined) {
+      if (connectionRequests.count >= connectionRequests.limit) {
+        const busy = `the connection has ${connectionRequests.count} requests in flight already`
+        answer(id, { error: new PeerBusyError(busy) })
+        return
+      }
+      connectionRequests.count++
+    }
     inFlight++
     let result: unknown
     try {
@@ -554,7 +629,7 @@ export function serveRpc(stream: MessageStream, handler: RpcHandler, options: Se
     } else settle(id, { body: result })
   }
 
-  readStream(stream, maxFrameSize, {
+  readStream(stream, options, {
     onEnvelope: (envelope) => {
       if (closing.signal.aborted) return
       if (envelope.kind !== EnvelopeKind.Request) {
