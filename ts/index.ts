@@ -58,6 +58,13 @@ export {
   type VnodeRef,
 } from './node/router.js'
 export {
+  isSupportedNode,
+  MIN_NODE_VERSION,
+  NativeBindingError,
+  PREBUILT_PLATFORMS,
+  UnsupportedNodeError,
+} from './platform.js'
+export {
   FrameTooLargeError,
   MalformedMessageError,
   PeerUnavailableError,
