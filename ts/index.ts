@@ -38,6 +38,7 @@ export {
 } from './node/errors.js'
 export { decodeKeyBytes, encodeKeyBytes, type KeyFamily, type NodeKey } from './node/keys.js'
 export {
+  DEFAULT_RETRAIN_WAIT_MS,
   LeadNode,
   type LeadNodeInit,
   type NodeStats,

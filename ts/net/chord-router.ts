@@ -187,8 +187,15 @@ function handOverKey(vnode: VnodeRef): string {
 /** Hand-overs a peer remembers having taken, so that a repeated Leave is only acknowledged. */
 const REMEMBERED_HAND_OVERS = 64
 
-/** How long, in call timeouts, a leaving vnode keeps trying to hand its arc over. */
+/** How long, in call timeouts, a moving vnode keeps trying to hand its arc over. */
 const LEAVE_PATIENCE_TIMEOUTS = 4
+
+/**
+ * How long, in call timeouts, `stop()` takes at most before libp2p stops: half of it for a
+ * running rollout to settle, the rest for handing arcs over. A neighbour that is dead or leaving
+ * too cannot hold a stopping peer longer.
+ */
+const STOP_BOUND_TIMEOUTS = 2
 
 /** Plans a rebalance makes at most when the ring changes under its moves. */
 const REBALANCE_PLANS = 3
@@ -391,12 +398,14 @@ export class ChordRouter implements Router {
   async stop(): Promise<void> {
     const running = this.#running
     if (running === undefined) return
+    const bound = STOP_BOUND_TIMEOUTS * this.#options.callTimeout
+    const leaveBy = AbortSignal.timeout(bound)
     // Finish moving entries of a rollout first: a graceful leave hands over only owned arcs.
-    await this.#rollout.settle()
+    await Promise.race([this.#rollout.settle(), sleep(bound / 2, leaveBy)])
     running.abort()
     this.#rollout.stop()
     await this.#maintenance
-    await this.#leaveRing()
+    await this.#leaveRing(leaveBy)
     this.#running = undefined
     this.#service?.setHandler(undefined)
     await this.#libp2p?.stop()
@@ -606,10 +615,15 @@ export class ChordRouter implements Router {
   /**
    * A federated round over every peer of the ring and the rollout of its model; null when no peer
    * has keys. `sampleKeys` (encoded, sorted) replace this peer's own keys as its contribution.
+   * With a `signal`, waits for a busy ring until it aborts (see {@link ModelRollout.coordinateWhenFree}).
    */
-  async retrainCluster(sampleKeys?: Float64Array): Promise<ClusterRetrainOutcome | null> {
+  async retrainCluster(
+    sampleKeys?: Float64Array,
+    signal?: AbortSignal,
+  ): Promise<ClusterRetrainOutcome | null> {
     if (this.#running === undefined) throw new NotStartedError('the overlay is not started')
-    return this.#rollout.coordinate(sampleKeys)
+    if (signal === undefined) return this.#rollout.coordinate(sampleKeys)
+    return this.#rollout.coordinateWhenFree(sampleKeys, signal)
   }
 
   // --- rollout ---------------------------------------------------------------------------------
@@ -1669,7 +1683,10 @@ export class ChordRouter implements Router {
       throw new InvalidArgumentError(`peer ${this.peerId} already runs a vnode at ${to}`)
     const via = vnode.chord.successors.find((successor) => successor.id !== from)
     if (via === undefined) throw new JoinFailedError('a vnode alone on the ring has nowhere to move')
-    await this.#leaveVnode(vnode)
+    await this.#leaveVnode(
+      vnode,
+      AbortSignal.any([signal, AbortSignal.timeout(LEAVE_PATIENCE_TIMEOUTS * this.#options.callTimeout)]),
+    )
     if (vnode.active) throw new JoinFailedError(`vnode ${from} could not hand its arc over`)
     this.#vnodes.delete(from)
     await this.#joinVnode(this.#newVnode(vnode.ref.vnodeId, to), via, signal)
@@ -1748,9 +1765,9 @@ export class ChordRouter implements Router {
   }
 
   /** Hands every vnode's arc and entries to its successor and tells its predecessor. */
-  async #leaveRing(): Promise<void> {
+  async #leaveRing(signal: AbortSignal): Promise<void> {
     for (const vnode of [...this.#vnodes.values()]) {
-      if (vnode.active) await this.#leaveVnode(vnode)
+      if (vnode.active) await this.#leaveVnode(vnode, signal)
       this.#vnodes.delete(vnode.ref.id)
     }
   }
@@ -1760,10 +1777,15 @@ export class ChordRouter implements Router {
    * has run, vnodes that joined in between are missing from the list, so follow predecessors back
    * (the arc must go to the vnode that holds it, or its entries would sit where no lookup leads).
    */
-  async #arcSuccessor(ref: VnodeRef, listed: VnodeRef): Promise<VnodeRef> {
+  async #arcSuccessor(ref: VnodeRef, listed: VnodeRef, signal: AbortSignal): Promise<VnodeRef> {
     let candidate = listed
     for (let hop = 0; hop < 2 * this.#options.successorListLength; hop++) {
-      const { arcStart, predecessor } = await this.#ringCall(candidate, Neighbours, { target: candidate.id })
+      const { arcStart, predecessor } = await this.#ringCall(
+        candidate,
+        Neighbours,
+        { target: candidate.id },
+        signal,
+      )
       if (arcStart === ref.id || predecessor === null || predecessor.id === ref.id) return candidate
       const size = this.#hashSpaceSize
       const between =
@@ -1778,48 +1800,53 @@ export class ChordRouter implements Router {
    * Hands the vnode's arc and entries to the vnode that follows it, then tells its predecessor.
    * The entries are copied, and deleted here only once the successor has taken them: until then
    * this peer still serves them (data operations wait while the hand-over runs, see TransitionGate).
+   * Gives up when `signal` aborts; a vnode with no other vnode left on the ring has no one to hand to.
    */
-  async #leaveVnode(vnode: LocalVnode): Promise<void> {
+  async #leaveVnode(vnode: LocalVnode, signal: AbortSignal): Promise<void> {
     const { chord, ref } = vnode
     vnode.leaving = true
-    // Refusals last while the ring settles around a neighbour joining or leaving: keep trying for
-    // a few call timeouts, a stabilization period apart.
-    const deadline = performance.now() + LEAVE_PATIENCE_TIMEOUTS * this.#options.callTimeout
+    // Refusals last while the ring settles around a neighbour joining or leaving: keep trying,
+    // a stabilization period apart, until the signal says stop.
     const pause = Math.min(1000, Math.max(100, this.#stabilizeMs))
-    const handed = await this.#gate.exclusive(async () => {
+    const outcome = await this.#gate.exclusive(async (): Promise<'handed' | 'alone' | 'gave up'> => {
       for (;;) {
         const successors = chord.successors.filter(
           (node) => node.id !== ref.id && (node.peerId !== this.peerId || this.#vnodes.get(node.id)?.active),
         )
-        if (successors.length === 0) return false
+        if (successors.length === 0) return 'alone'
         for (const listed of successors) {
-          const outcome = await this.#handOver(vnode, listed)
-          if (outcome === 'handed') return true
-          if (outcome === 'refused') break
+          if (signal.aborted) return 'gave up'
+          const attempt = await this.#handOver(vnode, listed, signal)
+          if (attempt === 'handed') return 'handed'
+          if (attempt === 'refused') break
         }
-        if (performance.now() + pause > deadline) return false
-        await new Promise((resolve) => setTimeout(resolve, pause))
+        await sleep(pause, signal)
+        if (signal.aborted) return 'gave up'
       }
     })
     vnode.leaving = false
-    if (!handed) {
+    if (outcome === 'gave up')
       this.#log(`vnode ${ref.id} could not hand its arc over; its entries stay on this peer`)
-      return
-    }
+    if (outcome !== 'handed') return
     const predecessor = chord.predecessor
     if (predecessor !== null && predecessor.id !== ref.id) {
-      await this.#ringCall(predecessor, SuccessorLeft, {
-        target: predecessor.id,
-        leaving: ref,
-        successors: [...chord.successors],
-      }).catch(() => {})
+      await this.#ringCall(
+        predecessor,
+        SuccessorLeft,
+        { target: predecessor.id, leaving: ref, successors: [...chord.successors] },
+        signal,
+      ).catch(() => {})
     }
   }
 
   /** One attempt to hand the vnode's arc to the vnode that holds the arc after it (see #arcSuccessor). */
-  async #handOver(vnode: LocalVnode, listed: VnodeRef): Promise<'handed' | 'refused' | 'unreachable'> {
+  async #handOver(
+    vnode: LocalVnode,
+    listed: VnodeRef,
+    signal: AbortSignal,
+  ): Promise<'handed' | 'refused' | 'unreachable'> {
     const { chord, ref } = vnode
-    const successor = await this.#arcSuccessor(ref, listed).catch(() => listed)
+    const successor = await this.#arcSuccessor(ref, listed, signal).catch(() => listed)
     const remote = successor.peerId !== this.peerId
     const arc = { from: chord.arcStart, to: ref.id }
     const records = remote ? this.#copyArc(arc) : []
@@ -1831,9 +1858,9 @@ export class ChordRouter implements Router {
       records,
       modelVersion: this.#learnedHash.version,
     }
-    for (let attempt = 1; attempt <= 3; attempt++) {
+    for (let attempt = 1; attempt <= 3 && !signal.aborted; attempt++) {
       try {
-        await this.#ringCall(successor, Leave, request)
+        await this.#ringCall(successor, Leave, request, signal)
         vnode.active = false
         vnode.left = true
         if (remote) {

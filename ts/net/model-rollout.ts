@@ -155,6 +155,17 @@ function evenSample(sorted: Float64Array, limit: number): Float64Array {
   return sample
 }
 
+/** How often a retrain waiting for a busy ring looks again. */
+const BUSY_POLL_MS = 50
+
+function busyUntilAborted(signal: AbortSignal, cause?: unknown): RolloutBusyError {
+  const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason)
+  return new RolloutBusyError(
+    `the ring was still busy with a previous rollout when the wait ended (${reason})`,
+    { cause: cause ?? signal.reason },
+  )
+}
+
 /** One peer's part in cluster-wide retraining: contributor, validator, coordinator and migrator. */
 export class ModelRollout {
   readonly #host: RolloutHost
@@ -560,6 +571,31 @@ export class ModelRollout {
       this.#round = null
     })
     return this.#round
+  }
+
+  /**
+   * Like {@link coordinate}, but a busy ring is waited for rather than refused: the call joins a
+   * round that has not committed yet, or waits for the running migration or rebalance and for
+   * busy peers, then runs its own round.
+   * @throws RolloutBusyError when `signal` aborts while the ring is still busy
+   */
+  async coordinateWhenFree(
+    sampleKeys: Float64Array | undefined,
+    signal: AbortSignal,
+  ): Promise<ClusterRetrainOutcome | null> {
+    for (let attempt = 1; ; attempt++) {
+      while (this.#round === null && (this.migrating || this.#rebalancing !== null) && !signal.aborted)
+        await sleep(BUSY_POLL_MS, signal)
+      if (signal.aborted) throw busyUntilAborted(signal)
+      try {
+        return await this.coordinate(sampleKeys)
+      } catch (err) {
+        if (!(err instanceof RolloutBusyError)) throw err
+        // Another peer is migrating or preparing its own round: it finishes within a few polls.
+        await sleep(Math.min(BUSY_POLL_MS * attempt, 1000), signal)
+        if (signal.aborted) throw busyUntilAborted(signal, err)
+      }
+    }
   }
 
   async #runRound(sampleKeys: Float64Array | undefined): Promise<ClusterRetrainOutcome | null> {

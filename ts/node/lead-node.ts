@@ -55,7 +55,16 @@ export interface RetrainOptions {
   sampleKeys?: readonly NodeKey[]
   /** Train even if no trigger fires. */
   force?: boolean
+  /**
+   * Bounds the wait for a ring still busy with a previous rollout (a running round, migration
+   * or vnode rebalance); the default bound is {@link DEFAULT_RETRAIN_WAIT_MS}. When it aborts
+   * first, the call fails with RolloutBusyError.
+   */
+  signal?: AbortSignal
 }
+
+/** How long `retrainModel` waits for a busy ring when the caller gives no `signal`. */
+export const DEFAULT_RETRAIN_WAIT_MS = 120_000
 
 export interface RetrainResult {
   retrained: boolean
@@ -174,6 +183,8 @@ export class LeadNode extends EventTarget {
   #state: State = 'stopped'
   #transition: Promise<void> = Promise.resolve()
   #retraining: Promise<RetrainResult> | null = null
+  /** Aborted by stop(): a retrain waiting for a busy ring gives up. */
+  #stopping = new AbortController()
   #lastRetrainError: string | null = null
   #keysSinceCheck = 0
   readonly #operations = { puts: 0, gets: 0, hits: 0, misses: 0, deletes: 0, rangeQueries: 0, retrains: 0 }
@@ -247,6 +258,7 @@ export class LeadNode extends EventTarget {
     return this.#transitionTo(async () => {
       if (this.#state === 'started') return
       this.#state = 'starting'
+      this.#stopping = new AbortController()
       try {
         await this.#store.open()
         await this.#restoreModel()
@@ -268,6 +280,7 @@ export class LeadNode extends EventTarget {
     return this.#transitionTo(async () => {
       if (this.#state !== 'started') return
       this.#state = 'stopping'
+      this.#stopping.abort(new NotStartedError('the node is stopping'))
       await this.#retraining?.catch(() => {})
       try {
         await this.#router.stop()
@@ -570,7 +583,7 @@ export class LeadNode extends EventTarget {
     }
     if (!this.config.autoRetrain || this.#retraining !== null || this.#state !== 'started') return
     if (!this.#trainingManager.shouldRetrain().retrain) return
-    this.retrainModel().catch((err: unknown) => {
+    this.#retrainInTurn({}, null).catch((err: unknown) => {
       // Another peer's round is running: the ring retrains anyway, and this trigger fires again if needed.
       if (err instanceof DlhtError && err.code === 'ERR_DLHT_ROLLOUT_BUSY') return
       this.#lastRetrainError = (err as Error).message
@@ -582,12 +595,30 @@ export class LeadNode extends EventTarget {
    * Retrains the learned hash when a trigger fires (or `force`): trains a new model off the main
    * thread on the reservoir sample (or `sampleKeys`), installs it as the next version, then brings
    * stored entries' positions up to date in batches. Gets and puts keep being served throughout.
+   * On a ring busy with a previous rollout, the call joins a round not yet committed, or waits
+   * for the migration or rebalance to end and then runs its own.
+   * @throws RolloutBusyError when the ring is still busy once `options.signal` (by default
+   *   {@link DEFAULT_RETRAIN_WAIT_MS}) aborts; NotStartedError when the node stops meanwhile
    */
   async retrainModel(options: RetrainOptions = {}): Promise<RetrainResult> {
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal))
+      throw new InvalidArgumentError('retrainModel: signal must be an AbortSignal')
+    const signal = AbortSignal.any([
+      options.signal ?? AbortSignal.timeout(DEFAULT_RETRAIN_WAIT_MS),
+      this.#stopping.signal,
+    ])
+    return this.#retrainInTurn(options, signal)
+  }
+
+  /**
+   * Runs one retrain after any other on this node. `waitSignal` bounds the wait for a ring busy
+   * with a previous rollout; null refuses a busy ring at once (an automatic trigger fires again).
+   */
+  async #retrainInTurn(options: RetrainOptions, waitSignal: AbortSignal | null): Promise<RetrainResult> {
     this.#assertStarted()
     while (this.#retraining !== null) await this.#retraining.catch(() => {})
     this.#assertStarted()
-    const retraining = this.#retrain(options)
+    const retraining = this.#retrain(options, waitSignal ?? undefined)
     this.#retraining = retraining
     try {
       return await retraining
@@ -596,7 +627,10 @@ export class LeadNode extends EventTarget {
     }
   }
 
-  async #retrain({ sampleKeys, force = false }: RetrainOptions): Promise<RetrainResult> {
+  async #retrain(
+    { sampleKeys, force = false }: RetrainOptions,
+    waitSignal: AbortSignal | undefined,
+  ): Promise<RetrainResult> {
     const { retrain, reason } = this.#trainingManager.shouldRetrain(force)
     const result: RetrainResult = {
       retrained: false,
@@ -610,7 +644,7 @@ export class LeadNode extends EventTarget {
     const keys = sampleKeys === undefined ? undefined : this.learnedHash.encodeMany(sampleKeys).sort()
     if (this.#router.retrainCluster !== undefined) {
       // On a ring every peer must route by the same model: train across the ring and roll out.
-      const outcome = await this.#router.retrainCluster(keys)
+      const outcome = await this.#router.retrainCluster(keys, waitSignal)
       if (outcome === null) return result
       Object.assign(result, {
         retrained: true,

@@ -74,8 +74,10 @@ export interface Router {
   /**
    * Retrains across every peer of the ring and rolls the model out; null when no peer has keys.
    * Absent on a single-node router (the node then trains alone). `sampleKeys` are encoded, sorted.
+   * With a `signal`, a ring busy with a previous rollout is waited for until it aborts; without
+   * one, a busy ring is refused at once.
    */
-  retrainCluster?(sampleKeys?: Float64Array): Promise<ClusterRetrainOutcome | null>
+  retrainCluster?(sampleKeys?: Float64Array, signal?: AbortSignal): Promise<ClusterRetrainOutcome | null>
   /**
    * While writes must wait (a ring holds them while a new model is prepared), a promise of the
    * moment they may go on; undefined when they may go on at once.
