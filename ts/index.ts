@@ -24,9 +24,11 @@ export {
 } from './learned/rmi.js'
 // overlay
 export { ChordRouter, type ChordRouterOptions, chordRouter } from './net/chord-router.js'
+export { type ClientRangeEntry, DlhtClient, type DlhtClientOptions } from './net/dlht-client.js'
 export { createDlhtLibp2p, type DlhtLibp2p } from './net/libp2p.js'
 export { DlhtService, type DlhtServiceInit, dlhtService, NodeNotReadyError } from './net/service.js'
 // node
+export { type ClientGatewayOptions, serveClients } from './node/client-gateway.js'
 export type { LeadConfig, LeadConfigInit, SpatialConfig } from './node/config.js'
 export type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './node/data-plane.js'
 export {
