@@ -72,6 +72,8 @@ test.serial('packed tarballs install into an empty project without Rust, import,
     })
     const { stdout } = await run(process.execPath, ['app.js'], { cwd: project, env, timeout: 60_000 })
     t.deepEqual(JSON.parse(stdout), { name: 'Paris', population: 2102650 })
+    const help = await run(join(project, 'node_modules', '.bin', 'dlht'), ['--help'], { cwd: project, env })
+    t.regex(help.stdout, /^Usage: dlht <command>/)
 
     // The main package alone: the loader's error names the platform and the missing package.
     rmSync(join(project, 'node_modules', 'dlht-linux-x64-gnu'), { recursive: true })
