@@ -123,7 +123,7 @@ test('a client command against no node exits 3 with the error code', async (t) =
 test.serial(
   'dlht start forms a ring; put, get, range, delete, stats and retrain from other processes',
   async (t) => {
-    const first = await start(t, '--vnodes', '2')
+    const first = await start(t, '--vnodes', '2', '--metrics-port', '0')
     t.regex(first.output(), /^peer 12D3Koo/m)
     t.regex(first.output(), /^started a new ring$/m)
     const second = await start(t, '--bootstrap', first.peer, '--vnodes', '2')
@@ -165,6 +165,11 @@ test.serial(
 
     t.is((await dlht('delete', 'city:rome', '--peer', first.peer)).code, 0)
     t.is((await dlht('delete', 'city:rome', '--peer', first.peer)).code, 1)
+
+    const metricsUrl = /^metrics (http:\/\/127\.0\.0\.1:\d+\/metrics)$/m.exec(first.output())?.[1]
+    const metrics = await (await fetch(metricsUrl as string)).text()
+    t.regex(metrics, /^# HELP dlht_keys /m)
+    t.regex(metrics, /^dlht_data_operations_total\{operation="put",kind="(local|remote)"\} \d+$/m)
 
     // SIGTERM: the first node leaves gracefully, handing its entries to the second.
     const stopped = await first.stop('SIGTERM')

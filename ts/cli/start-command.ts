@@ -6,6 +6,7 @@ import { type ChordRouter, chordRouter } from '../net/chord-router.js'
 import { serveClients } from '../node/client-gateway.js'
 import type { LeadConfigInit } from '../node/config.js'
 import { LeadNode } from '../node/lead-node.js'
+import type { LogRecord } from '../node/node-log.js'
 import { type Command, ExitCode, integerOption, parseCommand, stringOption, UsageError } from './command.js'
 
 const HELP = `Usage: dlht start [options]
@@ -20,6 +21,7 @@ Options:
   --bootstrap <peer>     "host:port" or multiaddr of a node of the ring to join (default: a new ring)
   --vnodes <n>           virtual nodes of this node (default 3)
   --data-dir <dir>       LMDB directory: entries and model survive a restart (default: in memory)
+  --metrics-port <n>     serve Prometheus metrics at http://<host>:<n>/metrics (0 picks a port)
   --config <file>        JSON file of LeadConfig fields (hashSpaceSize as a string); options win
   -h, --help             this help
 `
@@ -30,6 +32,7 @@ const OPTIONS = {
   bootstrap: { type: 'string' },
   vnodes: { type: 'string' },
   'data-dir': { type: 'string' },
+  'metrics-port': { type: 'string' },
   config: { type: 'string' },
 } as const
 
@@ -64,11 +67,13 @@ function configOf(values: Parameters<typeof stringOption>[0]): LeadConfigInit {
   const dataDir = stringOption(values, 'data-dir')
   const port = integerOption('port', stringOption(values, 'port'), 0, 65535)
   const vnodes = integerOption('vnodes', stringOption(values, 'vnodes'), 1, 4096)
+  const metricsPort = integerOption('metrics-port', stringOption(values, 'metrics-port'), 0, 65535)
   if (host !== undefined) config.ip = host
   if (port !== undefined) config.basePort = port
   if (bootstrap !== undefined) config.bootstrapPeer = bootstrap
   if (vnodes !== undefined) config.numVirtualNodes = vnodes
   if (dataDir !== undefined) config.dataDir = dataDir
+  if (metricsPort !== undefined) config.metricsPort = metricsPort
   if (config.network === false) throw new UsageError('dlht start runs a network node: drop "network": false')
   return config
 }
@@ -106,7 +111,10 @@ export const startCommand: Command = {
         return router
       },
     })
-    node.addEventListener('log', (event) => console.error(`log ${(event as CustomEvent).detail}`))
+    node.addEventListener('log', (event) => {
+      const { level, message } = (event as CustomEvent<LogRecord>).detail
+      if (level !== 'debug') process.stderr.write(`${level} ${message}\n`)
+    })
     const stopped = stopSignal()
     await node.start()
     const libp2p = router?.libp2p
@@ -114,6 +122,7 @@ export const startCommand: Command = {
     const stopServingClients = await serveClients(libp2p, node)
     console.log(`peer ${node.peerId}`)
     for (const address of router?.multiaddrs() ?? []) console.log(`listening ${address}`)
+    if (node.metricsUrl !== null) console.log(`metrics ${node.metricsUrl}`)
     console.log(
       node.config.bootstrapPeer === null
         ? 'started a new ring'

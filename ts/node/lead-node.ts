@@ -6,6 +6,9 @@ import { performance } from 'node:perf_hooks'
 import { DlhtError, InvalidArgumentError } from '../errors.js'
 import { KEY_ENCODING_VERSION } from '../learned/keys.js'
 import { RecursiveModelIndex } from '../learned/rmi.js'
+import { instrumentRouter } from '../metrics/instrument-router.js'
+import { type MetricsServer, serveMetrics } from '../metrics/metrics-server.js'
+import { NodeMetrics } from '../metrics/node-metrics.js'
 import { chordRouter } from '../net/chord-router.js'
 import type { RolloutStats } from '../net/model-rollout.js'
 import { LmdbValueStore } from '../storage/lmdb-store.js'
@@ -22,6 +25,7 @@ import { NotStartedError, StorageMismatchError } from './errors.js'
 import type { NodeKey } from './keys.js'
 import { LearnedHash } from './learned-hash.js'
 import { LocalStore } from './local-store.js'
+import { type LogLevel, nodeLog } from './node-log.js'
 import { RangeEntry } from './range-entry.js'
 import {
   LocalRouter,
@@ -188,6 +192,9 @@ export class LeadNode extends EventTarget {
   #lastRetrainError: string | null = null
   #keysSinceCheck = 0
   readonly #operations = { puts: 0, gets: 0, hits: 0, misses: 0, deletes: 0, rangeQueries: 0, retrains: 0 }
+  readonly #metrics = new NodeMetrics(this)
+  #metricsServer: MetricsServer | null = null
+  readonly #log: (level: LogLevel, message: string) => void = nodeLog(this, () => this.peerId)
 
   /** @throws InvalidConfigError naming the first invalid field */
   constructor(config: LeadConfigInit = {}, init: LeadNodeInit = {}) {
@@ -213,7 +220,7 @@ export class LeadNode extends EventTarget {
       store: this.#store,
       learnedHash: this.learnedHash,
       modelAdopted: (model, version) => this.#modelAdopted(model, version),
-      log: (message) => this.dispatchEvent(new CustomEvent('log', { detail: message })),
+      log: (message) => this.#log('warn', message),
     }
     const router =
       init.router ??
@@ -226,7 +233,7 @@ export class LeadNode extends EventTarget {
               numVirtualNodes: this.config.numVirtualNodes,
               dataPlane: this.#store,
             }))
-    this.#router = router(components)
+    this.#router = instrumentRouter(router(components), this.#metrics)
   }
 
   /** The manager that decides when to retrain; replaceable, as in the seed (`node.trainingManager = ...`). */
@@ -263,9 +270,12 @@ export class LeadNode extends EventTarget {
         await this.#store.open()
         await this.#restoreModel()
         await this.#router.start()
+        if (this.config.metricsPort !== null)
+          this.#metricsServer = await serveMetrics(this.#metrics, this.config.ip, this.config.metricsPort)
         this.#state = 'started'
       } catch (err) {
         this.#state = 'stopped'
+        await this.#router.stop().catch(() => {})
         await this.#store.close().catch(() => {})
         throw err
       }
@@ -283,6 +293,8 @@ export class LeadNode extends EventTarget {
       this.#stopping.abort(new NotStartedError('the node is stopping'))
       await this.#retraining?.catch(() => {})
       try {
+        await this.#metricsServer?.close()
+        this.#metricsServer = null
         await this.#router.stop()
       } finally {
         await this.#store.close()
@@ -687,6 +699,7 @@ export class LeadNode extends EventTarget {
     header.writeUInt32BE(version)
     await this.#values.writeMeta(MODEL_META, Buffer.concat([header, model.serialize()]))
     this.#operations.retrains++
+    this.#log('info', `adopted model version ${version} (${dataSize} keys)`)
     this.dispatchEvent(
       new CustomEvent('retrain', { detail: { modelVersion: version, trainingDataSize: dataSize } }),
     )
@@ -724,6 +737,16 @@ export class LeadNode extends EventTarget {
       bytes += measured.bytes
     }
     return { keys, bytes }
+  }
+
+  /** Prometheus text exposition of this node's `dlht_*` metrics (what `metricsPort` serves at /metrics). */
+  metrics(): Promise<string> {
+    return this.#metrics.text()
+  }
+
+  /** Where `metricsPort` serves the metrics ("http://ip:port/metrics") while started; null otherwise. */
+  get metricsUrl(): string | null {
+    return this.#metricsServer?.url ?? null
   }
 
   /** The router's view of the ring: this peer's vnodes and their arcs, and router details. */
