@@ -1,9 +1,9 @@
-// Wraps a Router so that every data plane it hands out counts its calls and their latency in
-// NodeMetrics, as local (this peer's store) or remote, and failed lookups count by error code.
+// Makes a Router's data planes count their calls and time them in NodeMetrics, as local (this peer's
+// store) or remote: the router's own `dataPlane` is replaced, nothing else of it changes.
 
 import type { DataPlane } from '../node/data-plane.js'
 import type { Router, VnodeRef } from '../node/router.js'
-import type { NodeMetrics, OperationKind } from './node-metrics.js'
+import type { NodeMetrics } from './node-metrics.js'
 
 const TIMED: ReadonlyArray<Exclude<keyof DataPlane, 'modelVersion'>> = [
   'put',
@@ -16,54 +16,37 @@ const TIMED: ReadonlyArray<Exclude<keyof DataPlane, 'modelVersion'>> = [
   'extract',
 ]
 
-/** Router calls whose failures (a lookup that found no owner) are counted by error code. */
-const LOOKUPS: ReadonlySet<PropertyKey> = new Set(['findSuccessor', 'findSuccessorMany', 'coveringSegments'])
-
-function countFailures(
-  call: (...args: unknown[]) => Promise<unknown>,
-  metrics: NodeMetrics,
-): (...args: unknown[]) => Promise<unknown> {
-  return (...args) =>
-    call(...args).catch((err: unknown) => {
-      metrics.error(err)
-      throw err
-    })
-}
-
-/** A data plane whose calls are timed and counted (failures by their error code). */
-function instrumentPlane(plane: DataPlane, kind: OperationKind, metrics: NodeMetrics): DataPlane {
-  const timed: Record<string, unknown> = {
+/** A data plane whose calls are counted and timed: every remote call, a sample of local ones. */
+function instrumentPlane(plane: DataPlane, kind: 'local' | 'remote', metrics: NodeMetrics): DataPlane {
+  const instrumented: Record<string, unknown> = {
     get modelVersion() {
       return plane.modelVersion
     },
   }
   for (const operation of TIMED) {
     const call = (plane[operation] as (...args: unknown[]) => Promise<unknown>).bind(plane)
-    timed[operation] = (...args: unknown[]) => {
+    const series = metrics.calls.series(operation, kind)
+    instrumented[operation] = (...args: unknown[]) => {
+      if (!series.count()) return call(...args)
       const started = performance.now()
-      return call(...args).then(
-        (result) => {
-          metrics.observe(operation, kind, (performance.now() - started) / 1000)
-          return result
-        },
-        (err: unknown) => {
-          metrics.error(err)
-          throw err
-        },
-      )
+      return call(...args).then((result) => {
+        series.observe((performance.now() - started) / 1000)
+        return result
+      })
     }
   }
-  return timed as unknown as DataPlane
+  return instrumented as unknown as DataPlane
 }
 
 /**
- * The router as is, except that `dataPlane(owner)` answers an instrumented plane (one per plane of the
- * router, so planes keep their identity: callers group keys by plane).
+ * Makes `router.dataPlane(owner)` answer instrumented planes (one per plane of the router, so planes
+ * keep their identity: callers group keys by plane). The router is otherwise untouched.
  */
-export function instrumentRouter(router: Router, metrics: NodeMetrics): Router {
+export function instrumentRouter<R extends Router>(router: R, metrics: NodeMetrics): R {
   const planes = new WeakMap<DataPlane, DataPlane>()
-  const dataPlane = (owner: VnodeRef): DataPlane => {
-    const plane = router.dataPlane(owner)
+  const dataPlane = router.dataPlane.bind(router)
+  router.dataPlane = (owner: VnodeRef): DataPlane => {
+    const plane = dataPlane(owner)
     let instrumented = planes.get(plane)
     if (instrumented === undefined) {
       instrumented = instrumentPlane(plane, owner.peerId === router.peerId ? 'local' : 'remote', metrics)
@@ -71,19 +54,5 @@ export function instrumentRouter(router: Router, metrics: NodeMetrics): Router {
     }
     return instrumented
   }
-  const bound = new Map<PropertyKey, unknown>()
-  return new Proxy(router, {
-    get(target, property) {
-      if (property === 'dataPlane') return dataPlane
-      const value = Reflect.get(target, property, target)
-      if (typeof value !== 'function') return value
-      // Methods run on the router itself (its private fields are not reachable through the proxy).
-      let method = bound.get(property)
-      if (method === undefined) {
-        method = LOOKUPS.has(property) ? countFailures(value.bind(target), metrics) : value.bind(target)
-        bound.set(property, method)
-      }
-      return method
-    },
-  })
+  return router
 }

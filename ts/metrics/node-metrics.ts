@@ -1,13 +1,11 @@
 // Prometheus metrics of one LeadNode (prom-client, a registry per node): data-plane calls and their
 // latency by kind, errors by code, and a snapshot of the node's stats taken at each scrape.
 
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, Gauge, Registry } from 'prom-client'
 import type { RolloutState } from '../net/model-rollout.js'
 import type { NodeStats } from '../node/lead-node.js'
 import type { RoutingTableStats } from '../node/router.js'
-
-/** Whether a data-plane call was served by this peer's store or sent to another peer. */
-export type OperationKind = 'local' | 'remote'
+import { DataPlaneCalls } from './data-plane-calls.js'
 
 /** What the metrics read at each scrape (a LeadNode), and whose 'error' events they count. */
 export interface MetricsSource extends EventTarget {
@@ -21,9 +19,6 @@ interface OverlayCounters {
   lookupHops?: number
   cacheHits?: number
 }
-
-/** Latency buckets, in seconds: 10 µs (a local get) to 5 s (a remote call's default deadline). */
-const LATENCY_BUCKETS = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1, 5]
 
 const ROLLOUT_STATES: readonly RolloutState[] = ['idle', 'prepared', 'migrating', 'rebalancing']
 
@@ -39,9 +34,9 @@ function codeOf(err: unknown): string {
  */
 export class NodeMetrics {
   readonly registry = new Registry()
+  /** Data-plane calls and their latency, recorded by the instrumented router. */
+  readonly calls = new DataPlaneCalls()
   readonly #source: MetricsSource
-  readonly #calls: Counter<'operation' | 'kind'>
-  readonly #latency: Histogram<'operation' | 'kind'>
   readonly #errors: Counter<'code'>
   readonly #snapshot: {
     operations: Counter<'operation'>
@@ -64,22 +59,9 @@ export class NodeMetrics {
   constructor(source: MetricsSource) {
     this.#source = source
     const registers = [this.registry]
-    this.#calls = new Counter({
-      name: 'dlht_data_operations_total',
-      help: 'Data-plane calls (put, putMany, get, getMany, delete, deleteMany, scan, extract) by kind: local store or remote peer',
-      labelNames: ['operation', 'kind'],
-      registers,
-    })
-    this.#latency = new Histogram({
-      name: 'dlht_data_operation_duration_seconds',
-      help: 'Latency of data-plane calls by operation and kind (local store or remote peer)',
-      labelNames: ['operation', 'kind'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    })
     this.#errors = new Counter({
       name: 'dlht_errors_total',
-      help: 'Failed data-plane calls and background failures (error events), by error code',
+      help: 'Failed attempts of operations (those retried included) and background failures (error events), by error code',
       labelNames: ['code'],
       registers,
     })
@@ -111,21 +93,15 @@ export class NodeMetrics {
     source.addEventListener('error', (event) => this.error((event as CustomEvent).detail))
   }
 
-  /** Counts one finished data-plane call and its latency. */
-  observe(operation: string, kind: OperationKind, seconds: number): void {
-    this.#calls.inc({ operation, kind })
-    this.#latency.observe({ operation, kind }, seconds)
-  }
-
   /** Counts one failure by its error code. */
   error(err: unknown): void {
     this.#errors.inc({ code: codeOf(err) })
   }
 
   /** The Prometheus text exposition of every metric, the stats read now. */
-  text(): Promise<string> {
+  async text(): Promise<string> {
     this.#refresh()
-    return this.registry.metrics()
+    return (await this.registry.metrics()) + this.calls.exposition()
   }
 
   /** The exposition's content type (for an HTTP answer). */

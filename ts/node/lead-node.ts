@@ -472,6 +472,7 @@ export class LeadNode extends EventTarget {
   /** The attempts after the first of `#routed`, which failed with `err`. */
   async #routedAgain<T>(operation: () => Promise<T>, err: unknown, retryable: Set<string>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
+      this.#metrics.error(err)
       if (!(err instanceof DlhtError && retryable.has(err.code)) || attempt >= ROUTING_RETRIES) throw err
       await new Promise((resolve) => setTimeout(resolve, 50 * attempt))
       try {
