@@ -2,7 +2,7 @@
 // from the tarballs into an empty project whose PATH has no Rust, then imported and used over libp2p.
 
 import { execFile, execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
@@ -72,6 +72,12 @@ test.serial('packed tarballs install into an empty project without Rust, import,
     })
     const { stdout } = await run(process.execPath, ['app.js'], { cwd: project, env, timeout: 60_000 })
     t.deepEqual(JSON.parse(stdout), { name: 'Paris', population: 2102650 })
+    // Shipped source maps carry their sources, which are not shipped.
+    const map = JSON.parse(
+      readFileSync(join(project, 'node_modules', 'dlht', 'dist', 'index.js.map'), 'utf8'),
+    )
+    t.is(map.sourcesContent?.length, map.sources.length)
+    t.true((map.sourcesContent as string[]).every((source) => source.length > 0))
     const help = await run(join(project, 'node_modules', '.bin', 'dlht'), ['--help'], { cwd: project, env })
     t.regex(help.stdout, /^Usage: dlht <command>/)
 

@@ -23,8 +23,9 @@ export const {
   encodeString,
   encodeStrings,
   federatedAverage,
-  KEY_ENCODING_VERSION,
 } = binding
+/** Version of the key encoding the addon implements (recorded in data directories and protocol ids). */
+export const KEY_ENCODING_VERSION = binding.KEY_ENCODING_VERSION
 export type NativeCurve = Binding.NativeCurve
 export type NativeReservoir = Binding.NativeReservoir
 export type NativeRmi = Binding.NativeRmi

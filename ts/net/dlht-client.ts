@@ -16,6 +16,7 @@ import type { MessageCodec } from '../protocol/messages.js'
 import { bootstrapAddress, createDlhtLibp2p, type DlhtLibp2p } from './libp2p.js'
 import type { PeerAddress } from './service.js'
 
+/** Options of `DlhtClient.connect`. */
 export interface DlhtClientOptions {
   /** Deadline of each request (dial included), in milliseconds. Default 30000. */
   timeout?: number

@@ -17,6 +17,7 @@ import { DEFAULT_MAX_FRAME_SIZE, serveRpc } from '../protocol/rpc.js'
 import type { LeadNode } from './lead-node.js'
 import { deserializeValue, serializeValue } from './value-codec.js'
 
+/** Options of `serveClients`. */
 export interface ClientGatewayOptions {
   /** Largest frame read or written. Default 4 MiB. */
   maxFrameSize?: number

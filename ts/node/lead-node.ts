@@ -49,11 +49,13 @@ export interface RouterComponents {
   log(message: string): void
 }
 
+/** How a LeadNode is built besides its configuration (its router). */
 export interface LeadNodeInit {
   /** Builds the router; default: the libp2p Chord overlay, or a LocalRouter when `config.network` is false. */
   router?: (components: RouterComponents) => Router
 }
 
+/** Options of `LeadNode.retrainModel`. */
 export interface RetrainOptions {
   /** Keys to train on instead of the reservoir sample of inserted keys. */
   sampleKeys?: readonly NodeKey[]
@@ -70,6 +72,7 @@ export interface RetrainOptions {
 /** How long `retrainModel` waits for a busy ring when the caller gives no `signal`. */
 export const DEFAULT_RETRAIN_WAIT_MS = 120_000
 
+/** What `LeadNode.retrainModel` did: whether a model was trained and adopted, why, and its cost. */
 export interface RetrainResult {
   retrained: boolean
   /** On a ring: peers that contributed a model to the federated round, and model bytes exchanged. */
@@ -90,6 +93,7 @@ export interface VnodeStats extends VnodeRef {
   bytes: number
 }
 
+/** A snapshot of a node, from `LeadNode.getStats()`. */
 export interface NodeStats {
   peerId: string
   started: boolean
