@@ -44,6 +44,7 @@ export {
   LeadNode,
   type LeadNodeInit,
   type NodeStats,
+  type OperationOptions,
   type RetrainOptions,
   type RetrainResult,
   type RouterComponents,

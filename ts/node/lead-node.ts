@@ -11,6 +11,7 @@ import { type MetricsServer, serveMetrics } from '../metrics/metrics-server.js'
 import { NodeMetrics } from '../metrics/node-metrics.js'
 import { chordRouter } from '../net/chord-router.js'
 import type { RolloutStats } from '../net/model-rollout.js'
+import { raceSignal } from '../net/service.js'
 import { LmdbValueStore } from '../storage/lmdb-store.js'
 import { MemoryValueStore } from '../storage/memory-store.js'
 import type { ValueStore } from '../storage/value-store.js'
@@ -53,6 +54,16 @@ export interface RouterComponents {
 export interface LeadNodeInit {
   /** Builds the router; default: the libp2p Chord overlay, or a LocalRouter when `config.network` is false. */
   router?: (components: RouterComponents) => Router
+}
+
+/** Options of an operation (put, get, delete, their batches, range queries). */
+export interface OperationOptions {
+  /**
+   * Gives the operation up: its promise rejects with the signal's reason at once and no attempt
+   * starts after it. Calls already sent finish in the background, bounded by the call timeout (so
+   * a write already sent to its owner may still be stored); range queries stop their lookups.
+   */
+  signal?: AbortSignal
 }
 
 /** Options of `LeadNode.retrainModel`. */
@@ -395,54 +406,68 @@ export class LeadNode extends EventTarget {
    * Stores a value under a key (replacing any previous value).
    * @throws InvalidKeyError, ValueNotSerializableError, ValueTooLargeError, NotStartedError
    */
-  async put(key: NodeKey, value: unknown): Promise<void> {
+  async put(key: NodeKey, value: unknown, options: OperationOptions = {}): Promise<void> {
     this.#assertStarted()
     const bytes = serializeValue(value, this.config.maxValueBytes)
-    await this.#routed(() => this.#putOne(key, bytes), true)
+    await this.#routed(() => this.#putOne(key, bytes), true, options.signal)
     this.#operations.puts++
   }
 
   /** Stores many entries; all are checked before any is stored. */
-  async putMany(entries: Iterable<readonly [NodeKey, unknown]>): Promise<void> {
+  async putMany(
+    entries: Iterable<readonly [NodeKey, unknown]>,
+    options: OperationOptions = {},
+  ): Promise<void> {
     this.#assertStarted()
     const records: StoredRecord[] = []
     for (const [key, value] of entries)
       records.push({ key, value: serializeValue(value, this.config.maxValueBytes) })
     const keys = records.map((record) => record.key)
-    await this.#routed(async () => {
-      const held = this.#router.beforeWrite?.() // No extra turn unless writes are held.
-      if (held !== undefined) await held
-      const { groups, positions } = await this.#owners(keys)
-      await Promise.all(
-        Array.from(groups, ([plane, indices]) =>
-          plane.putMany(pick(records, indices), pickPositions(positions, indices)),
-        ),
-      )
-    }, true)
+    await this.#routed(
+      async () => {
+        const held = this.#router.beforeWrite?.() // No extra turn unless writes are held.
+        if (held !== undefined) await held
+        const { groups, positions } = await this.#owners(keys)
+        await Promise.all(
+          Array.from(groups, ([plane, indices]) =>
+            plane.putMany(pick(records, indices), pickPositions(positions, indices)),
+          ),
+        )
+      },
+      true,
+      options.signal,
+    )
     this.#operations.puts += records.length
   }
 
   /** The value stored under `key`, or undefined. */
-  async get<V = unknown>(key: NodeKey): Promise<V | undefined> {
+  async get<V = unknown>(key: NodeKey, options: OperationOptions = {}): Promise<V | undefined> {
     this.#assertStarted()
-    const bytes = await this.#routed(() => this.#getOne(key), true)
+    const bytes = await this.#routed(() => this.#getOne(key), true, options.signal)
     this.#countGets(bytes === undefined ? 0 : 1, 1)
     return bytes === undefined ? undefined : (deserializeValue(bytes) as V)
   }
 
   /** Values of many keys, in order (undefined where absent). */
-  async getMany<V = unknown>(keys: readonly NodeKey[]): Promise<Array<V | undefined>> {
+  async getMany<V = unknown>(
+    keys: readonly NodeKey[],
+    options: OperationOptions = {},
+  ): Promise<Array<V | undefined>> {
     this.#assertStarted()
     const found = new Array<Uint8Array | undefined>(keys.length)
-    await this.#routed(async () => {
-      const { groups, positions } = await this.#owners(keys)
-      await Promise.all(
-        Array.from(groups, async ([plane, indices]) => {
-          const values = await plane.getMany(pick(keys, indices), pickPositions(positions, indices))
-          for (let j = 0; j < indices.length; j++) found[indices[j]] = values[j]
-        }),
-      )
-    }, true)
+    await this.#routed(
+      async () => {
+        const { groups, positions } = await this.#owners(keys)
+        await Promise.all(
+          Array.from(groups, async ([plane, indices]) => {
+            const values = await plane.getMany(pick(keys, indices), pickPositions(positions, indices))
+            for (let j = 0; j < indices.length; j++) found[indices[j]] = values[j]
+          }),
+        )
+      },
+      true,
+      options.signal,
+    )
     let hits = 0
     const values = new Array<V | undefined>(keys.length)
     for (let i = 0; i < keys.length; i++) {
@@ -460,25 +485,36 @@ export class LeadNode extends EventTarget {
    * Runs a routed operation again when the ring changed under it: a peer was on another model
    * version (a rollout was committing; this node has caught up since), a lookup met a vnode
    * still joining, or (`repeatable` operations only) the owner's peer was gone. Routing again, a
-   * moment later, reaches the right owners.
+   * moment later, reaches the right owners. A `signal` that aborts rejects it at once and starts
+   * no further attempt.
    */
-  #routed<T>(operation: () => Promise<T>, repeatable = false): Promise<T> {
+  #routed<T>(operation: () => Promise<T>, repeatable = false, signal?: AbortSignal): Promise<T> {
     let first: Promise<T>
     try {
+      signal?.throwIfAborted()
       first = operation()
     } catch (err) {
       first = Promise.reject(err)
     }
     const retryable = repeatable ? RETRYABLE_IF_REPEATABLE : RETRYABLE
-    return first.catch((err: unknown) => this.#routedAgain(operation, err, retryable))
+    const routed = first.catch((err: unknown) => this.#routedAgain(operation, err, retryable, signal))
+    if (signal === undefined) return routed
+    routed.catch(() => {}) // Once given up, its failure is no one's to handle.
+    return raceSignal(routed, signal)
   }
 
   /** The attempts after the first of `#routed`, which failed with `err`. */
-  async #routedAgain<T>(operation: () => Promise<T>, err: unknown, retryable: Set<string>): Promise<T> {
+  async #routedAgain<T>(
+    operation: () => Promise<T>,
+    err: unknown,
+    retryable: Set<string>,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       this.#metrics.error(err)
       if (!(err instanceof DlhtError && retryable.has(err.code)) || attempt >= ROUTING_RETRIES) throw err
       await new Promise((resolve) => setTimeout(resolve, 50 * attempt))
+      signal?.throwIfAborted()
       try {
         return await operation()
       } catch (next) {
@@ -494,14 +530,18 @@ export class LeadNode extends EventTarget {
   }
 
   /** Removes a key; true when it was present. */
-  async delete(key: NodeKey): Promise<boolean> {
+  async delete(key: NodeKey, options: OperationOptions = {}): Promise<boolean> {
     this.#assertStarted()
-    const deleted = await this.#routed(async () => {
-      const held = this.#router.beforeWrite?.() // No extra turn unless writes are held.
-      if (held !== undefined) await held
-      const { plane, position } = await this.#owner(key)
-      return plane.delete(key, position)
-    })
+    const deleted = await this.#routed(
+      async () => {
+        const held = this.#router.beforeWrite?.() // No extra turn unless writes are held.
+        if (held !== undefined) await held
+        const { plane, position } = await this.#owner(key)
+        return plane.delete(key, position)
+      },
+      false,
+      options.signal,
+    )
     this.#operations.deletes++
     return deleted
   }
@@ -514,33 +554,38 @@ export class LeadNode extends EventTarget {
   async rangeQuery<V = unknown>(
     hashMin: bigint | number,
     hashMax: bigint | number,
+    options: OperationOptions = {},
   ): Promise<Array<RangeEntry<V>>> {
     this.#assertStarted()
     const size = this.config.hashSpaceSize
     const arcs = unwrap(toPosition(hashMin, size, 'hashMin'), toPosition(hashMax, size, 'hashMax'), size)
-    return this.#query<V>(arcs, {})
+    return this.#query<V>(arcs, {}, options.signal)
   }
 
   /**
    * Entries whose key lies in [keyMin, keyMax] (keys of one family: numbers and bigints, or
    * strings and byte arrays), exactly; only the arc the model predicts for the range is scanned.
    */
-  async rangeQueryKeys<V = unknown>(keyMin: NodeKey, keyMax: NodeKey): Promise<Array<RangeEntry<V>>> {
+  async rangeQueryKeys<V = unknown>(
+    keyMin: NodeKey,
+    keyMax: NodeKey,
+    options: OperationOptions = {},
+  ): Promise<Array<RangeEntry<V>>> {
     this.#assertStarted()
     if (this.learnedHash.curve !== null)
       throw new InvalidArgumentError('use rangeQueryBox on a node of point keys')
     const { hashMin, hashMax } = this.learnedHash.predictRange(keyMin, keyMax)
-    return this.#query<V>([[hashMin, hashMax]], { keyRange: { min: keyMin, max: keyMax } })
+    return this.#query<V>([[hashMin, hashMax]], { keyRange: { min: keyMin, max: keyMax } }, options.signal)
   }
 
   /**
    * Point entries inside the box (inclusive in every dimension): the box is decomposed into
    * space-filling-curve intervals, only their arcs are scanned, and points are filtered exactly.
    */
-  async rangeQueryBox<V = unknown>(box: {
-    min: readonly number[]
-    max: readonly number[]
-  }): Promise<Array<RangeEntry<V>>> {
+  async rangeQueryBox<V = unknown>(
+    box: { min: readonly number[]; max: readonly number[] },
+    options: OperationOptions = {},
+  ): Promise<Array<RangeEntry<V>>> {
     this.#assertStarted()
     const curve = this.learnedHash.curve
     if (curve === null)
@@ -553,17 +598,23 @@ export class LeadNode extends EventTarget {
     }
     const model = this.learnedHash.model
     const arcs = mergeArcs(intervals.map(([low, high]) => model.predictRange(low, high)))
-    return this.#query<V>(arcs, { box: { min: [...box.min], max: [...box.max] } })
+    return this.#query<V>(arcs, { box: { min: [...box.min], max: [...box.max] } }, options.signal)
   }
 
-  async #query<V>(arcs: Array<[bigint, bigint]>, filter: ScanFilter): Promise<Array<RangeEntry<V>>> {
+  async #query<V>(
+    arcs: Array<[bigint, bigint]>,
+    filter: ScanFilter,
+    signal: AbortSignal | undefined,
+  ): Promise<Array<RangeEntry<V>>> {
     const scanned: ScannedRecord[][] = []
     for (const [hashMin, hashMax] of arcs) {
-      const segments = await this.#router.coveringSegments(hashMin, hashMax)
+      const segments = await this.#router.coveringSegments(hashMin, hashMax, { signal })
       const pieces = this.#byPeer(segments)
       scanned.push(
-        ...(await this.#routed(() =>
-          Promise.all(pieces.map((piece) => piece.plane.scan(piece.hashMin, piece.hashMax, filter))),
+        ...(await this.#routed(
+          () => Promise.all(pieces.map((piece) => piece.plane.scan(piece.hashMin, piece.hashMax, filter))),
+          false,
+          signal,
         )),
       )
     }
