@@ -197,3 +197,24 @@ test.serial(
     t.regex(last.stdout, /SIGINT: leaving the ring\nstopped\n$/)
   },
 )
+
+test.serial('dlht start --config --data-dir: a restarted node finds its entries and model', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dlht-cli-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const config = join(dir, 'config.json')
+  writeFileSync(config, JSON.stringify({ numVirtualNodes: 5, hashSpaceSize: String(2n ** 62n) }))
+  const args = ['--config', config, '--data-dir', join(dir, 'data'), '--vnodes', '2']
+  const before = await start(t, ...args)
+  t.is((await dlht('put', 'lamp', '{"watts":40}', '--peer', before.peer)).code, 0)
+  t.is((await dlht('retrain', '--force', '--peer', before.peer)).code, 0)
+  const stats = JSON.parse((await dlht('stats', '--peer', before.peer)).stdout)
+  t.is(stats.vnodes.length, 2) // --vnodes wins over the file's numVirtualNodes
+  t.is(stats.storage, 'lmdb')
+  t.is((await before.stop('SIGTERM')).code, 0)
+
+  const after = await start(t, ...args)
+  const got = await dlht('get', 'lamp', '--peer', after.peer)
+  t.deepEqual(JSON.parse(got.stdout), { watts: 40 })
+  t.is(JSON.parse((await dlht('stats', '--peer', after.peer)).stdout).modelVersion, stats.modelVersion)
+  t.is((await after.stop('SIGINT')).code, 0)
+})
