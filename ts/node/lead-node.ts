@@ -409,7 +409,7 @@ export class LeadNode extends EventTarget {
   async put(key: NodeKey, value: unknown, options: OperationOptions = {}): Promise<void> {
     this.#assertStarted()
     const bytes = serializeValue(value, this.config.maxValueBytes)
-    await this.#routed(() => this.#putOne(key, bytes), true, options.signal)
+    await this.#routed({ repeatable: true, signal: options.signal }, () => this.#putOne(key, bytes))
     this.#operations.puts++
   }
 
@@ -423,27 +423,23 @@ export class LeadNode extends EventTarget {
     for (const [key, value] of entries)
       records.push({ key, value: serializeValue(value, this.config.maxValueBytes) })
     const keys = records.map((record) => record.key)
-    await this.#routed(
-      async () => {
-        const held = this.#router.beforeWrite?.() // No extra turn unless writes are held.
-        if (held !== undefined) await held
-        const { groups, positions } = await this.#owners(keys)
-        await Promise.all(
-          Array.from(groups, ([plane, indices]) =>
-            plane.putMany(pick(records, indices), pickPositions(positions, indices)),
-          ),
-        )
-      },
-      true,
-      options.signal,
-    )
+    await this.#routed({ repeatable: true, signal: options.signal }, async () => {
+      const held = this.#router.beforeWrite?.() // No extra turn unless writes are held.
+      if (held !== undefined) await held
+      const { groups, positions } = await this.#owners(keys)
+      await Promise.all(
+        Array.from(groups, ([plane, indices]) =>
+          plane.putMany(pick(records, indices), pickPositions(positions, indices)),
+        ),
+      )
+    })
     this.#operations.puts += records.length
   }
 
   /** The value stored under `key`, or undefined. */
   async get<V = unknown>(key: NodeKey, options: OperationOptions = {}): Promise<V | undefined> {
     this.#assertStarted()
-    const bytes = await this.#routed(() => this.#getOne(key), true, options.signal)
+    const bytes = await this.#routed({ repeatable: true, signal: options.signal }, () => this.#getOne(key))
     this.#countGets(bytes === undefined ? 0 : 1, 1)
     return bytes === undefined ? undefined : (deserializeValue(bytes) as V)
   }
@@ -455,19 +451,15 @@ export class LeadNode extends EventTarget {
   ): Promise<Array<V | undefined>> {
     this.#assertStarted()
     const found = new Array<Uint8Array | undefined>(keys.length)
-    await this.#routed(
-      async () => {
-        const { groups, positions } = await this.#owners(keys)
-        await Promise.all(
-          Array.from(groups, async ([plane, indices]) => {
-            const values = await plane.getMany(pick(keys, indices), pickPositions(positions, indices))
-            for (let j = 0; j < indices.length; j++) found[indices[j]] = values[j]
-          }),
-        )
-      },
-      true,
-      options.signal,
-    )
+    await this.#routed({ repeatable: true, signal: options.signal }, async () => {
+      const { groups, positions } = await this.#owners(keys)
+      await Promise.all(
+        Array.from(groups, async ([plane, indices]) => {
+          const values = await plane.getMany(pick(keys, indices), pickPositions(positions, indices))
+          for (let j = 0; j < indices.length; j++) found[indices[j]] = values[j]
+        }),
+      )
+    })
     let hits = 0
     const values = new Array<V | undefined>(keys.length)
     for (let i = 0; i < keys.length; i++) {
@@ -488,7 +480,10 @@ export class LeadNode extends EventTarget {
    * moment later, reaches the right owners. A `signal` that aborts rejects it at once and starts
    * no further attempt.
    */
-  #routed<T>(operation: () => Promise<T>, repeatable = false, signal?: AbortSignal): Promise<T> {
+  #routed<T>(
+    { repeatable = false, signal }: { repeatable?: boolean; signal?: AbortSignal },
+    operation: () => Promise<T>,
+  ): Promise<T> {
     let first: Promise<T>
     try {
       signal?.throwIfAborted()
@@ -532,16 +527,12 @@ export class LeadNode extends EventTarget {
   /** Removes a key; true when it was present. */
   async delete(key: NodeKey, options: OperationOptions = {}): Promise<boolean> {
     this.#assertStarted()
-    const deleted = await this.#routed(
-      async () => {
-        const held = this.#router.beforeWrite?.() // No extra turn unless writes are held.
-        if (held !== undefined) await held
-        const { plane, position } = await this.#owner(key)
-        return plane.delete(key, position)
-      },
-      false,
-      options.signal,
-    )
+    const deleted = await this.#routed({ signal: options.signal }, async () => {
+      const held = this.#router.beforeWrite?.() // No extra turn unless writes are held.
+      if (held !== undefined) await held
+      const { plane, position } = await this.#owner(key)
+      return plane.delete(key, position)
+    })
     this.#operations.deletes++
     return deleted
   }
@@ -611,10 +602,8 @@ export class LeadNode extends EventTarget {
       const segments = await this.#router.coveringSegments(hashMin, hashMax, { signal })
       const pieces = this.#byPeer(segments)
       scanned.push(
-        ...(await this.#routed(
-          () => Promise.all(pieces.map((piece) => piece.plane.scan(piece.hashMin, piece.hashMax, filter))),
-          false,
-          signal,
+        ...(await this.#routed({ signal }, () =>
+          Promise.all(pieces.map((piece) => piece.plane.scan(piece.hashMin, piece.hashMax, filter))),
         )),
       )
     }
