@@ -52,6 +52,7 @@ export {
 } from './node/lead-node.js'
 export { LearnedHash, type LearnedHashDict } from './node/learned-hash.js'
 export { RangeEntry } from './node/range-entry.js'
+export type { RangeIterationOptions } from './node/range-iterator.js'
 export {
   LocalRouter,
   type LocalRouterInit,

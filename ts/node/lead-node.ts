@@ -28,6 +28,7 @@ import { LearnedHash } from './learned-hash.js'
 import { LocalStore } from './local-store.js'
 import { type LogLevel, nodeLog } from './node-log.js'
 import { RangeEntry } from './range-entry.js'
+import { checkLimit, iterateArcs, type RangeIterationOptions } from './range-iterator.js'
 import {
   LocalRouter,
   type RangeSegment,
@@ -611,6 +612,50 @@ export class LeadNode extends EventTarget {
     const entries: Array<RangeEntry<V>> = []
     for (const records of scanned) for (const record of records) entries.push(new RangeEntry<V>(record))
     return entries
+  }
+
+  /**
+   * The entries of `rangeQuery(hashMin, hashMax)` as an async iterator: owners are asked one piece
+   * (one peer's part) at a time as entries are read, and none further once `limit` were given.
+   */
+  iterateRange<V = unknown>(
+    hashMin: bigint | number,
+    hashMax: bigint | number,
+    options: RangeIterationOptions = {},
+  ): AsyncGenerator<RangeEntry<V>, void, undefined> {
+    this.#assertStarted()
+    const size = this.config.hashSpaceSize
+    const arcs = unwrap(toPosition(hashMin, size, 'hashMin'), toPosition(hashMax, size, 'hashMax'), size)
+    return this.#iterate<V>(arcs, {}, options)
+  }
+
+  /** The entries of `rangeQueryKeys(keyMin, keyMax)` as an async iterator, as `iterateRange` gives them. */
+  iterateRangeKeys<V = unknown>(
+    keyMin: NodeKey,
+    keyMax: NodeKey,
+    options: RangeIterationOptions = {},
+  ): AsyncGenerator<RangeEntry<V>, void, undefined> {
+    this.#assertStarted()
+    if (this.learnedHash.curve !== null)
+      throw new InvalidArgumentError('use rangeQueryBox on a node of point keys')
+    const { hashMin, hashMax } = this.learnedHash.predictRange(keyMin, keyMax)
+    return this.#iterate<V>([[hashMin, hashMax]], { keyRange: { min: keyMin, max: keyMax } }, options)
+  }
+
+  #iterate<V>(arcs: Array<[bigint, bigint]>, filter: ScanFilter, options: RangeIterationOptions) {
+    checkLimit(options.limit ?? Number.POSITIVE_INFINITY)
+    this.#operations.rangeQueries++
+    return iterateArcs<V>(
+      arcs,
+      async (from, to, signal) => {
+        const [piece] = this.#byPeer(await this.#router.coveringSegments(from, to, { signal }))
+        return {
+          hashMax: piece.hashMax,
+          scan: () => this.#routed({ signal }, () => piece.plane.scan(piece.hashMin, piece.hashMax, filter)),
+        }
+      },
+      options,
+    )
   }
 
   /** Joins consecutive segments owned by one peer, so each peer is asked once per contiguous piece. */
