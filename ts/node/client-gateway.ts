@@ -6,6 +6,7 @@ import {
   CLIENT_MESSAGES,
   CLIENT_PROTOCOL,
   ClientDelete,
+  type ClientEntry,
   ClientGet,
   ClientPut,
   ClientRange,
@@ -50,14 +51,11 @@ async function answer(node: LeadNode, type: number, body: unknown): Promise<unkn
       return ClientDelete.writeAnswer(await node.delete(ClientDelete.readRequest(body, ringSize)))
     case ClientRange.type: {
       const { keyMin, keyMax, limit } = ClientRange.readRequest(body, ringSize)
-      const found = await node.rangeQueryKeys(keyMin, keyMax)
-      return ClientRange.writeAnswer({
-        entries: found.slice(0, limit).map((entry) => ({
-          key: entry.key,
-          value: serializeValue(entry.value, Number.POSITIVE_INFINITY),
-        })),
-        truncated: found.length > limit,
-      })
+      // One entry past the limit says whether the range holds more; owners past it are not asked.
+      const entries: ClientEntry[] = []
+      for await (const entry of node.iterateRangeKeys(keyMin, keyMax, { limit: limit + 1 }))
+        entries.push({ key: entry.key, value: serializeValue(entry.value, Number.POSITIVE_INFINITY) })
+      return ClientRange.writeAnswer({ entries: entries.slice(0, limit), truncated: entries.length > limit })
     }
     case ClientStats.type:
       ClientStats.readRequest(body, ringSize)
