@@ -24,6 +24,7 @@ export {
 } from './learned/rmi.js'
 // overlay
 export { ChordRouter, type ChordRouterOptions, chordRouter } from './net/chord-router.js'
+export { type ClientRangeEntry, DlhtClient, type DlhtClientOptions } from './net/dlht-client.js'
 export { exportPrivateKey, generatePrivateKey } from './net/identity.js'
 export { createDlhtLibp2p, type DlhtLibp2p } from './net/libp2p.js'
 export {
@@ -35,6 +36,7 @@ export {
 } from './net/membership.js'
 export { DlhtService, type DlhtServiceInit, dlhtService, NodeNotReadyError } from './net/service.js'
 // node
+export { type ClientGatewayOptions, serveClients } from './node/client-gateway.js'
 export type { LeadConfig, LeadConfigInit, SpatialConfig } from './node/config.js'
 export type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './node/data-plane.js'
 export {
@@ -52,6 +54,7 @@ export {
   LeadNode,
   type LeadNodeInit,
   type NodeStats,
+  type OperationOptions,
   type RetrainOptions,
   type RetrainResult,
   type RouterComponents,
@@ -59,6 +62,7 @@ export {
 } from './node/lead-node.js'
 export { LearnedHash, type LearnedHashDict } from './node/learned-hash.js'
 export { RangeEntry } from './node/range-entry.js'
+export type { RangeIterationOptions } from './node/range-iterator.js'
 export {
   LocalRouter,
   type LocalRouterInit,
@@ -68,6 +72,13 @@ export {
   type RoutingTableStats,
   type VnodeRef,
 } from './node/router.js'
+export {
+  isSupportedNode,
+  MIN_NODE_VERSION,
+  NativeBindingError,
+  PREBUILT_PLATFORMS,
+  UnsupportedNodeError,
+} from './platform.js'
 export {
   FrameTooLargeError,
   MalformedMessageError,

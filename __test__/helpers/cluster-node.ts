@@ -6,6 +6,7 @@ import { runInNewContext } from 'node:vm'
 import { chordRouter } from '../../ts/net/chord-router.js'
 import type { LeadConfigInit } from '../../ts/node/config.js'
 import { LeadNode } from '../../ts/node/lead-node.js'
+import type { LogRecord } from '../../ts/node/node-log.js'
 
 /** What the harness sends as its first IPC message. */
 export interface ClusterNodeOptions {
@@ -54,9 +55,11 @@ const node = new LeadNode(config, {
   router: chordRouter({ callTimeout: options.callTimeout, rebalance: options.rebalance }),
 })
 
-// What a node reports for an operator (a refused model, a failed hand-over) goes to the test output.
+// Warnings and errors a node reports (a refused model, a failed hand-over) go to the test output.
 node.addEventListener('log', (event) => {
-  process.stderr.write(`[dlht node ${node.peerId.slice(-6)}] ${(event as CustomEvent<string>).detail}\n`)
+  const record = (event as CustomEvent<LogRecord>).detail
+  if (record.level === 'warn' || record.level === 'error')
+    process.stderr.write(`[dlht node ${node.peerId.slice(-6)}] ${record.message}\n`)
 })
 
 const operations: Record<string, (...args: never[]) => unknown> = {
@@ -75,6 +78,7 @@ const operations: Record<string, (...args: never[]) => unknown> = {
     if (collect) collectGarbage()
     return process.memoryUsage()
   },
+  metrics: () => node.metrics(),
   stop: async () => {
     await node.stop()
     setImmediate(() => process.exit(0))

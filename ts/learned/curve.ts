@@ -4,8 +4,10 @@
 import { callNative, InvalidArgumentError, InvalidKeyError } from '../errors.js'
 import { NativeCurve } from '../native.js'
 
+/** The space-filling curve that linearises points. */
 export type CurveKind = 'hilbert' | 'z-order'
 
+/** Options of `new SpaceFillingCurve`. */
 export interface CurveOptions {
   /** Default 'hilbert' (better locality: fewer intervals per box). */
   kind?: CurveKind

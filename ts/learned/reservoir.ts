@@ -5,6 +5,7 @@ import { callNative, InvalidArgumentError } from '../errors.js'
 import { NativeReservoir } from '../native.js'
 import { toFloat64Array } from './rmi.js'
 
+/** Options of `new ReservoirSampler`. */
 export interface ReservoirOptions {
   /** Sample size. Default 10,000 (the seed's `reservoir_sample_size`). */
   capacity?: number
@@ -12,6 +13,7 @@ export interface ReservoirOptions {
   seed?: number | bigint
 }
 
+/** Sample size of a ReservoirSampler given none (the seed's `reservoir_sample_size`). */
 export const DEFAULT_RESERVOIR_CAPACITY = 10_000
 
 function randomSeed(): bigint {
@@ -68,6 +70,7 @@ export class ReservoirSampler {
     return this.#native.capacity
   }
 
+  /** Empties the sample. */
   clear(): void {
     this.#native.clear()
   }

@@ -4,6 +4,7 @@
 import { CorruptModelError, callNative, DlhtError, InvalidArgumentError, InvalidKeyError } from '../errors.js'
 import { federatedAverage, type ModelParts, NativeRmi, type RmiParts, type RootParts } from '../native.js'
 
+/** The model of an RMI stage: a line, or a cubic polynomial. */
 export type ModelType = 'linear' | 'cubic'
 
 /** Options of a model; every field has the seed's default. */
@@ -82,6 +83,7 @@ export interface FederatedAverageOptions extends RmiOptions {
   syntheticKeys?: number
 }
 
+/** Size of the ring positions are predicted in, when no `hashSpaceSize` is given: 2^62. */
 export const DEFAULT_HASH_SPACE_SIZE = 2n ** 62n
 const DEFAULT_SYNTHETIC_KEYS = 32_768
 const DICT_FORMAT_VERSION = 2

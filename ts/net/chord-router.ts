@@ -390,6 +390,11 @@ export class ChordRouter implements Router {
     return this.#config.hashSpaceSize
   }
 
+  /** This peer's libp2p node while started (e.g. to serve more protocols on it); undefined otherwise. */
+  get libp2p(): DlhtLibp2p | undefined {
+    return this.#libp2p
+  }
+
   /** Where this peer listens (each address ends in /p2p/<peer id>); empty before start. */
   multiaddrs(): string[] {
     return this.#service?.multiaddrs() ?? []

@@ -91,7 +91,7 @@ const SERVED: Record<string, ReadonlySet<number>> = {
 }
 
 /** Resolves like `promise`, or rejects as soon as `signal` aborts. */
-function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(signal.reason)
   return new Promise((resolve, reject) => {
     const onAbort = () => reject(signal.reason)

@@ -60,6 +60,8 @@ export interface LeadConfig {
    * false keeps the node in-process (a single-node ring, no socket). Default true, as in the seed.
    */
   network: boolean
+  /** Port of an HTTP endpoint serving Prometheus metrics at /metrics on `ip` (0 picks one); null: none. Default null. */
+  metricsPort: number | null
   /** Training triggers of the default AdaptiveTrainingManager (seed TrainingConfig). */
   training: TrainingConfig
   /**
@@ -113,6 +115,7 @@ const DEFAULTS: Omit<LeadConfig, 'training'> = {
   privateKey: null,
   peerKeyFile: null,
   allowedPeers: null,
+  metricsPort: null,
 }
 
 function integerIn(field: string, value: unknown, min: number, max: number): void {
@@ -210,6 +213,9 @@ const CHECKS: { [F in keyof typeof DEFAULTS]: (field: F, value: unknown) => void
   spatial: (_field, value) => checkSpatial(value),
   autoRetrain: boolean,
   network: boolean,
+  metricsPort: (field, value) => {
+    if (value !== null) integerIn(field, value, 0, 65535)
+  },
   swarmKey: (field, value) => {
     if (value !== null) parsedAs(field, () => parseSwarmKey(value as string))
   },

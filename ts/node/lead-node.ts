@@ -6,8 +6,12 @@ import { performance } from 'node:perf_hooks'
 import { DlhtError, InvalidArgumentError } from '../errors.js'
 import { KEY_ENCODING_VERSION } from '../learned/keys.js'
 import { RecursiveModelIndex } from '../learned/rmi.js'
+import { instrumentRouter } from '../metrics/instrument-router.js'
+import { type MetricsServer, serveMetrics } from '../metrics/metrics-server.js'
+import { NodeMetrics } from '../metrics/node-metrics.js'
 import { chordRouter } from '../net/chord-router.js'
 import type { RolloutStats } from '../net/model-rollout.js'
+import { raceSignal } from '../net/service.js'
 import { LmdbValueStore } from '../storage/lmdb-store.js'
 import { MemoryValueStore } from '../storage/memory-store.js'
 import type { ValueStore } from '../storage/value-store.js'
@@ -22,7 +26,9 @@ import { NotStartedError, StorageMismatchError } from './errors.js'
 import type { NodeKey } from './keys.js'
 import { LearnedHash } from './learned-hash.js'
 import { LocalStore } from './local-store.js'
+import { type LogLevel, nodeLog } from './node-log.js'
 import { RangeEntry } from './range-entry.js'
+import { checkLimit, iterateArcs, type RangeIterationOptions } from './range-iterator.js'
 import {
   LocalRouter,
   type RangeSegment,
@@ -46,11 +52,23 @@ export interface RouterComponents {
   log(message: string): void
 }
 
+/** How a LeadNode is built besides its configuration (its router). */
 export interface LeadNodeInit {
   /** Builds the router; default: the libp2p Chord overlay, or a LocalRouter when `config.network` is false. */
   router?: (components: RouterComponents) => Router
 }
 
+/** Options of an operation (put, get, delete, their batches, range queries). */
+export interface OperationOptions {
+  /**
+   * Gives the operation up: its promise rejects with the signal's reason at once and no attempt
+   * starts after it. Calls already sent finish in the background, bounded by the call timeout (so
+   * a write already sent to its owner may still be stored); range queries stop their lookups.
+   */
+  signal?: AbortSignal
+}
+
+/** Options of `LeadNode.retrainModel`. */
 export interface RetrainOptions {
   /** Keys to train on instead of the reservoir sample of inserted keys. */
   sampleKeys?: readonly NodeKey[]
@@ -67,6 +85,7 @@ export interface RetrainOptions {
 /** How long `retrainModel` waits for a busy ring when the caller gives no `signal`. */
 export const DEFAULT_RETRAIN_WAIT_MS = 120_000
 
+/** What `LeadNode.retrainModel` did: whether a model was trained and adopted, why, and its cost. */
 export interface RetrainResult {
   retrained: boolean
   /** On a ring: peers that contributed a model to the federated round, and model bytes exchanged. */
@@ -87,6 +106,7 @@ export interface VnodeStats extends VnodeRef {
   bytes: number
 }
 
+/** A snapshot of a node, from `LeadNode.getStats()`. */
 export interface NodeStats {
   peerId: string
   started: boolean
@@ -189,6 +209,9 @@ export class LeadNode extends EventTarget {
   #lastRetrainError: string | null = null
   #keysSinceCheck = 0
   readonly #operations = { puts: 0, gets: 0, hits: 0, misses: 0, deletes: 0, rangeQueries: 0, retrains: 0 }
+  readonly #metrics = new NodeMetrics(this)
+  #metricsServer: MetricsServer | null = null
+  readonly #log: (level: LogLevel, message: string) => void = nodeLog(this, () => this.peerId)
 
   /** @throws InvalidConfigError naming the first invalid field */
   constructor(config: LeadConfigInit = {}, init: LeadNodeInit = {}) {
@@ -214,7 +237,7 @@ export class LeadNode extends EventTarget {
       store: this.#store,
       learnedHash: this.learnedHash,
       modelAdopted: (model, version) => this.#modelAdopted(model, version),
-      log: (message) => this.dispatchEvent(new CustomEvent('log', { detail: message })),
+      log: (message) => this.#log('warn', message),
     }
     const router =
       init.router ??
@@ -227,7 +250,7 @@ export class LeadNode extends EventTarget {
               numVirtualNodes: this.config.numVirtualNodes,
               dataPlane: this.#store,
             }))
-    this.#router = router(components)
+    this.#router = instrumentRouter(router(components), this.#metrics)
   }
 
   /** The manager that decides when to retrain; replaceable, as in the seed (`node.trainingManager = ...`). */
@@ -264,9 +287,12 @@ export class LeadNode extends EventTarget {
         await this.#store.open()
         await this.#restoreModel()
         await this.#router.start()
+        if (this.config.metricsPort !== null)
+          this.#metricsServer = await serveMetrics(this.#metrics, this.config.ip, this.config.metricsPort)
         this.#state = 'started'
       } catch (err) {
         this.#state = 'stopped'
+        await this.#router.stop().catch(() => {})
         await this.#store.close().catch(() => {})
         throw err
       }
@@ -284,6 +310,8 @@ export class LeadNode extends EventTarget {
       this.#stopping.abort(new NotStartedError('the node is stopping'))
       await this.#retraining?.catch(() => {})
       try {
+        await this.#metricsServer?.close()
+        this.#metricsServer = null
         await this.#router.stop()
       } finally {
         await this.#store.close()
@@ -385,10 +413,10 @@ export class LeadNode extends EventTarget {
    * Stores a value under a key (replacing any previous value).
    * @throws InvalidKeyError, ValueNotSerializableError, ValueTooLargeError, NotStartedError
    */
-  async put(key: NodeKey, value: unknown): Promise<void> {
+  async put(key: NodeKey, value: unknown, options: OperationOptions = {}): Promise<void> {
     this.#assertStarted()
     const { value: bytes } = prepareWrite(key, value, this.#writeLimits)
-    await this.#routed(() => this.#putOne(key, bytes), true)
+    await this.#routed({ repeatable: true, signal: options.signal }, () => this.#putOne(key, bytes))
     this.#operations.puts++
   }
 
@@ -397,11 +425,14 @@ export class LeadNode extends EventTarget {
    * batch rejected for its input stores nothing.
    * @throws InvalidKeyError, ValueNotSerializableError, ValueTooLargeError, NotStartedError
    */
-  async putMany(entries: Iterable<readonly [NodeKey, unknown]>): Promise<void> {
+  async putMany(
+    entries: Iterable<readonly [NodeKey, unknown]>,
+    options: OperationOptions = {},
+  ): Promise<void> {
     this.#assertStarted()
     const records = prepareWrites(entries, this.#writeLimits)
     const keys = records.map((record) => record.key)
-    await this.#routed(async () => {
+    await this.#routed({ repeatable: true, signal: options.signal }, async () => {
       const held = this.#router.beforeWrite?.() // No extra turn unless writes are held.
       if (held !== undefined) await held
       const { groups, positions } = await this.#owners(keys)
@@ -410,23 +441,26 @@ export class LeadNode extends EventTarget {
           plane.putMany(pick(records, indices), pickPositions(positions, indices)),
         ),
       )
-    }, true)
+    })
     this.#operations.puts += records.length
   }
 
   /** The value stored under `key`, or undefined. */
-  async get<V = unknown>(key: NodeKey): Promise<V | undefined> {
+  async get<V = unknown>(key: NodeKey, options: OperationOptions = {}): Promise<V | undefined> {
     this.#assertStarted()
-    const bytes = await this.#routed(() => this.#getOne(key), true)
+    const bytes = await this.#routed({ repeatable: true, signal: options.signal }, () => this.#getOne(key))
     this.#countGets(bytes === undefined ? 0 : 1, 1)
     return bytes === undefined ? undefined : (deserializeValue(bytes) as V)
   }
 
   /** Values of many keys, in order (undefined where absent). */
-  async getMany<V = unknown>(keys: readonly NodeKey[]): Promise<Array<V | undefined>> {
+  async getMany<V = unknown>(
+    keys: readonly NodeKey[],
+    options: OperationOptions = {},
+  ): Promise<Array<V | undefined>> {
     this.#assertStarted()
     const found = new Array<Uint8Array | undefined>(keys.length)
-    await this.#routed(async () => {
+    await this.#routed({ repeatable: true, signal: options.signal }, async () => {
       const { groups, positions } = await this.#owners(keys)
       await Promise.all(
         Array.from(groups, async ([plane, indices]) => {
@@ -434,7 +468,7 @@ export class LeadNode extends EventTarget {
           for (let j = 0; j < indices.length; j++) found[indices[j]] = values[j]
         }),
       )
-    }, true)
+    })
     let hits = 0
     const values = new Array<V | undefined>(keys.length).fill(undefined)
     for (let i = 0; i < keys.length; i++) {
@@ -452,24 +486,39 @@ export class LeadNode extends EventTarget {
    * Runs a routed operation again when the ring changed under it: a peer was on another model
    * version (a rollout was committing; this node has caught up since), a lookup met a vnode
    * still joining, or (`repeatable` operations only) the owner's peer was gone. Routing again, a
-   * moment later, reaches the right owners.
+   * moment later, reaches the right owners. A `signal` that aborts rejects it at once and starts
+   * no further attempt.
    */
-  #routed<T>(operation: () => Promise<T>, repeatable = false): Promise<T> {
+  #routed<T>(
+    { repeatable = false, signal }: { repeatable?: boolean; signal?: AbortSignal },
+    operation: () => Promise<T>,
+  ): Promise<T> {
     let first: Promise<T>
     try {
+      signal?.throwIfAborted()
       first = operation()
     } catch (err) {
       first = Promise.reject(err)
     }
     const retryable = repeatable ? RETRYABLE_IF_REPEATABLE : RETRYABLE
-    return first.catch((err: unknown) => this.#routedAgain(operation, err, retryable))
+    const routed = first.catch((err: unknown) => this.#routedAgain(operation, err, retryable, signal))
+    if (signal === undefined) return routed
+    routed.catch(() => {}) // Once given up, its failure is no one's to handle.
+    return raceSignal(routed, signal)
   }
 
   /** The attempts after the first of `#routed`, which failed with `err`. */
-  async #routedAgain<T>(operation: () => Promise<T>, err: unknown, retryable: Set<string>): Promise<T> {
+  async #routedAgain<T>(
+    operation: () => Promise<T>,
+    err: unknown,
+    retryable: Set<string>,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
+      this.#metrics.error(err)
       if (!(err instanceof DlhtError && retryable.has(err.code)) || attempt >= ROUTING_RETRIES) throw err
       await new Promise((resolve) => setTimeout(resolve, 50 * attempt))
+      signal?.throwIfAborted()
       try {
         return await operation()
       } catch (next) {
@@ -485,9 +534,9 @@ export class LeadNode extends EventTarget {
   }
 
   /** Removes a key; true when it was present. */
-  async delete(key: NodeKey): Promise<boolean> {
+  async delete(key: NodeKey, options: OperationOptions = {}): Promise<boolean> {
     this.#assertStarted()
-    const deleted = await this.#routed(async () => {
+    const deleted = await this.#routed({ signal: options.signal }, async () => {
       const held = this.#router.beforeWrite?.() // No extra turn unless writes are held.
       if (held !== undefined) await held
       const { plane, position } = await this.#owner(key)
@@ -505,33 +554,38 @@ export class LeadNode extends EventTarget {
   async rangeQuery<V = unknown>(
     hashMin: bigint | number,
     hashMax: bigint | number,
+    options: OperationOptions = {},
   ): Promise<Array<RangeEntry<V>>> {
     this.#assertStarted()
     const size = this.config.hashSpaceSize
     const arcs = unwrap(toPosition(hashMin, size, 'hashMin'), toPosition(hashMax, size, 'hashMax'), size)
-    return this.#query<V>(arcs, {})
+    return this.#query<V>(arcs, {}, options.signal)
   }
 
   /**
    * Entries whose key lies in [keyMin, keyMax] (keys of one family: numbers and bigints, or
    * strings and byte arrays), exactly; only the arc the model predicts for the range is scanned.
    */
-  async rangeQueryKeys<V = unknown>(keyMin: NodeKey, keyMax: NodeKey): Promise<Array<RangeEntry<V>>> {
+  async rangeQueryKeys<V = unknown>(
+    keyMin: NodeKey,
+    keyMax: NodeKey,
+    options: OperationOptions = {},
+  ): Promise<Array<RangeEntry<V>>> {
     this.#assertStarted()
     if (this.learnedHash.curve !== null)
       throw new InvalidArgumentError('use rangeQueryBox on a node of point keys')
     const { hashMin, hashMax } = this.learnedHash.predictRange(keyMin, keyMax)
-    return this.#query<V>([[hashMin, hashMax]], { keyRange: { min: keyMin, max: keyMax } })
+    return this.#query<V>([[hashMin, hashMax]], { keyRange: { min: keyMin, max: keyMax } }, options.signal)
   }
 
   /**
    * Point entries inside the box (inclusive in every dimension): the box is decomposed into
    * space-filling-curve intervals, only their arcs are scanned, and points are filtered exactly.
    */
-  async rangeQueryBox<V = unknown>(box: {
-    min: readonly number[]
-    max: readonly number[]
-  }): Promise<Array<RangeEntry<V>>> {
+  async rangeQueryBox<V = unknown>(
+    box: { min: readonly number[]; max: readonly number[] },
+    options: OperationOptions = {},
+  ): Promise<Array<RangeEntry<V>>> {
     this.#assertStarted()
     const curve = this.learnedHash.curve
     if (curve === null)
@@ -544,16 +598,20 @@ export class LeadNode extends EventTarget {
     }
     const model = this.learnedHash.model
     const arcs = mergeArcs(intervals.map(([low, high]) => model.predictRange(low, high)))
-    return this.#query<V>(arcs, { box: { min: [...box.min], max: [...box.max] } })
+    return this.#query<V>(arcs, { box: { min: [...box.min], max: [...box.max] } }, options.signal)
   }
 
-  async #query<V>(arcs: Array<[bigint, bigint]>, filter: ScanFilter): Promise<Array<RangeEntry<V>>> {
+  async #query<V>(
+    arcs: Array<[bigint, bigint]>,
+    filter: ScanFilter,
+    signal: AbortSignal | undefined,
+  ): Promise<Array<RangeEntry<V>>> {
     const scanned: ScannedRecord[][] = []
     for (const [hashMin, hashMax] of arcs) {
-      const segments = await this.#router.coveringSegments(hashMin, hashMax)
+      const segments = await this.#router.coveringSegments(hashMin, hashMax, { signal })
       const pieces = this.#byPeer(segments)
       scanned.push(
-        ...(await this.#routed(() =>
+        ...(await this.#routed({ signal }, () =>
           Promise.all(pieces.map((piece) => piece.plane.scan(piece.hashMin, piece.hashMax, filter))),
         )),
       )
@@ -562,6 +620,50 @@ export class LeadNode extends EventTarget {
     const entries: Array<RangeEntry<V>> = []
     for (const records of scanned) for (const record of records) entries.push(new RangeEntry<V>(record))
     return entries
+  }
+
+  /**
+   * The entries of `rangeQuery(hashMin, hashMax)` as an async iterator: owners are asked one piece
+   * (one peer's part) at a time as entries are read, and none further once `limit` were given.
+   */
+  iterateRange<V = unknown>(
+    hashMin: bigint | number,
+    hashMax: bigint | number,
+    options: RangeIterationOptions = {},
+  ): AsyncGenerator<RangeEntry<V>, void, undefined> {
+    this.#assertStarted()
+    const size = this.config.hashSpaceSize
+    const arcs = unwrap(toPosition(hashMin, size, 'hashMin'), toPosition(hashMax, size, 'hashMax'), size)
+    return this.#iterate<V>(arcs, {}, options)
+  }
+
+  /** The entries of `rangeQueryKeys(keyMin, keyMax)` as an async iterator, as `iterateRange` gives them. */
+  iterateRangeKeys<V = unknown>(
+    keyMin: NodeKey,
+    keyMax: NodeKey,
+    options: RangeIterationOptions = {},
+  ): AsyncGenerator<RangeEntry<V>, void, undefined> {
+    this.#assertStarted()
+    if (this.learnedHash.curve !== null)
+      throw new InvalidArgumentError('use rangeQueryBox on a node of point keys')
+    const { hashMin, hashMax } = this.learnedHash.predictRange(keyMin, keyMax)
+    return this.#iterate<V>([[hashMin, hashMax]], { keyRange: { min: keyMin, max: keyMax } }, options)
+  }
+
+  #iterate<V>(arcs: Array<[bigint, bigint]>, filter: ScanFilter, options: RangeIterationOptions) {
+    checkLimit(options.limit ?? Number.POSITIVE_INFINITY)
+    this.#operations.rangeQueries++
+    return iterateArcs<V>(
+      arcs,
+      async (from, to, signal) => {
+        const [piece] = this.#byPeer(await this.#router.coveringSegments(from, to, { signal }))
+        return {
+          hashMax: piece.hashMax,
+          scan: () => this.#routed({ signal }, () => piece.plane.scan(piece.hashMin, piece.hashMax, filter)),
+        }
+      },
+      options,
+    )
   }
 
   /** Joins consecutive segments owned by one peer, so each peer is asked once per contiguous piece. */
@@ -695,6 +797,7 @@ export class LeadNode extends EventTarget {
     header.writeUInt32BE(version)
     await this.#values.writeMeta(MODEL_META, Buffer.concat([header, model.serialize()]))
     this.#operations.retrains++
+    this.#log('info', `adopted model version ${version} (${dataSize} keys)`)
     this.dispatchEvent(
       new CustomEvent('retrain', { detail: { modelVersion: version, trainingDataSize: dataSize } }),
     )
@@ -732,6 +835,16 @@ export class LeadNode extends EventTarget {
       bytes += measured.bytes
     }
     return { keys, bytes }
+  }
+
+  /** Prometheus text exposition of this node's `dlht_*` metrics (what `metricsPort` serves at /metrics). */
+  metrics(): Promise<string> {
+    return this.#metrics.text()
+  }
+
+  /** Where `metricsPort` serves the metrics ("http://ip:port/metrics") while started; null otherwise. */
+  get metricsUrl(): string | null {
+    return this.#metricsServer?.url ?? null
   }
 
   /** The router's view of the ring: this peer's vnodes and their arcs, and router details. */

@@ -24,7 +24,9 @@ export interface RangeSegment {
   hashMax: bigint
 }
 
+/** Options of a routing call. */
 export interface RouteOptions {
+  /** Gives the call up. */
   signal?: AbortSignal
 }
 
@@ -58,7 +60,9 @@ export interface ClusterRetrainOutcome {
 export interface Router {
   /** This peer's id (valid once started). */
   readonly peerId: string
+  /** Joins the ring (or makes a single-node one). */
   start(): Promise<void>
+  /** Leaves the ring, handing this peer's entries over where there is a ring to hand them to. */
   stop(): Promise<void>
   /** The vnode that owns `position`: the first vnode at or after it, wrapping around the ring. */
   findSuccessor(position: bigint, options?: RouteOptions): Promise<VnodeRef>
@@ -70,6 +74,7 @@ export interface Router {
   dataPlane(owner: VnodeRef): DataPlane
   /** This peer's vnodes, in ring order. */
   localVnodes(): readonly VnodeRef[]
+  /** This peer's vnodes, their arcs and the router's own counters. */
   getRoutingTableStats(): RoutingTableStats
   /**
    * Retrains across every peer of the ring and rolls the model out; null when no peer has keys.

@@ -64,7 +64,8 @@ function readRefs(value: unknown, hashSpaceSize: bigint): VnodeRef[] {
   return readArray(value, 'vnodes').map((ref) => readRef(ref, hashSpaceSize))
 }
 
-function readKey(value: unknown): NodeKey {
+/** Reads a key sent as its canonical bytes (`encodeKeyBytes`). */
+export function readKey(value: unknown): NodeKey {
   try {
     return decodeKeyBytes(readBytes(value, 'key'))
   } catch (err) {

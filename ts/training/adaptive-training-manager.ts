@@ -16,6 +16,7 @@ export type RetrainReason =
   | 'staleness'
   | 'no_trigger'
 
+/** Whether to retrain now, and the trigger that decided it. */
 export interface RetrainDecision {
   retrain: boolean
   reason: RetrainReason
@@ -44,6 +45,7 @@ export interface TrainingMetrics {
   sampleSize: number
 }
 
+/** Options of `new AdaptiveTrainingManager` besides its TrainingConfig. */
 export interface AdaptiveTrainingManagerOptions {
   /** Milliseconds since an epoch; default Date.now. Tests inject a fake clock. */
   clock?: () => number
@@ -196,6 +198,7 @@ export class AdaptiveTrainingManager {
     this.#predictionsSinceTraining = 0
   }
 
+  /** The model version, training data size, error and counters the triggers look at. */
   getMetrics(): TrainingMetrics {
     return {
       modelVersion: this.#modelVersion,

@@ -29,6 +29,7 @@ export interface TrainingConfig {
   minErrorSamples: number
 }
 
+/** The seed's training triggers, used for every field a TrainingConfig leaves out. */
 export const DEFAULT_TRAINING_CONFIG: Readonly<TrainingConfig> = Object.freeze({
   enableErrorTrigger: true,
   maxMeanErrorThreshold: 0.05,

