@@ -28,7 +28,7 @@ import {
 } from '../chord/index.js'
 import { DlhtError, InvalidArgumentError } from '../errors.js'
 import type { LeadConfig } from '../node/config.js'
-import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from '../node/data-plane.js'
+import type { DataPlane, ScanFilter, ScannedRecord } from '../node/data-plane.js'
 import { InvalidConfigError, NotStartedError } from '../node/errors.js'
 import type { NodeKey } from '../node/keys.js'
 import type { RouterComponents } from '../node/lead-node.js'
@@ -749,7 +749,7 @@ export class ChordRouter implements Router {
     this.#localHolder ??= {
       peerId: this.peerId,
       getLocal: (keys) => store.getMany(keys),
-      deleteLocal: (keys) => store.deleteMany(keys),
+      deleteLocal: (keys) => store.discard(keys),
       scanLocal: (hashMin, hashMax, filter) => store.scan(hashMin, hashMax, filter),
     }
     return this.#localHolder
@@ -932,7 +932,7 @@ export class ChordRouter implements Router {
     if (answer.records.length > 0) {
       this.#stats.takenOver += answer.records.length
       if (vnode !== undefined && !vnode.left) {
-        await this.#dataPlane.putMany(answer.records)
+        await this.#dataPlane.merge(answer.records)
         // A joining vnode is not active yet: its arc is the one the answer hands over. Not awaited:
         // a join holds the transition gate, which sending on to this peer's own vnodes would need.
         const arcStart = answer.accepted ? answer.previousArcStart : candidate.id
@@ -955,11 +955,11 @@ export class ChordRouter implements Router {
   }
 
   /** `records` with their positions under this peer's model version. */
-  #placed(records: readonly StoredRecord[]): ScannedRecord[] {
+  #placed(records: readonly ScannedRecord[]): ScannedRecord[] {
     const positions = this.#learnedHash.model.predictMany(
       this.#learnedHash.encodeMany(records.map((record) => record.key)),
     )
-    return records.map((record, i) => ({ key: record.key, value: record.value, position: positions[i] }))
+    return records.map((record, i) => ({ ...record, position: positions[i] }))
   }
 
   /**
@@ -968,7 +968,7 @@ export class ChordRouter implements Router {
    * fails they stay here, where the next migration finds them.
    */
   async #sendOnMisplaced(
-    records: readonly StoredRecord[],
+    records: readonly ScannedRecord[],
     owns: (position: bigint) => boolean,
   ): Promise<void> {
     const misplaced = this.#placed(records).filter((record) => !owns(record.position))
@@ -1029,7 +1029,7 @@ export class ChordRouter implements Router {
       }
       case DeleteLocal.type: {
         const { keys } = request as KeysRequest
-        return { present: await this.#dataPlane.deleteMany(keys.map((item) => item.key)), misrouted: 0 }
+        return { present: await this.#dataPlane.discard(keys.map((item) => item.key)), misrouted: 0 }
       }
       case ScanLocal.type: {
         const { hashMin, hashMax, filter, maxBytes } = request as ScanRequest
@@ -1223,7 +1223,7 @@ export class ChordRouter implements Router {
       this.#departed.set(leaving.id, performance.now())
       vnode.chord.predecessorLeft(leaving, request.predecessor, request.arcStart)
       if (records.length > 0) {
-        await this.#dataPlane.putMany(records)
+        await this.#dataPlane.merge(records)
         this.#stats.takenOver += records.length
       }
     })
@@ -1248,7 +1248,7 @@ export class ChordRouter implements Router {
   #copyArc(arc: Arc): ScannedRecord[] {
     const records: ScannedRecord[] = []
     for (const [from, to] of arcRanges(arc, this.#hashSpaceSize))
-      records.push(...this.#dataPlane.scanSync(from, to))
+      records.push(...this.#dataPlane.scanStamped(from, to))
     return records
   }
 

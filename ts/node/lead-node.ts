@@ -8,8 +8,9 @@ import { KEY_ENCODING_VERSION } from '../learned/keys.js'
 import { RecursiveModelIndex } from '../learned/rmi.js'
 import { chordRouter } from '../net/chord-router.js'
 import type { RolloutStats } from '../net/model-rollout.js'
-import { LmdbValueStore } from '../storage/lmdb-store.js'
+import { ENTRY_FORMAT_VERSION, LmdbValueStore } from '../storage/lmdb-store.js'
 import { MemoryValueStore } from '../storage/memory-store.js'
+import { originOf } from '../storage/stamp.js'
 import type { ValueStore } from '../storage/value-store.js'
 import {
   AdaptiveTrainingManager,
@@ -216,6 +217,7 @@ export class LeadNode extends EventTarget {
               dataPlane: this.#store,
             }))
     this.#router = router(components)
+    this.#store.origin = originOf(this.#router.peerId)
   }
 
   /** The manager that decides when to retrain; replaceable, as in the seed (`node.trainingManager = ...`). */
@@ -290,6 +292,7 @@ export class LeadNode extends EventTarget {
       hashSpaceSize: String(this.config.hashSpaceSize),
       spatial: this.config.spatial,
       keyEncoding: KEY_ENCODING_VERSION,
+      entryFormat: ENTRY_FORMAT_VERSION,
     })
     const written = this.#values.readMeta(CONFIG_META)
     if (written !== undefined && Buffer.from(written).toString() !== expected) {
