@@ -18,6 +18,14 @@ export interface ClusterNodeOptions {
   newKeysTriggerCount?: number
   /** Move vnodes after a rollout this node coordinates (`chordRouter({ rebalance })`). */
   rebalance?: boolean
+  /** Copies of each entry and the write quorum (LeadConfig defaults when absent). */
+  replicationFactor?: number
+  writeQuorum?: number
+  readQuorum?: number
+  /** Milliseconds between repair rounds (`chordRouter({ repairIntervalMs })`). */
+  repairIntervalMs?: number
+  /** An LMDB data directory (entries survive a restart of the process on it). */
+  dataDir?: string
 }
 
 /** A request from the harness: an operation with its arguments. */
@@ -37,9 +45,17 @@ const config: LeadConfigInit = {
   autoRetrain: options.autoRetrain ?? false,
   modelUpdateThreshold: 100,
   training: { newKeysTriggerCount: options.newKeysTriggerCount ?? 1000 },
+  replicationFactor: options.replicationFactor,
+  writeQuorum: options.writeQuorum,
+  readQuorum: options.readQuorum,
+  dataDir: options.dataDir,
 }
 const node = new LeadNode(config, {
-  router: chordRouter({ callTimeout: options.callTimeout, rebalance: options.rebalance }),
+  router: chordRouter({
+    callTimeout: options.callTimeout,
+    rebalance: options.rebalance,
+    repairIntervalMs: options.repairIntervalMs,
+  }),
 })
 
 // What a node reports for an operator (a refused model, a failed hand-over) goes to the test output.
@@ -58,6 +74,7 @@ const operations: Record<string, (...args: never[]) => unknown> = {
   positions: (keys: string[]) => keys.map((key) => node.learnedHash.predict(key)),
   retrain: () => node.retrainModel({ force: true }),
   stats: () => ({ node: node.getStats(), routing: node.getRoutingTableStats() }),
+  storedKeys: () => node.storedKeys(),
   stop: async () => {
     await node.stop()
     setImmediate(() => process.exit(0))

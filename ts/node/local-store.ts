@@ -185,10 +185,32 @@ export class LocalStore implements DataPlane {
 
   /** Stores records as new writes (versions made here). */
   async putMany(records: readonly StoredRecord[]): Promise<void> {
-    await this.merge(
-      records.map(({ key, value }) => ({ key, value, stamp: this.newStamp(false) })),
-      true,
+    await this.write(records.map((record) => ({ ...record, position: 0n })))
+  }
+
+  /** Stores placed records as new writes and returns them with the versions made here (for replicas). */
+  write(records: readonly ScannedRecord[]): Promise<ScannedRecord[]> {
+    return this.merge(
+      records.map(({ key, value, position }) => ({ key, value, position, stamp: this.newStamp(false) })),
     )
+  }
+
+  /** Deletes placed keys as new writes: whether each held a value, and the tombstones made (for replicas). */
+  async erase(keys: ReadonlyArray<{ key: NodeKey; position: bigint }>): Promise<{
+    present: boolean[]
+    tombstones: ScannedRecord[]
+  }> {
+    const dims = this.#learnedHash.dims
+    for (const { key } of keys) checkNodeKey(key, dims)
+    const present = keys.map(({ key }) => this.has(key))
+    const tombstones = keys.map(({ key, position }) => ({
+      key,
+      value: EMPTY,
+      position,
+      stamp: this.newStamp(true),
+    }))
+    await this.merge(tombstones)
+    return { present, tombstones }
   }
 
   /**
@@ -303,11 +325,7 @@ export class LocalStore implements DataPlane {
 
   /** Deletes keys as new writes (tombstones versioned here); whether each held a value. */
   async deleteMany(keys: readonly NodeKey[]): Promise<boolean[]> {
-    const dims = this.#learnedHash.dims
-    for (const key of keys) checkNodeKey(key, dims)
-    const present = keys.map((key) => this.has(key))
-    await this.merge(keys.map((key) => ({ key, value: EMPTY, stamp: this.newStamp(true) })))
-    return present
+    return (await this.erase(keys.map((key) => ({ key, position: 0n })))).present
   }
 
   /**
@@ -468,6 +486,15 @@ export class LocalStore implements DataPlane {
     const ranks: number[] = []
     for (let rank = Math.floor(stride / 2); rank < this.#index.size; rank += stride) ranks.push(rank)
     return this.#index.atRanks(ranks).map((placed) => placed.position)
+  }
+
+  /** Every stored key (not the deleted ones), in ring order. */
+  keys(): NodeKey[] {
+    const keys: NodeKey[] = []
+    this.#index.scan(0n, this.#learnedHash.options.hashSpaceSize - 1n, (entry) => {
+      keys.push(entry.key)
+    })
+    return keys
   }
 
   /** The encoded form of every stored key, in ring order. */
