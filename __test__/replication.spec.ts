@@ -16,7 +16,7 @@ import {
   wordKeys,
 } from './helpers/cluster.js'
 import { seededRandom } from './helpers/datasets.js'
-import { type RingView, ringIsConsistent, successorListsComplete } from './helpers/ring.js'
+import { type RingView, successorListsComplete } from './helpers/ring.js'
 
 const SIZE = 2n ** 62n
 const DELETED = Symbol('deleted')

@@ -32,6 +32,8 @@ export type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './node/
 export {
   InvalidConfigError,
   NotStartedError,
+  QuorumNotReachedError,
+  ReplicasUnavailableError,
   StorageMismatchError,
   ValueNotSerializableError,
   ValueTooLargeError,

@@ -222,7 +222,7 @@ export async function replicasInStep(nodes: ClusterNode[], since: number): Promi
       repair.lastRoundAt - repair.lastRoundMs > since &&
       repair.differingBuckets === 0 &&
       repair.unreachableReplicas === 0 &&
-      node.replication?.droppedStraysLastRound === 0
+      node.replication?.straysLastRound === 0
     )
   })
 }

@@ -2,6 +2,7 @@
 // Each carries a stable ERR_DLHT_* code, which is also what crosses the wire in an error response.
 
 import { DlhtError } from '../errors.js'
+import { QuorumNotReachedError, ReplicasUnavailableError } from '../node/errors.js'
 
 /** The peer broke the protocol, or the stream broke under a call. */
 export class ProtocolError extends DlhtError {
@@ -71,6 +72,8 @@ const BY_CODE: Record<string, new (message: string) => DlhtError> = {
   ERR_DLHT_REMOTE_CALL_TIMEOUT: RemoteCallTimeoutError,
   ERR_DLHT_PEER_UNAVAILABLE: PeerUnavailableError,
   ERR_DLHT_VNODE_UNAVAILABLE: VnodeUnavailableError,
+  ERR_DLHT_QUORUM_NOT_REACHED: QuorumNotReachedError,
+  ERR_DLHT_REPLICAS_UNAVAILABLE: ReplicasUnavailableError,
 }
 
 /** Rebuilds the typed error a remote handler reported as (code, message). */

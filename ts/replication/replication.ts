@@ -2,6 +2,7 @@
 // quorum), the replica side of those messages, reads from replicas when an owner is down, and repair.
 
 import type { ScanFilter, ScannedRecord } from '../node/data-plane.js'
+import { ReplicasUnavailableError } from '../node/errors.js'
 import type { LocalStore } from '../node/local-store.js'
 import type { VnodeRef } from '../node/router.js'
 import { UnknownModelVersionError } from '../protocol/errors.js'
@@ -22,7 +23,6 @@ import {
   ScanStamped,
 } from '../protocol/messages.js'
 import { compareStamps, type Stamp } from '../storage/stamp.js'
-import { ReplicasUnavailableError } from './errors.js'
 import { digestOf, type OwnedArc, Repairer, type RepairStats } from './repair.js'
 import { ReplicaMap } from './replica-set.js'
 import { type ReplicaGroup, Replicator, type ReplicatorStats } from './replicator.js'
@@ -66,8 +66,8 @@ export interface ReplicationStats extends ReplicatorStats {
   fallbackReads: number
   /** Entries handed to their owners and dropped because this peer is no longer one of their replicas. */
   droppedStrays: number
-  /** Of those, how many the last round dropped. */
-  droppedStraysLastRound: number
+  /** Such copies the last round found (it keeps those whose owner did not answer). */
+  straysLastRound: number
   /** Vnodes in the last walk of the ring (the map of replica sets), and when it was taken. */
   ringVnodes: number
   ringWalkedAt: number | null
@@ -381,12 +381,14 @@ export class Replication {
     const { store, peerId } = this.#host
     const keep = (position: bigint) => this.#host.ownsLocally(position) || view.holds(peerId, position)
     let dropped = 0
+    let found = 0
     let from: bigint | null = 0n
     while (from !== null && !signal.aborted) {
       const batch = store.misplaced(from, 4096, keep)
       from = batch.next
       const strays = batch.records.filter((record) => !record.stamp?.deleted)
       if (strays.length === 0) continue
+      found += strays.length
       const byOwner = new Map<string, { owner: VnodeRef; records: ScannedRecord[] }>()
       for (const record of strays) {
         const [owner] = view.replicasOf(record.position)
@@ -394,12 +396,19 @@ export class Replication {
         if (group === undefined) byOwner.set(owner.peerId, { owner, records: [record] })
         else group.records.push(record)
       }
-      await Promise.all(Array.from(byOwner.values(), ({ owner, records }) => this.#send(owner, records)))
-      await store.removeCopies(strays, keep)
-      dropped += strays.length
+      // Copies whose owner does not answer stay here for a later round.
+      for (const { owner, records } of byOwner.values()) {
+        const sent = await this.#send(owner, records).then(
+          () => true,
+          () => false,
+        )
+        if (!sent) continue
+        await store.removeCopies(records, keep)
+        dropped += records.length
+      }
     }
     this.#strays.total += dropped
-    this.#strays.lastRound = dropped
+    this.#strays.lastRound = found
   }
 
   /** Walks the ring and runs a repair round every repair interval, until `signal` aborts. */
@@ -426,7 +435,7 @@ export class Replication {
       ...this.#replicator.stats,
       fallbackReads: this.#fallbackReads,
       droppedStrays: this.#strays.total,
-      droppedStraysLastRound: this.#strays.lastRound,
+      straysLastRound: this.#strays.lastRound,
       ringVnodes: this.#view?.size ?? 0,
       ringWalkedAt: this.#viewAt,
       repair: { ...this.#repairer.stats },

@@ -2,8 +2,8 @@
 // positions, and the write is acknowledged once the write quorum (the owner included) stored it.
 
 import type { ScannedRecord } from '../node/data-plane.js'
+import { QuorumNotReachedError } from '../node/errors.js'
 import type { VnodeRef } from '../node/router.js'
-import { QuorumNotReachedError } from './errors.js'
 
 /** Records that share their other replicas (those of one owning vnode). */
 export interface ReplicaGroup {
