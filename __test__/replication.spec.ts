@@ -127,10 +127,6 @@ test.serial(
     const loadedAt = Date.now()
     await until(() => replicasInStep(cluster.nodes, loadedAt), 60_000)
     const replicated = await copies(cluster.nodes)
-    const histogram = new Map<number, number>()
-    for (const key of history.live())
-      histogram.set(replicated.get(key) ?? 0, (histogram.get(replicated.get(key) ?? 0) ?? 0) + 1)
-    t.log('copies', [...histogram])
     t.true(
       history.live().every((key) => replicated.get(key) === 3),
       'every entry is stored by exactly 3 processes',

@@ -1,6 +1,6 @@
 // What replication costs and how fast repair restores it, on loopback rings of node processes:
 // batched PUT and GET (and single GETs) at replicationFactor 1 and 3 on 3 processes, in one run,
-// then the time anti-entropy takes to restore 3 copies after a peer holding 100k entries is killed.
+// then the time anti-entropy takes to restore 3 copies after the fullest of 4 peers is killed.
 
 import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
@@ -16,10 +16,11 @@ const BATCH = 1000
 const BATCHES_IN_FLIGHT = 4
 const GETS_IN_FLIGHT = 64
 const SINGLE_GETS = 10_000
-/** Untimed passes over the keys before measuring (JIT warm-up). */
+/** Untimed passes over the keys before measuring (JIT warm-up), and measured rounds. */
 const WARM_UP_PASSES = 3
-/** Entries the killed peer holds in the repair run (4 processes, 3 copies: each holds 3/4 of them). */
-const VICTIM_ENTRIES = 100_000
+const ROUNDS = 5
+/** Entries in the repair run: 4 processes with 3 copies each hold about 3/4 of them (the fullest is killed). */
+const ENTRIES = 150_000
 
 type Stats = { node: NodeStats; routing: RingView }
 
@@ -35,8 +36,8 @@ async function batched(keys: number[], operation: (batch: number[]) => Promise<u
   return { ...result, opsPerSecond: result.opsPerSecond * BATCH }
 }
 
-/** PUT and GET rows on a 3-process ring with `replicationFactor` copies, from a client node in this process. */
-async function operations(replicationFactor: number) {
+/** A 3-process ring with `replicationFactor` copies and a client node in this process. */
+async function ring(replicationFactor: number) {
   const cluster = await Cluster.start(3, {
     trainOn: sample,
     stabilizeInterval: 1,
@@ -44,43 +45,79 @@ async function operations(replicationFactor: number) {
     replicationFactor,
   })
   const client = clusterClient(cluster)
-  try {
-    await client.start()
-    await until(async () =>
-      ringIsConsistent([
-        ...(await Promise.all(cluster.nodes.map(async (node) => (await node.call<Stats>('stats')).routing))),
-        client.getRoutingTableStats() as unknown as RingView,
-      ]),
-    )
-    const keys = Array.from({ length: KEY_COUNT }, () => Math.floor(random() * 1e9))
-    const value = (key: number) => ({ key, tag: 'bench' })
-    const put = (batch: number[]) => client.putMany(batch.map((key) => [key, value(key)] as const))
-    let wrongReads = 0
-    const get = async (batch: number[]) => {
-      const values = await client.getMany<{ key: number }>(batch)
-      for (let i = 0; i < batch.length; i++) if (values[i]?.key !== batch[i]) wrongReads++
-    }
-    for (let pass = 0; pass < WARM_UP_PASSES; pass++) {
-      await batched(keys, put)
-      await batched(keys, get)
-    }
-    wrongReads = 0
-    const putBatched = await batched(keys, put)
-    const getBatched = await batched(keys, get)
-    const getSingle = await closedLoop(SINGLE_GETS, GETS_IN_FLIGHT, async (i) => {
+  await client.start()
+  await until(async () =>
+    ringIsConsistent([
+      ...(await Promise.all(cluster.nodes.map(async (node) => (await node.call<Stats>('stats')).routing))),
+      client.getRoutingTableStats() as unknown as RingView,
+    ]),
+  )
+  const keys = Array.from({ length: KEY_COUNT }, () => Math.floor(random() * 1e9))
+  const value = (key: number) => ({ key, tag: 'bench' })
+  let wrongReads = 0
+  const put = (batch: number[]) => client.putMany(batch.map((key) => [key, value(key)] as const))
+  const get = async (batch: number[]) => {
+    const values = await client.getMany<{ key: number }>(batch)
+    for (let i = 0; i < batch.length; i++) if (values[i]?.key !== batch[i]) wrongReads++
+  }
+  const rows = async () => ({
+    putBatched: await batched(keys, put),
+    getBatched: await batched(keys, get),
+    getSingle: await closedLoop(SINGLE_GETS, GETS_IN_FLIGHT, async (i) => {
       const key = keys[i % keys.length]
       if ((await client.get<{ key: number }>(key))?.key !== key) wrongReads++
-    })
-    return { replicationFactor, putBatched, getBatched, getSingle, wrongReads }
-  } finally {
-    await client.stop()
-    await cluster.killAll()
+    }),
+  })
+  return {
+    replicationFactor,
+    rows,
+    wrongReads: () => wrongReads,
+    stop: async () => {
+      await client.stop()
+      await cluster.killAll()
+    },
   }
 }
 
-/** Kills one of 4 processes holding VICTIM_ENTRIES entries and times repair back to 3 copies of everything. */
+/** The median of each measure over the rounds. */
+function medians<R extends Record<string, Latencies>>(rounds: R[]): R {
+  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]
+  const out: Record<string, Latencies> = {}
+  for (const row of Object.keys(rounds[0])) {
+    out[row] = {
+      opsPerSecond: median(rounds.map((round) => round[row].opsPerSecond)),
+      p50Ms: median(rounds.map((round) => round[row].p50Ms)),
+      p99Ms: median(rounds.map((round) => round[row].p99Ms)),
+    }
+  }
+  return out as R
+}
+
+/**
+ * Both rings run at once and their rows alternate, round after round, so that both meet the same
+ * load from the rest of the machine; the medians over the rounds are reported.
+ */
+async function operations() {
+  const rings = [await ring(1), await ring(3)]
+  try {
+    for (let pass = 0; pass < WARM_UP_PASSES; pass++) for (const setup of rings) await setup.rows()
+    const rounds: Array<Array<Awaited<ReturnType<(typeof rings)[number]['rows']>>>> = rings.map(() => [])
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [i, setup] of rings.entries()) rounds[i].push(await setup.rows())
+    }
+    return rings.map((setup, i) => ({
+      replicationFactor: setup.replicationFactor,
+      ...medians(rounds[i]),
+      wrongReads: setup.wrongReads(),
+    }))
+  } finally {
+    for (const setup of rings) await setup.stop()
+  }
+}
+
+/** Kills the fullest of 4 processes holding ENTRIES entries and times repair back to 3 copies of everything. */
 async function restore() {
-  const total = Math.round((VICTIM_ENTRIES * 4) / 3)
+  const total = ENTRIES
   const keys = Array.from({ length: total }, (_, i) => i * 7919)
   const cluster = await Cluster.start(4, {
     trainOn: keys.filter((_, i) => i % 10 === 0),
@@ -99,11 +136,10 @@ async function restore() {
     }
     const loaded = Date.now()
     await until(() => replicasInStep(cluster.nodes, loaded), 300_000)
-    const victim = cluster.nodes[3]
-    const victimEntries = (await victim.call<Stats>('stats')).node.keys
-    const before = await Promise.all(
-      cluster.nodes.slice(0, 3).map(async (node) => (await node.call<Stats>('stats')).node),
-    )
+    const held = await Promise.all(cluster.nodes.map(async (node) => (await node.call<Stats>('stats')).node))
+    const victimEntries = Math.max(...held.map((node) => node.keys))
+    const victim = cluster.nodes[held.findIndex((node) => node.keys === victimEntries)]
+    const before = held.filter((_, i) => cluster.nodes[i] !== victim)
     const killed = Date.now()
     const started = performance.now()
     await victim.kill()
@@ -131,8 +167,7 @@ async function restore() {
 }
 
 const loadBefore = loadavg()[0]
-const single = await operations(1)
-const replicated = await operations(3)
+const [single, replicated] = await operations()
 const repair = await restore()
 const results = {
   keys: KEY_COUNT,

@@ -1432,15 +1432,16 @@ export class ChordRouter implements Router {
         stored = await (migrating ? this.#dataPlane.putUntouched(mine) : this.#dataPlane.write(mine))
       return { ...parts, stored }
     }, signal)
-    const replicated = this.#replication.replicate(stored)
-    const groups = await this.#byOwner(records, foreign, signal)
-    await Promise.all([
-      replicated,
-      ...[...groups].map(([plane, indexes]) => {
-        const forwarded = indexes.map((i) => records[i])
-        return migrating ? plane.migrateRecords(forwarded, ttl - 1) : plane.putRecords(forwarded, ttl - 1)
-      }),
-    ])
+    const forward = async () => {
+      const groups = await this.#byOwner(records, foreign, signal)
+      await Promise.all(
+        [...groups].map(([plane, indexes]) => {
+          const forwarded = indexes.map((i) => records[i])
+          return migrating ? plane.migrateRecords(forwarded, ttl - 1) : plane.putRecords(forwarded, ttl - 1)
+        }),
+      )
+    }
+    await Promise.all([this.#replication.replicate(stored), forward()])
     return { misrouted: foreign.length }
   }
 
