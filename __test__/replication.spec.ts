@@ -252,14 +252,20 @@ test.serial(
       repairIntervalMs: 120_000,
       callTimeout: 2000,
     })
-    const [reader, , , victim] = cluster.nodes
-    await until(async () => successorListsComplete((await stats(cluster.nodes)).map((stat) => stat.routing)))
-    await reader.call(
+    const { nodes } = cluster
+    await until(async () => successorListsComplete((await stats(nodes)).map((stat) => stat.routing)))
+    await nodes[0].call(
       'putMany',
       keys.map((key) => [key, key]),
     )
-    t.deepEqual(await reader.call<unknown[]>('getMany', keys), keys, 'every replica answers')
-    const onVictim = new Set(await victim.call<string[]>('storedKeys'))
+    for (const node of nodes)
+      t.deepEqual(await node.call<unknown[]>('getMany', keys), keys, 'every replica answers')
+    // The peer holding the fewest keys (3 copies on 4 peers: at most 3/4 of them) is killed.
+    const held = await Promise.all(nodes.map((node) => node.call<string[]>('storedKeys')))
+    const fewest = held.reduce((best, keysHeld, i) => (keysHeld.length < held[best].length ? i : best), 0)
+    const victim = nodes[fewest]
+    const reader = nodes[(fewest + 1) % nodes.length]
+    const onVictim = new Set(held[fewest])
     t.true(onVictim.size > 0 && onVictim.size < keys.length)
     await victim.kill()
     const outcomes = await Promise.allSettled(keys.map((key) => reader.call('get', key)))
