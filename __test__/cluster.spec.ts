@@ -1,5 +1,6 @@
 // Real multi-process clusters on 127.0.0.1: the seed's Distributed Cluster example, 10k keys from
 // random nodes, ranges against brute force, growing and shrinking the ring, and a SIGKILLed node.
+// Tests that count entries per node or lose a node's entries keep one copy (replicationFactor 1).
 
 import test from 'ava'
 import {
@@ -34,7 +35,7 @@ test.serial(
   '10k keys from random nodes: read back everywhere, ranges equal brute force, deletes seen',
   async (t) => {
     const keys = wordKeys(10_000)
-    const { nodes } = await cluster(t, 3, { trainOn: keys })
+    const { nodes } = await cluster(t, 3, { trainOn: keys, replicationFactor: 1 })
     const random = seededRandom(5)
     const pick = () => nodes[Math.floor(random() * nodes.length)]
     for (let i = 0; i < keys.length; i += 500) {
@@ -84,7 +85,7 @@ test.serial(
   'grow 3 -> 8 and shrink 8 -> 3 while a reader checks that every key stays readable',
   async (t) => {
     const keys = wordKeys(2000)
-    const started = await cluster(t, 3, { trainOn: keys })
+    const started = await cluster(t, 3, { trainOn: keys, replicationFactor: 1 })
     const [anchor] = started.nodes
     await anchor.call(
       'putMany',
@@ -144,7 +145,7 @@ test.serial(
   'a SIGKILLed node: callers get errors within the timeout, the rest of the ring re-stabilizes',
   async (t) => {
     const keys = wordKeys(1500)
-    const started = await cluster(t, 4, { trainOn: keys, callTimeout: 2000 })
+    const started = await cluster(t, 4, { trainOn: keys, callTimeout: 2000, replicationFactor: 1 })
     const [anchor, , , victim] = started.nodes
     await anchor.call(
       'putMany',

@@ -1,5 +1,6 @@
 // Three LeadNodes in one process forming a Chord ring over real libp2p (TCP on 127.0.0.1):
-// cross-node put/get/delete/range, the routing cache, and hand-off when a node leaves.
+// cross-node put/get/delete/range, the routing cache, and hand-off when a node leaves (one copy
+// of each entry, replicationFactor 1: the tests count entries per node).
 
 import test from 'ava'
 import { chordRouter } from '../ts/net/chord-router.js'
@@ -13,7 +14,14 @@ const KEYS = Array.from({ length: 600 }, (_, i) => WORDS[Math.floor((i * WORDS.l
 
 function node(bootstrapPeer: string | null, stabilizeInterval = 0.1): LeadNode {
   return new LeadNode(
-    { ip: '127.0.0.1', basePort: 0, bootstrapPeer, stabilizeInterval, autoRetrain: false },
+    {
+      ip: '127.0.0.1',
+      basePort: 0,
+      bootstrapPeer,
+      stabilizeInterval,
+      autoRetrain: false,
+      replicationFactor: 1,
+    },
     { router: chordRouter({ callTimeout: 2000 }) },
   )
 }

@@ -1,6 +1,7 @@
 // Cluster-wide retraining on real multi-process rings: a forced federated round and its rollout
 // under a concurrent writer and reader, a node joining during a rollout, a node leaving during a
-// migration, and poisoned models refused by every node.
+// migration, and poisoned models refused by every node. Tests that count the entries on each node
+// keep one copy of each (replicationFactor 1); replication under a rollout is in replication.spec.ts.
 
 import { crc32 } from 'node:zlib'
 import test from 'ava'
@@ -56,7 +57,11 @@ test.serial(
   async (t) => {
     const words = wordKeys(8000)
     // The ring starts on a model of the first third of the words, so the rest crowds a few arcs.
-    const cluster = await startCluster(t, 8, { trainOn: words.slice(0, 2600), callTimeout: HANDOVER_TIMEOUT })
+    const cluster = await startCluster(t, 8, {
+      trainOn: words.slice(0, 2600),
+      callTimeout: HANDOVER_TIMEOUT,
+      replicationFactor: 1,
+    })
     const { nodes } = cluster
     const stable = words.filter((_, i) => i % 2 === 0)
     const churn = words.filter((_, i) => i % 2 === 1)
@@ -162,7 +167,11 @@ test.serial(
 
 test.serial('a node that joins during a rollout catches up; nothing is lost', async (t) => {
   const words = wordKeys(6000)
-  const cluster = await startCluster(t, 4, { trainOn: words.slice(0, 2000), callTimeout: HANDOVER_TIMEOUT })
+  const cluster = await startCluster(t, 4, {
+    trainOn: words.slice(0, 2000),
+    callTimeout: HANDOVER_TIMEOUT,
+    replicationFactor: 1,
+  })
   const { nodes } = cluster
   await nodes[0].call(
     'putMany',
@@ -185,7 +194,11 @@ test.serial('a node that joins during a rollout catches up; nothing is lost', as
 
 test.serial('a node stopped gracefully during a migration hands everything over', async (t) => {
   const words = wordKeys(20_000)
-  const cluster = await startCluster(t, 5, { trainOn: words.slice(0, 7000), callTimeout: HANDOVER_TIMEOUT })
+  const cluster = await startCluster(t, 5, {
+    trainOn: words.slice(0, 7000),
+    callTimeout: HANDOVER_TIMEOUT,
+    replicationFactor: 1,
+  })
   const { nodes } = cluster
   await nodes[0].call(
     'putMany',
@@ -273,7 +286,11 @@ test.serial('poisoned models are refused by every node, which stays on its versi
 })
 
 test.serial('a training trigger firing on any node retrains the whole ring', async (t) => {
-  const cluster = await startCluster(t, 3, { autoRetrain: true, newKeysTriggerCount: 1500 })
+  const cluster = await startCluster(t, 3, {
+    autoRetrain: true,
+    newKeysTriggerCount: 1500,
+    replicationFactor: 1,
+  })
   const { nodes } = cluster
   const words = wordKeys(6000)
   for (let i = 0; i < words.length; i += 500) {
@@ -310,6 +327,7 @@ test.serial(
       trainOn: words.slice(0, 2600),
       callTimeout: HANDOVER_TIMEOUT,
       rebalance: true,
+      replicationFactor: 1,
     })
     const { nodes } = cluster
     await nodes[0].call(

@@ -106,7 +106,12 @@ async function batched(keys: number[], operation: (batch: number[]) => Promise<u
 
 const random = seededRandom(42)
 const sample = Array.from({ length: KEY_COUNT }, () => Math.floor(random() * 1e9))
-const cluster = await Cluster.start(3, { trainOn: sample, stabilizeInterval: 1, callTimeout: 5000 })
+const cluster = await Cluster.start(3, {
+  trainOn: sample,
+  stabilizeInterval: 1,
+  callTimeout: 5000,
+  replicationFactor: 1,
+})
 const client = clusterClient(cluster)
 try {
   await client.start()

@@ -142,7 +142,12 @@ async function runWorkloads(keys: number[], systems: System[]): Promise<Workload
 async function startDlht(): Promise<System & { keys: number[] }> {
   const random = seededRandom(42)
   const sample = Array.from({ length: 20_000 }, () => Math.floor(random() * 1e9))
-  const cluster = await Cluster.start(3, { trainOn: sample, stabilizeInterval: 1, callTimeout: 5000 })
+  const cluster = await Cluster.start(3, {
+    trainOn: sample,
+    stabilizeInterval: 1,
+    callTimeout: 5000,
+    replicationFactor: 1,
+  })
   const client = clusterClient(cluster)
   const stop = async () => {
     await client.stop()

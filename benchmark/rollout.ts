@@ -26,6 +26,7 @@ const cluster = await Cluster.start(NODES, {
   stabilizeInterval: 1,
   callTimeout: 5000,
   rebalance: true,
+  replicationFactor: 1,
 })
 const client = clusterClient(cluster)
 

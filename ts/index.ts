@@ -43,6 +43,8 @@ export {
   CorruptValueError,
   InvalidConfigError,
   NotStartedError,
+  QuorumNotReachedError,
+  ReplicasUnavailableError,
   StartFailedError,
   StorageMismatchError,
   ValueNotSerializableError,

@@ -25,6 +25,14 @@ export interface ClusterNodeOptions {
   config?: LeadConfigInit
   /** The ring's swarm key (a private network). */
   swarmKey?: string
+  /** Copies of each entry and the write quorum (LeadConfig defaults when absent). */
+  replicationFactor?: number
+  writeQuorum?: number
+  readQuorum?: number
+  /** Milliseconds between repair rounds (`chordRouter({ repairIntervalMs })`). */
+  repairIntervalMs?: number
+  /** An LMDB data directory (entries survive a restart of the process on it). */
+  dataDir?: string
 }
 
 /** A request from the harness: an operation with its arguments. */
@@ -50,9 +58,17 @@ const config: LeadConfigInit = {
   training: { newKeysTriggerCount: options.newKeysTriggerCount ?? 1000 },
   ...options.config,
   swarmKey: options.swarmKey ?? null,
+  replicationFactor: options.replicationFactor,
+  writeQuorum: options.writeQuorum,
+  readQuorum: options.readQuorum,
+  dataDir: options.dataDir,
 }
 const node = new LeadNode(config, {
-  router: chordRouter({ callTimeout: options.callTimeout, rebalance: options.rebalance }),
+  router: chordRouter({
+    callTimeout: options.callTimeout,
+    rebalance: options.rebalance,
+    repairIntervalMs: options.repairIntervalMs,
+  }),
 })
 
 // Warnings and errors a node reports (a refused model, a failed hand-over) go to the test output.
@@ -79,6 +95,7 @@ const operations: Record<string, (...args: never[]) => unknown> = {
     return process.memoryUsage()
   },
   metrics: () => node.metrics(),
+  storedKeys: () => node.storedKeys(),
   stop: async () => {
     await node.stop()
     setImmediate(() => process.exit(0))

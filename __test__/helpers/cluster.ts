@@ -4,9 +4,10 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { LeadConfigInit } from '../../ts/node/config.js'
-import { LeadNode } from '../../ts/node/lead-node.js'
+import { LeadNode, LeadNode, type NodeStats } from '../../ts/node/lead-node.js'
 import type { ClusterNodeOptions } from './cluster-node.js'
 import { englishWords } from './datasets.js'
+import { type RingView, ringIsConsistent } from './ring.js'
 
 const SCRIPT = fileURLToPath(new URL('./cluster-node.ts', import.meta.url))
 const NODE = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url))
@@ -101,6 +102,14 @@ export interface ClusterOptions {
   config?: LeadConfigInit
   /** The ring's swarm key (a private network). */
   swarmKey?: string
+  /** Copies of each entry (LeadConfig's default, 3, when absent) and the write quorum. */
+  replicationFactor?: number
+  writeQuorum?: number
+  readQuorum?: number
+  /** Milliseconds between repair rounds. */
+  repairIntervalMs?: number
+  /** An LMDB data directory for the node (startNode only: each node needs its own). */
+  dataDir?: string
 }
 
 /** Starts one node process; `bootstrapPeer` null starts a new ring. */
@@ -119,6 +128,11 @@ export async function startNode(
     rebalance: options.rebalance,
     config: options.config,
     swarmKey: options.swarmKey,
+    replicationFactor: options.replicationFactor,
+    writeQuorum: options.writeQuorum,
+    readQuorum: options.readQuorum,
+    repairIntervalMs: options.repairIntervalMs,
+    dataDir: options.dataDir,
   }
   const child = fork(SCRIPT, [], {
     execPath: NODE,
@@ -198,13 +212,35 @@ export async function until(condition: () => Promise<boolean>, timeoutMs = 20_00
   }
 }
 
+/**
+ * Every live node finished a repair round that began after `since`, found every replica in step
+ * and held no copy it is not a replica of.
+ */
+export async function replicasInStep(nodes: ClusterNode[], since: number): Promise<boolean> {
+  const all = await Promise.all(
+    nodes.map((node) => node.call<{ node: NodeStats; routing: RingView }>('stats')),
+  )
+  if (!ringIsConsistent(all.map((stat) => stat.routing))) return false
+  return all.every(({ node }) => {
+    const repair = node.replication?.repair
+    return (
+      repair !== undefined &&
+      repair.lastRoundAt !== null &&
+      repair.lastRoundAt - repair.lastRoundMs > since &&
+      repair.differingBuckets === 0 &&
+      repair.unreachableReplicas === 0 &&
+      node.replication?.straysLastRound === 0
+    )
+  })
+}
+
 /** `count` English words spread over the whole (sorted) list. */
 export function wordKeys(count: number): string[] {
   const words = englishWords()
   return Array.from({ length: count }, (_, i) => words[Math.floor((i * words.length) / count)])
 }
 
-/** A node in this process that joins `cluster` with one vnode (not started): the benchmarks' client. */
+/** A node in this process that joins `cluster` with one vnode and its replication (not started): the benchmarks' client. */
 export function clusterClient(cluster: Cluster): LeadNode {
   return new LeadNode({
     ip: '127.0.0.1',
@@ -213,5 +249,7 @@ export function clusterClient(cluster: Cluster): LeadNode {
     numVirtualNodes: 1,
     stabilizeInterval: 1,
     autoRetrain: false,
+    replicationFactor: cluster.options.replicationFactor,
+    writeQuorum: cluster.options.writeQuorum,
   })
 }

@@ -25,3 +25,17 @@ export function ringIsConsistent(views: readonly RingView[]): boolean {
     )
   })
 }
+
+/**
+ * Whether the ring is consistent and every vnode's successor list names the vnodes that follow it,
+ * as far as the list reaches (stabilization has run its course; replica sets follow from the lists).
+ */
+export function successorListsComplete(views: readonly RingView[]): boolean {
+  if (!ringIsConsistent(views)) return false
+  const vnodes = views.flatMap((view) => view.ring).sort((a, b) => (a.id < b.id ? -1 : 1))
+  return vnodes.every(
+    (vnode, i) =>
+      vnode.successors.every((successor, j) => successor.id === vnodes[(i + j + 1) % vnodes.length].id) &&
+      vnode.successors.length >= Math.min(8, vnodes.length - 1),
+  )
+}

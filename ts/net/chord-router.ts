@@ -28,7 +28,7 @@ import {
 } from '../chord/index.js'
 import { DlhtError, InvalidArgumentError } from '../errors.js'
 import type { LeadConfig } from '../node/config.js'
-import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from '../node/data-plane.js'
+import type { DataPlane, ScanFilter, ScannedRecord } from '../node/data-plane.js'
 import { InvalidConfigError, NotStartedError } from '../node/errors.js'
 import { compareAnyKeys, type NodeKey } from '../node/keys.js'
 import type { RouterComponents } from '../node/lead-node.js'
@@ -106,6 +106,8 @@ import {
   SuccessorLeft,
   type SuccessorLeftRequest,
 } from '../protocol/messages.js'
+import { distinctPeers } from '../replication/replica-set.js'
+import { Replication } from '../replication/replication.js'
 import {
   answerBudget,
   pageOf,
@@ -130,7 +132,7 @@ import { TransitionGate } from './transition-gate.js'
 
 /** Options of the overlay beyond LeadConfig. */
 export interface ChordRouterOptions {
-  /** Successors each vnode remembers. Default 8. */
+  /** Successors each vnode remembers. Default replicationFactor × numVirtualNodes, at least 8, at most 32. */
   successorListLength?: number
   /** Times a data request may be forwarded by peers that do not own its keys. Default 4. */
   maxForwards?: number
@@ -153,6 +155,10 @@ export interface ChordRouterOptions {
   vnodePlacement?: 'load' | 'hash'
   /** Identity of the peer; a new Ed25519 key when absent. */
   privateKey?: PrivateKey
+  /** Milliseconds between anti-entropy rounds with the replicas. Default 10 stabilization periods, at least 1 s. */
+  repairIntervalMs?: number
+  /** Bytes per second a repair round may ship. Default 16 MiB. */
+  repairBytesPerSecond?: number
 }
 
 /** Counters of the overlay, reported in `getRoutingTableStats().overlay`. */
@@ -281,7 +287,12 @@ export class ChordRouter implements Router {
   readonly #migratingPlanes = new Map<string, MigratingDataPlane>()
   #localHolder: PreviousHolder | undefined
   readonly #catchingUp = new Map<string, Promise<void>>()
-  readonly #options: Required<Omit<ChordRouterOptions, 'privateKey' | 'stabilizeIntervalMs'>>
+  readonly #options: Required<
+    Omit<
+      ChordRouterOptions,
+      'privateKey' | 'stabilizeIntervalMs' | 'repairIntervalMs' | 'repairBytesPerSecond'
+    >
+  >
   readonly #privateKey: PrivateKey
   readonly #stabilizeMs: number
   readonly #vnodes = new Map<bigint, LocalVnode>()
@@ -306,6 +317,8 @@ export class ChordRouter implements Router {
   #service: DlhtService | undefined
   #running: AbortController | undefined
   #maintenance: Promise<void> | undefined
+  readonly #replication: Replication
+  #repairing: Promise<void> | undefined
   readonly #log: (message: string) => void
   readonly #gate = new TransitionGate()
   /** Recent hand-overs taken from leaving vnodes, oldest first (see `#serveLeave`). */
@@ -339,7 +352,9 @@ export class ChordRouter implements Router {
     this.#learnedHash = components.learnedHash
     this.#log = components.log
     this.#options = {
-      successorListLength: options.successorListLength ?? 8,
+      successorListLength:
+        options.successorListLength ??
+        Math.min(32, Math.max(8, this.#config.replicationFactor * this.#config.numVirtualNodes)),
       maxForwards: options.maxForwards ?? 4,
       callTimeout: options.callTimeout ?? 5000,
       maxFrameSize: options.maxFrameSize ?? 4 * 1024 * 1024,
@@ -379,6 +394,27 @@ export class ChordRouter implements Router {
       },
       { prepareTtlMs: this.#options.callTimeout * 3 },
     )
+    this.#replication = new Replication({
+      peerId: this.peerId,
+      store: this.#dataPlane,
+      replicationFactor: this.#config.replicationFactor,
+      writeQuorum: this.#config.writeQuorum,
+      replicasOwnedHere: (position) => this.#replicasOwnedHere(position),
+      ownedArcs: () => this.#ownedArcs(),
+      walkRing: (signal) => this.#walkRing(signal),
+      ownsLocally: (position) => this.#ownsLocally(position),
+      settled: () => !this.#rollout.migrating,
+      call: (peer, codec, request) =>
+        this.#call(peer, DATA_PROTOCOL, codec, request, AbortSignal.timeout(this.#options.callTimeout)),
+      scanLocal: (peer, hashMin, hashMax, filter) =>
+        this.#plainPlane(peer).scanLocal(hashMin, hashMax, filter),
+      log: components.log,
+      repairIntervalMs: options.repairIntervalMs ?? Math.max(1000, 10 * this.#stabilizeMs),
+      repairBytesPerSecond: options.repairBytesPerSecond ?? 16 * 1024 * 1024,
+      maxMessageBytes: Math.floor(this.#options.maxFrameSize / 4),
+    })
+    if (this.#replication.enabled)
+      this.#dataPlane.retainCopies((position) => this.#replication.holds(position))
   }
 
   /** Bytes of entries one message carries: what fits a frame with room to spare. */
@@ -431,6 +467,7 @@ export class ChordRouter implements Router {
       throw err
     }
     this.#maintenance = this.#maintain(running.signal)
+    if (this.#replication.enabled) this.#repairing = this.#replication.run(running.signal)
   }
 
   async stop(): Promise<void> {
@@ -443,6 +480,7 @@ export class ChordRouter implements Router {
     running.abort()
     this.#rollout.stop()
     await this.#maintenance
+    await this.#repairing
     await this.#leaveRing(leaveBy)
     this.#running = undefined
     this.#service?.setHandler(undefined)
@@ -638,7 +676,62 @@ export class ChordRouter implements Router {
         ),
       },
       rollout: this.#rollout.stats(),
+      replication: this.#replication.stats(),
     }
+  }
+
+  /**
+   * Values of keys read from their replicas but `skip` (an owner that did not answer), newest
+   * version first; at least `quorum` replicas of each key must answer.
+   */
+  readReplicas(
+    keys: readonly NodeKey[],
+    positions: ArrayLike<bigint>,
+    skip?: string,
+    quorum = 1,
+  ): Promise<Array<Uint8Array | undefined>> {
+    const placed = keys.map((key, i) => ({ key, position: positions[i] }))
+    return this.#replication.readReplicas(
+      placed,
+      skip,
+      quorum,
+      AbortSignal.timeout(this.#options.callTimeout),
+    )
+  }
+
+  /** Records of [hashMin, hashMax] (not wrapping), each piece from the first replica but `skip` that answers. */
+  scanReplicas(
+    hashMin: bigint,
+    hashMax: bigint,
+    filter?: ScanFilter,
+    skip?: string,
+  ): Promise<ScannedRecord[]> {
+    return this.#replication.scanReplicas(
+      hashMin,
+      hashMax,
+      filter,
+      skip,
+      AbortSignal.timeout(this.#options.callTimeout),
+    )
+  }
+
+  /** The other replicas (one vnode per peer) of a position a local vnode owns: next peers of its successor list. */
+  #replicasOwnedHere(position: bigint): VnodeRef[] | undefined {
+    for (const vnode of this.#vnodes.values()) {
+      if (vnode.active && vnode.chord.owns(position))
+        return distinctPeers(vnode.chord.successors, this.#config.replicationFactor - 1, this.peerId)
+    }
+    return undefined
+  }
+
+  /** The arcs of this peer's active vnodes, with their other replicas (for repair). */
+  #ownedArcs(): Array<{ ranges: Array<[bigint, bigint]>; replicas: VnodeRef[] }> {
+    return [...this.#vnodes.values()]
+      .filter((vnode) => vnode.active && !vnode.leaving)
+      .map(({ chord, ref }) => ({
+        ranges: arcRanges({ from: chord.arcStart, to: ref.id }, this.#hashSpaceSize),
+        replicas: distinctPeers(chord.successors, this.#config.replicationFactor - 1, this.peerId),
+      }))
   }
 
   /** Waits while a rollout is prepared here, so that a write is routed by the version that follows. */
@@ -801,7 +894,7 @@ export class ChordRouter implements Router {
     this.#localHolder ??= {
       peerId: this.peerId,
       getLocal: (keys) => store.getMany(keys),
-      deleteLocal: (keys) => store.deleteMany(keys),
+      deleteLocal: (keys) => store.discard(keys),
       scanLocal: (hashMin, hashMax, filter) => store.scan(hashMin, hashMax, filter),
     }
     return this.#localHolder
@@ -987,7 +1080,7 @@ export class ChordRouter implements Router {
     if (answer.records.length > 0) {
       this.#stats.takenOver += answer.records.length
       if (vnode !== undefined && !vnode.left) {
-        await this.#dataPlane.putMany(answer.records)
+        await this.#dataPlane.merge(answer.records)
         // A joining vnode is not active yet: its arc is the one the answer hands over. Not awaited:
         // a join holds the transition gate, which sending on to this peer's own vnodes would need.
         const arcStart = answer.accepted ? answer.previousArcStart : candidate.id
@@ -1033,11 +1126,11 @@ export class ChordRouter implements Router {
   }
 
   /** `records` with their positions under this peer's model version. */
-  #placed(records: readonly StoredRecord[]): ScannedRecord[] {
+  #placed(records: readonly ScannedRecord[]): ScannedRecord[] {
     const positions = this.#learnedHash.model.predictMany(
       this.#learnedHash.encodeMany(records.map((record) => record.key)),
     )
-    return records.map((record, i) => ({ key: record.key, value: record.value, position: positions[i] }))
+    return records.map((record, i) => ({ ...record, position: positions[i] }))
   }
 
   /**
@@ -1046,7 +1139,7 @@ export class ChordRouter implements Router {
    * fails they stay here, where the next migration finds them.
    */
   async #sendOnMisplaced(
-    records: readonly StoredRecord[],
+    records: readonly ScannedRecord[],
     owns: (position: bigint) => boolean,
   ): Promise<void> {
     const misplaced = this.#placed(records).filter((record) => !owns(record.position))
@@ -1090,6 +1183,7 @@ export class ChordRouter implements Router {
 
   /** Serves a data request (decoded), from a peer or re-routed from here. */
   async #serveData(type: number, request: unknown, signal: AbortSignal, from?: string): Promise<unknown> {
+    if (Replication.MESSAGES.has(type)) return this.#replication.serve(type, request)
     await this.#agreeOnVersion((request as DataRequest).modelVersion, from, WRITES.has(type))
     switch (type) {
       case Put.type:
@@ -1109,7 +1203,7 @@ export class ChordRouter implements Router {
       }
       case DeleteLocal.type: {
         const { keys } = request as KeysRequest
-        return { present: await this.#dataPlane.deleteMany(keys.map((item) => item.key)), misrouted: 0 }
+        return { present: await this.#dataPlane.discard(keys.map((item) => item.key)), misrouted: 0 }
       }
       case ScanLocal.type: {
         const { hashMin, hashMax, filter, maxBytes, after } = request as ScanRequest
@@ -1329,7 +1423,7 @@ export class ChordRouter implements Router {
       this.#departed.set(leaving.id, performance.now())
       vnode.chord.predecessorLeft(leaving, request.predecessor, request.arcStart)
       if (records.length > 0) {
-        await this.#dataPlane.putMany(records)
+        await this.#dataPlane.merge(records)
         this.#stats.takenOver += records.length
       }
     })
@@ -1354,7 +1448,7 @@ export class ChordRouter implements Router {
   #copyArc(arc: Arc): ScannedRecord[] {
     const records: ScannedRecord[] = []
     for (const [from, to] of arcRanges(arc, this.#hashSpaceSize))
-      records.push(...this.#dataPlane.scanSync(from, to))
+      records.push(...this.#dataPlane.scanStamped(from, to))
     return records
   }
 
@@ -1436,20 +1530,24 @@ export class ChordRouter implements Router {
    */
   async #servePut(request: PutRequest, signal: AbortSignal, migrating = false): Promise<DataAnswer> {
     const { records, ttl } = request
-    const { foreign } = await this.#gate.shared(async () => {
+    const { foreign, stored } = await this.#gate.shared(async () => {
       const parts = this.#partition(records, ttl)
       const mine = parts.owned.map((i) => records[i])
+      let stored: ScannedRecord[] = []
       if (mine.length > 0)
-        await (migrating ? this.#dataPlane.putUntouched(mine) : this.#dataPlane.putMany(mine))
-      return parts
+        stored = await (migrating ? this.#dataPlane.putUntouched(mine) : this.#dataPlane.write(mine))
+      return { ...parts, stored }
     }, signal)
-    const groups = await this.#byOwner(records, foreign, signal)
-    await Promise.all(
-      [...groups].map(([plane, indexes]) => {
-        const forwarded = indexes.map((i) => records[i])
-        return migrating ? plane.migrateRecords(forwarded, ttl - 1) : plane.putRecords(forwarded, ttl - 1)
-      }),
-    )
+    const forward = async () => {
+      const groups = await this.#byOwner(records, foreign, signal)
+      await Promise.all(
+        [...groups].map(([plane, indexes]) => {
+          const forwarded = indexes.map((i) => records[i])
+          return migrating ? plane.migrateRecords(forwarded, ttl - 1) : plane.putRecords(forwarded, ttl - 1)
+        }),
+      )
+    }
+    await Promise.all([this.#replication.replicate(stored), forward()])
     return { misrouted: foreign.length }
   }
 
@@ -1479,19 +1577,22 @@ export class ChordRouter implements Router {
   async #serveDelete(request: KeysRequest, signal: AbortSignal): Promise<DeleteAnswer> {
     const { keys, ttl } = request
     const present: boolean[] = new Array(keys.length)
-    const { foreign } = await this.#gate.shared(async () => {
+    const { foreign, tombstones } = await this.#gate.shared(async () => {
       const parts = this.#partition(keys, ttl)
-      const local = await this.#dataPlane.deleteMany(parts.owned.map((i) => keys[i].key))
-      for (let j = 0; j < parts.owned.length; j++) present[parts.owned[j]] = local[j]
-      return parts
+      const local = await this.#dataPlane.erase(parts.owned.map((i) => keys[i]))
+      for (let j = 0; j < parts.owned.length; j++) present[parts.owned[j]] = local.present[j]
+      return { ...parts, tombstones: local.tombstones }
     }, signal)
-    await this.#forwardKeys(
-      keys,
-      foreign,
-      signal,
-      async (plane, placed) => plane.deleteKeys(placed, ttl - 1),
-      present,
-    )
+    await Promise.all([
+      this.#replication.replicate(tombstones),
+      this.#forwardKeys(
+        keys,
+        foreign,
+        signal,
+        async (plane, placed) => plane.deleteKeys(placed, ttl - 1),
+        present,
+      ),
+    ])
     return { present, misrouted: foreign.length }
   }
 

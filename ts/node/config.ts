@@ -62,6 +62,15 @@ export interface LeadConfig {
   network: boolean
   /** Port of an HTTP endpoint serving Prometheus metrics at /metrics on `ip` (0 picks one); null: none. Default null. */
   metricsPort: number | null
+  /**
+   * Copies of every entry on a ring: on the owner of its position and on the next
+   * `replicationFactor - 1` distinct peers along the ring. 1 keeps a single copy. Default 3.
+   */
+  replicationFactor: number
+  /** Replicas (the owner included) that store a write or delete before it is acknowledged. Default a majority. */
+  writeQuorum: number
+  /** Replicas a read asks; the newest answer wins. Default 1 (the owner, or the next replica when it is down). */
+  readQuorum: number
   /** Training triggers of the default AdaptiveTrainingManager (seed TrainingConfig). */
   training: TrainingConfig
   /**
@@ -116,6 +125,9 @@ const DEFAULTS: Omit<LeadConfig, 'training'> = {
   peerKeyFile: null,
   allowedPeers: null,
   metricsPort: null,
+  replicationFactor: 3,
+  writeQuorum: 2,
+  readQuorum: 1,
 }
 
 function integerIn(field: string, value: unknown, min: number, max: number): void {
@@ -213,6 +225,9 @@ const CHECKS: { [F in keyof typeof DEFAULTS]: (field: F, value: unknown) => void
   spatial: (_field, value) => checkSpatial(value),
   autoRetrain: boolean,
   network: boolean,
+  replicationFactor: (field, value) => integerIn(field, value, 1, 16),
+  writeQuorum: (field, value) => integerIn(field, value, 1, 16),
+  readQuorum: (field, value) => integerIn(field, value, 1, 16),
   metricsPort: (field, value) => {
     if (value !== null) integerIn(field, value, 0, 65535)
   },
@@ -265,6 +280,12 @@ export function resolveLeadConfig(init: LeadConfigInit = {}): Readonly<LeadConfi
   }
   if (resolved.privateKey !== null && resolved.peerKeyFile !== null)
     throw new InvalidConfigError('peerKeyFile', 'cannot be set together with privateKey')
+  const replicas = resolved.replicationFactor as number
+  if (init.writeQuorum === undefined) resolved.writeQuorum = Math.floor(replicas / 2) + 1
+  for (const field of ['writeQuorum', 'readQuorum'] as const) {
+    if ((resolved[field] as number) > replicas)
+      throw new InvalidConfigError(field, `must be at most replicationFactor (${replicas})`)
+  }
   resolved.training = resolveTrainingConfig(init.training)
   return Object.freeze(resolved as unknown as LeadConfig)
 }

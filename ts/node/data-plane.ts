@@ -1,6 +1,7 @@
 // The local data-plane operations of a node, by key and by ring position, on serialized values.
 // LeadNode calls them on its own store; the overlay calls them when serving a remote peer.
 
+import type { Stamp } from '../storage/stamp.js'
 import type { NodeKey } from './keys.js'
 
 /** A key with its serialized value (the form values are stored in and cross the wire in). */
@@ -12,6 +13,11 @@ export interface StoredRecord {
 /** A stored record with its ring position under the store's current model version. */
 export interface ScannedRecord extends StoredRecord {
   position: bigint
+  /**
+   * Which write of the key this is, when the record moves between peers (hand-overs, migration,
+   * replication, repair). A tombstone (`stamp.deleted`) has an empty value.
+   */
+  stamp?: Stamp
 }
 
 /** Exact filters applied while scanning an arc, so that only matching records leave the store. */

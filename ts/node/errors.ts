@@ -66,3 +66,17 @@ export class StartFailedError extends DlhtError {
     this.field = field
   }
 }
+
+/** Fewer than `writeQuorum` replicas stored a write or delete; it may be on some of them (retry it). */
+export class QuorumNotReachedError extends DlhtError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_DLHT_QUORUM_NOT_REACHED', message, options)
+  }
+}
+
+/** Too few replicas of a key answered a read: its value is unknown, not absent. */
+export class ReplicasUnavailableError extends DlhtError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_DLHT_REPLICAS_UNAVAILABLE', message, options)
+  }
+}

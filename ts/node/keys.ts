@@ -213,6 +213,12 @@ export class KeyMap<V> {
     }
   }
 
+  /** Every value, in no particular order. */
+  *values(): IterableIterator<V> {
+    for (const map of [this.#numbers, this.#bigints, this.#strings, this.#bytes, this.#points])
+      yield* map.values()
+  }
+
   clear(): void {
     for (const map of [this.#numbers, this.#bigints, this.#strings, this.#bytes, this.#points]) map.clear()
   }

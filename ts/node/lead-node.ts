@@ -12,8 +12,10 @@ import { NodeMetrics } from '../metrics/node-metrics.js'
 import { chordRouter } from '../net/chord-router.js'
 import type { RolloutStats } from '../net/model-rollout.js'
 import { raceSignal } from '../net/service.js'
-import { LmdbValueStore } from '../storage/lmdb-store.js'
+import type { ReplicationStats } from '../replication/replication.js'
+import { ENTRY_FORMAT_VERSION, LmdbValueStore } from '../storage/lmdb-store.js'
 import { MemoryValueStore } from '../storage/memory-store.js'
+import { originOf } from '../storage/stamp.js'
 import type { ValueStore } from '../storage/value-store.js'
 import {
   AdaptiveTrainingManager,
@@ -130,6 +132,10 @@ export interface NodeStats {
   training: TrainingMetrics
   /** On a ring: the rollout state, and entries and bytes this peer migrated (null on a single node). */
   rollout: RolloutStats | null
+  /** On a ring: replication and repair counters (null on a single node). */
+  replication: ReplicationStats | null
+  /** Tombstones this peer keeps for deleted keys. */
+  tombstones: number
 }
 
 type State = 'stopped' | 'starting' | 'started' | 'stopping'
@@ -148,7 +154,18 @@ const RETRYABLE = new Set(['ERR_DLHT_UNKNOWN_MODEL_VERSION', 'ERR_DLHT_LOOKUP_FA
  * that stopped or died under them: routed again once the ring has seen it go, they reach the new
  * owner. A delete is not repeated, since its answer says whether the key was there.
  */
-const RETRYABLE_IF_REPEATABLE = new Set([...RETRYABLE, 'ERR_DLHT_PEER_UNAVAILABLE'])
+const RETRYABLE_IF_REPEATABLE = new Set([
+  ...RETRYABLE,
+  'ERR_DLHT_PEER_UNAVAILABLE',
+  'ERR_DLHT_REPLICAS_UNAVAILABLE',
+])
+/** Failures of an owner after which a replicated read asks the other replicas at once. */
+const FAILOVER = new Set([
+  'ERR_DLHT_PEER_UNAVAILABLE',
+  'ERR_DLHT_REMOTE_CALL_TIMEOUT',
+  'ERR_DLHT_LOOKUP_FAILED',
+  'ERR_DLHT_VNODE_UNAVAILABLE',
+])
 const CONFIG_META = 'config'
 
 /** The items at `indices`; the array itself when the indices are all of it (one owner: the common case). */
@@ -251,6 +268,7 @@ export class LeadNode extends EventTarget {
               dataPlane: this.#store,
             }))
     this.#router = instrumentRouter(router(components), this.#metrics)
+    this.#store.origin = originOf(this.#router.peerId)
   }
 
   /** The manager that decides when to retrain; replaceable, as in the seed (`node.trainingManager = ...`). */
@@ -332,6 +350,7 @@ export class LeadNode extends EventTarget {
       hashSpaceSize: String(this.config.hashSpaceSize),
       spatial: this.config.spatial,
       keyEncoding: KEY_ENCODING_VERSION,
+      entryFormat: ENTRY_FORMAT_VERSION,
     })
     const written = this.#values.readMeta(CONFIG_META)
     if (written !== undefined && Buffer.from(written).toString() !== expected) {
@@ -379,12 +398,36 @@ export class LeadNode extends EventTarget {
       .then((owner) => this.#router.dataPlane(owner).put({ key, value }, position))
   }
 
-  /** The bytes of one key, from its owner (remote planes are sent the key's position along). */
+  /**
+   * The bytes of one key, from its owner (remote planes are sent the key's position along), or
+   * from its other replicas when the owner does not answer or `readQuorum` asks for more.
+   */
   #getOne(key: NodeKey): Promise<Uint8Array | undefined> {
     const position = this.learnedHash.predict(key)
+    const quorum = this.config.readQuorum
+    if (quorum > 1 && this.#router.readReplicas !== undefined)
+      return this.#router.readReplicas([key], [position], undefined, quorum).then((values) => values[0])
+    let owner: string | undefined
     return this.#router
       .findSuccessor(position)
-      .then((owner) => this.#router.dataPlane(owner).get(key, position))
+      .then((found) => {
+        owner = found.peerId
+        return this.#router.dataPlane(found).get(key, position)
+      })
+      .catch((err: unknown) => this.#fromReplicas(err, [key], [position], owner).then((values) => values[0]))
+  }
+
+  /** Reads keys from their other replicas when the error says their owner did not answer; else rethrows. */
+  #fromReplicas(
+    err: unknown,
+    keys: readonly NodeKey[],
+    positions: ArrayLike<bigint>,
+    skip?: string,
+  ): Promise<Array<Uint8Array | undefined>> {
+    const router = this.#router
+    if (router.readReplicas === undefined || !(err instanceof DlhtError && FAILOVER.has(err.code)))
+      return Promise.reject(err)
+    return router.readReplicas(keys, positions, skip)
   }
 
   /** Owners' data planes of many keys, with the indices of the keys each owns, and the keys' positions. */
@@ -461,10 +504,21 @@ export class LeadNode extends EventTarget {
     this.#assertStarted()
     const found = new Array<Uint8Array | undefined>(keys.length)
     await this.#routed({ repeatable: true, signal: options.signal }, async () => {
+      const quorum = this.config.readQuorum
+      if (quorum > 1 && this.#router.readReplicas !== undefined) {
+        const positions = this.learnedHash.model.predictMany(this.learnedHash.encodeMany(keys))
+        const values = await this.#router.readReplicas(keys, positions, undefined, quorum)
+        for (let i = 0; i < keys.length; i++) found[i] = values[i]
+        return
+      }
       const { groups, positions } = await this.#owners(keys)
       await Promise.all(
         Array.from(groups, async ([plane, indices]) => {
-          const values = await plane.getMany(pick(keys, indices), pickPositions(positions, indices))
+          const groupKeys = pick(keys, indices)
+          const groupPositions = pickPositions(positions, indices)
+          const values = await plane
+            .getMany(groupKeys, groupPositions)
+            .catch((err: unknown) => this.#fromReplicas(err, groupKeys, groupPositions))
           for (let j = 0; j < indices.length; j++) found[indices[j]] = values[j]
         }),
       )
@@ -612,7 +666,13 @@ export class LeadNode extends EventTarget {
       const pieces = this.#byPeer(segments)
       scanned.push(
         ...(await this.#routed({ signal }, () =>
-          Promise.all(pieces.map((piece) => piece.plane.scan(piece.hashMin, piece.hashMax, filter))),
+          Promise.all(
+            pieces.map((piece) =>
+              piece.plane
+                .scan(piece.hashMin, piece.hashMax, filter)
+                .catch((err: unknown) => this.#scanFromReplicas(err, piece, filter)),
+            ),
+          ),
         )),
       )
     }
@@ -666,8 +726,22 @@ export class LeadNode extends EventTarget {
     )
   }
 
+  /** Scans a piece of a range on its other replicas when the error says its owner did not answer; else rethrows. */
+  #scanFromReplicas(
+    err: unknown,
+    piece: { peerId: string; hashMin: bigint; hashMax: bigint },
+    filter: ScanFilter,
+  ): Promise<ScannedRecord[]> {
+    const router = this.#router
+    if (router.scanReplicas === undefined || !(err instanceof DlhtError && FAILOVER.has(err.code)))
+      return Promise.reject(err)
+    return router.scanReplicas(piece.hashMin, piece.hashMax, filter, piece.peerId)
+  }
+
   /** Joins consecutive segments owned by one peer, so each peer is asked once per contiguous piece. */
-  #byPeer(segments: RangeSegment[]): Array<{ plane: DataPlane; hashMin: bigint; hashMax: bigint }> {
+  #byPeer(
+    segments: RangeSegment[],
+  ): Array<{ plane: DataPlane; peerId: string; hashMin: bigint; hashMax: bigint }> {
     const pieces: Array<{ plane: DataPlane; peerId: string; hashMin: bigint; hashMax: bigint }> = []
     for (const { owner, hashMin, hashMax } of segments) {
       const last = pieces[pieces.length - 1]
@@ -820,6 +894,8 @@ export class LeadNode extends EventTarget {
       lastRetrainError: this.#lastRetrainError,
       training: this.#trainingManager.getMetrics(),
       rollout: (routing.rollout as RolloutStats | undefined) ?? null,
+      replication: (routing.replication as ReplicationStats | undefined) ?? null,
+      tombstones: this.#store.tombstones,
     }
   }
 
@@ -845,6 +921,12 @@ export class LeadNode extends EventTarget {
   /** Where `metricsPort` serves the metrics ("http://ip:port/metrics") while started; null otherwise. */
   get metricsUrl(): string | null {
     return this.#metricsServer?.url ?? null
+  }
+
+  /** The keys whose values this peer stores itself, as owner or replica, in ring order (O(keys)). */
+  storedKeys(): NodeKey[] {
+    this.#assertStarted()
+    return this.#store.keys()
   }
 
   /** The router's view of the ring: this peer's vnodes and their arcs, and router details. */

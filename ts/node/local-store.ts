@@ -1,9 +1,11 @@
 // The entries this peer stores, in ring order: a map for exact lookups by key, an ordered index
-// for position scans, and a value store (memory or LMDB). It is the node's DataPlane.
+// for position scans, tombstones of deleted keys, and a value store (memory or LMDB). Every entry
+// carries a version; entries arriving from peers replace a key's entry only when newer. The node's DataPlane.
 
 import { InvalidArgumentError } from '../errors.js'
 import { RingIndex } from '../storage/ring-index.js'
-import type { StoredEntry, ValueStore } from '../storage/value-store.js'
+import { compareStamps, HybridClock, type Stamp, versionTime } from '../storage/stamp.js'
+import type { StoredEntry, Tombstone, ValueStore } from '../storage/value-store.js'
 import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './data-plane.js'
 import { ValueTooLargeError } from './errors.js'
 import { checkNodeKey, compareAnyKeys, compareKeys, KeyMap, keyFamily, type NodeKey, ownKey } from './keys.js'
@@ -19,6 +21,15 @@ export interface LocalStoreInit {
   onNewKeys?: (encoded: Float64Array) => void
 }
 
+/** A record to store with its version: a value, or a tombstone (`stamp.deleted`). */
+interface StampedRecord {
+  key: NodeKey
+  value: Uint8Array
+  stamp: Stamp
+}
+
+const EMPTY = new Uint8Array(0)
+
 /** A prediction of the current model next to the true scaled rank of the key. */
 export interface PredictionProbe {
   encoded: number
@@ -28,7 +39,7 @@ export interface PredictionProbe {
 }
 
 /** Ring order: by encoded key (so by position under any model), ties broken by the keys themselves. */
-function compareEntries(a: StoredEntry, b: StoredEntry): number {
+function compareEntries(a: { encoded: number; key: NodeKey }, b: { encoded: number; key: NodeKey }): number {
   return a.encoded - b.encoded || compareAnyKeys(a.key, b.key)
 }
 
@@ -50,7 +61,14 @@ export class LocalStore implements DataPlane {
   readonly #maxKeyBytes: number
   readonly #onNewKeys: (encoded: Float64Array) => void
   readonly #entries = new KeyMap<StoredEntry>()
+  readonly #tombstones = new KeyMap<Tombstone>()
+  #tombstoneCount = 0
   readonly #index: RingIndex<StoredEntry>
+  readonly #clock = new HybridClock()
+  /** Tag of this peer in the versions it makes (see `originOf`). */
+  origin = 0
+  /** Positions whose entries this peer keeps even when it does not own them (it is one of their replicas). */
+  #retains: (position: bigint) => boolean = () => false
   #bytes = 0
   /** While a model rollout moves entries: the write number of every key written or deleted since. */
   #lastWrites: KeyMap<number> | null = null
@@ -78,6 +96,11 @@ export class LocalStore implements DataPlane {
     return this.#index.size
   }
 
+  /** Number of tombstones kept for deleted keys. */
+  get tombstones(): number {
+    return this.#tombstoneCount
+  }
+
   /** Total size of the stored (serialized) values. */
   get bytes(): number {
     return this.#bytes
@@ -86,10 +109,12 @@ export class LocalStore implements DataPlane {
   /** Opens the value store and loads the entries it already holds (in ring order). */
   async open(): Promise<void> {
     await this.#values.open()
-    const restored = this.#values.restore()
-    const entries = restored.map(
-      ({ key, encoded, size }): StoredEntry => ({ key, encoded, size, value: undefined }),
-    )
+    const entries: StoredEntry[] = []
+    for (const { key, encoded, size, version, origin, deleted } of this.#values.restore()) {
+      this.#clock.observe(version)
+      if (deleted) this.#addTombstone({ key, encoded, version, origin })
+      else entries.push({ key, encoded, size, version, origin, value: undefined })
+    }
     entries.sort(compareEntries)
     for (const entry of entries) {
       this.#entries.set(entry.key, entry)
@@ -101,8 +126,35 @@ export class LocalStore implements DataPlane {
   async close(): Promise<void> {
     await this.#values.close()
     this.#entries.clear()
+    this.#tombstones.clear()
+    this.#tombstoneCount = 0
     this.#index.clear()
     this.#bytes = 0
+  }
+
+  /** Makes removals of copies keep the entries at positions `retains` accepts (replicas of this peer). */
+  retainCopies(retains: (position: bigint) => boolean): void {
+    this.#retains = retains
+  }
+
+  /** A new version, later than every one this store has made or seen. */
+  newStamp(deleted: boolean): Stamp {
+    return { version: this.#clock.next(), origin: this.origin, deleted }
+  }
+
+  /** Whether a value is stored under `key`. */
+  has(key: NodeKey): boolean {
+    return this.#entries.get(key) !== undefined
+  }
+
+  /** The version of what this store holds for `key` (a value or a tombstone), if anything. */
+  stampOf(key: NodeKey): Stamp | undefined {
+    const entry = this.#entries.get(key)
+    if (entry !== undefined) return { version: entry.version, origin: entry.origin, deleted: false }
+    const tombstone = this.#tombstones.get(key)
+    return tombstone === undefined
+      ? undefined
+      : { version: tombstone.version, origin: tombstone.origin, deleted: true }
   }
 
   #checkRecord(record: StoredRecord, at: string): void {
@@ -117,32 +169,90 @@ export class LocalStore implements DataPlane {
   }
 
   async put(record: StoredRecord): Promise<void> {
-    this.#checkRecord(record, 'record')
-    await this.#apply([record], Float64Array.of(this.#learnedHash.encode(record.key)))
+    await this.putMany([record])
   }
 
+  /** Stores records as new writes (versions made here). */
   async putMany(records: readonly StoredRecord[]): Promise<void> {
-    for (let i = 0; i < records.length; i++) this.#checkRecord(records[i], `records[${i}]`)
-    await this.#apply(records, this.#learnedHash.encodeMany(records.map((record) => record.key)))
+    await this.write(records.map((record) => ({ ...record, position: 0n })))
+  }
+
+  /** Stores placed records as new writes and returns them with the versions made here (for replicas). */
+  write(records: readonly ScannedRecord[]): Promise<ScannedRecord[]> {
+    return this.merge(
+      records.map(({ key, value, position }) => ({ key, value, position, stamp: this.newStamp(false) })),
+    )
+  }
+
+  /** Deletes placed keys as new writes: whether each held a value, and the tombstones made (for replicas). */
+  async erase(keys: ReadonlyArray<{ key: NodeKey; position: bigint }>): Promise<{
+    present: boolean[]
+    tombstones: ScannedRecord[]
+  }> {
+    const dims = this.#learnedHash.dims
+    for (const { key } of keys) checkNodeKey(key, dims)
+    const present = keys.map(({ key }) => this.has(key))
+    const tombstones = keys.map(({ key, position }) => ({
+      key,
+      value: EMPTY,
+      position,
+      stamp: this.newStamp(true),
+    }))
+    await this.merge(tombstones)
+    return { present, tombstones }
   }
 
   /**
-   * Stores checked records; the index changes at once, the promise resolves when the values are
-   * durable. `fromClient` false: entries handed over by a peer, which are not new to the ring.
+   * Stores the records that are newer than what this store holds for their keys (last writer
+   * wins; a record without a stamp is a new write) and returns them. `counted` false: entries
+   * moved by a migration, which are neither new to the ring nor writes a migration must keep.
    */
-  #apply(records: readonly StoredRecord[], encoded: Float64Array, fromClient = true): Promise<void> {
+  async merge(
+    records: readonly StoredRecord[] | readonly ScannedRecord[],
+    counted = true,
+  ): Promise<ScannedRecord[]> {
+    for (let i = 0; i < records.length; i++) this.#checkRecord(records[i], `records[${i}]`)
+    const newer: Array<StampedRecord & { position?: bigint }> = []
+    for (const record of records as ScannedRecord[]) {
+      const stamp = record.stamp ?? this.newStamp(false)
+      this.#clock.observe(stamp.version)
+      const held = this.stampOf(record.key)
+      if (held !== undefined && compareStamps(stamp, held) <= 0) continue
+      newer.push({ key: record.key, value: record.value, stamp, position: record.position })
+    }
+    if (newer.length === 0) return []
+    await this.#apply(newer, this.#learnedHash.encodeMany(newer.map((record) => record.key)), counted)
+    return newer as ScannedRecord[]
+  }
+
+  /**
+   * Stores checked records and tombstones; the index changes at once, the promise resolves when
+   * they are durable. `counted` false: entries moved by a migration (see `merge`).
+   */
+  #apply(records: readonly StampedRecord[], encoded: Float64Array, counted: boolean): Promise<void> {
     const updates: Array<readonly [StoredEntry, Uint8Array]> = []
+    const deletes: Tombstone[] = []
     const fresh: StoredEntry[] = []
     for (let i = 0; i < records.length; i++) {
-      const { key, value } = records[i]
-      this.#lastWrites?.set(key, ++this.#writes)
+      const { key, value, stamp } = records[i]
+      if (counted) this.#lastWrites?.set(key, ++this.#writes)
       let entry = this.#entries.get(key)
+      if (stamp.deleted) {
+        if (entry !== undefined) this.#forget(entry)
+        const tombstone = { key: entry?.key ?? ownKey(key), encoded: encoded[i], ...stamp }
+        this.#addTombstone(tombstone)
+        deletes.push(tombstone)
+        continue
+      }
+      this.#dropTombstone(key)
       if (entry === undefined) {
         const owned = ownKey(key)
-        entry = { key: owned, encoded: encoded[i], size: 0, value: undefined }
+        entry = { key: owned, encoded: encoded[i], size: 0, version: 0, origin: 0, value: undefined }
         this.#entries.set(owned, entry)
         fresh.push(entry)
       }
+      entry.version = stamp.version
+      entry.origin = stamp.origin
       this.#bytes += value.length - entry.size
       entry.size = value.length
       updates.push([entry, value])
@@ -156,9 +266,30 @@ export class LocalStore implements DataPlane {
         const positions = model.predictMany(freshEncoded)
         for (let j = 0; j < fresh.length; j++) this.#index.insert(fresh[j], positions[j])
       }
-      if (fromClient) this.#onNewKeys(freshEncoded)
+      if (counted) this.#onNewKeys(freshEncoded)
     }
-    return this.#values.write(updates)
+    if (deletes.length === 0) return this.#values.write(updates)
+    return Promise.all([this.#values.write(updates), this.#values.writeTombstones(deletes)]).then(() => {})
+  }
+
+  #addTombstone(tombstone: Tombstone): void {
+    if (this.#tombstones.get(tombstone.key) === undefined) this.#tombstoneCount++
+    this.#tombstones.set(tombstone.key, tombstone)
+  }
+
+  #dropTombstone(key: NodeKey): void {
+    if (this.#tombstones.delete(key)) this.#tombstoneCount--
+  }
+
+  /** Forgets tombstones of deletes made more than `ageMs` ago (past the repair horizon). */
+  async purgeTombstones(ageMs: number): Promise<number> {
+    const horizon = Date.now() - ageMs
+    const expired = [...this.#tombstones.values()].filter(
+      (tombstone) => versionTime(tombstone.version) < horizon,
+    )
+    for (const tombstone of expired) this.#dropTombstone(tombstone.key)
+    if (expired.length > 0) await this.#values.remove(expired)
+    return expired.length
   }
 
   async get(key: NodeKey): Promise<Uint8Array | undefined> {
@@ -181,12 +312,18 @@ export class LocalStore implements DataPlane {
     return deleted
   }
 
+  /** Deletes keys as new writes (tombstones versioned here); whether each held a value. */
   async deleteMany(keys: readonly NodeKey[]): Promise<boolean[]> {
-    const dims = this.#learnedHash.dims
-    for (const key of keys) checkNodeKey(key, dims)
+    return (await this.erase(keys.map((key) => ({ key, position: 0n })))).present
+  }
+
+  /**
+   * Drops the copies of keys this store holds for another owner, without a tombstone (not a
+   * write: the owner has recorded the delete). Whether each held a value.
+   */
+  async discard(keys: readonly NodeKey[]): Promise<boolean[]> {
     const removed: StoredEntry[] = []
-    const deleted = keys.map((key) => {
-      this.#lastWrites?.set(key, ++this.#writes)
+    const held = keys.map((key) => {
       const entry = this.#entries.get(key)
       if (entry === undefined) return false
       this.#forget(entry)
@@ -194,7 +331,7 @@ export class LocalStore implements DataPlane {
       return true
     })
     if (removed.length > 0) await this.#values.remove(removed)
-    return deleted
+    return held
   }
 
   #forget(entry: StoredEntry): void {
@@ -239,12 +376,63 @@ export class LocalStore implements DataPlane {
     }
   }
 
+  /**
+   * Records and tombstones whose position lies in [hashMin, hashMax], with their versions, in
+   * position order: what moves to another peer (hand-overs, replication, repair).
+   */
+  scanStamped(hashMin: bigint, hashMax: bigint): ScannedRecord[] {
+    const found: ScannedRecord[] = []
+    this.#index.scan(hashMin, hashMax, (entry, position) => {
+      found.push(this.#stamped(entry, position))
+    })
+    if (this.#tombstoneCount === 0) return found
+    const deleted = this.#placedTombstones((position) => position >= hashMin && position <= hashMax)
+    if (deleted.length === 0) return found
+    return [...found, ...deleted].sort((a, b) =>
+      a.position < b.position ? -1 : a.position > b.position ? 1 : compareAnyKeys(a.key, b.key),
+    )
+  }
+
+  /** Calls `visit` with the key, position and version of every entry and tombstone in [hashMin, hashMax]. */
+  forEachStamp(
+    hashMin: bigint,
+    hashMax: bigint,
+    visit: (key: NodeKey, position: bigint, stamp: Stamp) => void,
+  ): void {
+    this.#index.scan(hashMin, hashMax, (entry, position) => {
+      visit(entry.key, position, { version: entry.version, origin: entry.origin, deleted: false })
+    })
+    if (this.#tombstoneCount === 0) return
+    for (const { key, position, stamp } of this.#placedTombstones((at) => at >= hashMin && at <= hashMax))
+      visit(key, position, stamp as Stamp)
+  }
+
+  #stamped(entry: StoredEntry, position: bigint): ScannedRecord {
+    const stamp = { version: entry.version, origin: entry.origin, deleted: false }
+    return { key: entry.key, value: this.#read(entry), position, stamp }
+  }
+
+  /** Tombstones at positions `keep` accepts, as records. */
+  #placedTombstones(keep: (position: bigint) => boolean): ScannedRecord[] {
+    const tombstones = [...this.#tombstones.values()]
+    const positions = this.#learnedHash.model.predictMany(
+      Float64Array.from(tombstones, (tombstone) => tombstone.encoded),
+    )
+    const records: ScannedRecord[] = []
+    for (let i = 0; i < tombstones.length; i++) {
+      if (!keep(positions[i])) continue
+      const { key, version, origin } = tombstones[i]
+      records.push({ key, value: EMPTY, position: positions[i], stamp: { version, origin, deleted: true } })
+    }
+    return records
+  }
+
   async extract(hashMin: bigint, hashMax: bigint): Promise<ScannedRecord[]> {
     const taken: StoredEntry[] = []
     const records: ScannedRecord[] = []
     this.#index.scan(hashMin, hashMax, (entry, position) => {
       taken.push(entry)
-      records.push({ key: entry.key, value: this.#read(entry), position })
+      records.push(this.#stamped(entry, position))
     })
     for (const entry of taken) this.#forget(entry)
     if (taken.length > 0) await this.#values.remove(taken)
@@ -287,6 +475,15 @@ export class LocalStore implements DataPlane {
     const ranks: number[] = []
     for (let rank = Math.floor(stride / 2); rank < this.#index.size; rank += stride) ranks.push(rank)
     return this.#index.atRanks(ranks).map((placed) => placed.position)
+  }
+
+  /** Every stored key (not the deleted ones), in ring order. */
+  keys(): NodeKey[] {
+    const keys: NodeKey[] = []
+    this.#index.scan(0n, this.#learnedHash.options.hashSpaceSize - 1n, (entry) => {
+      keys.push(entry.key)
+    })
+    return keys
   }
 
   /** The encoded form of every stored key, in ring order. */
@@ -332,34 +529,26 @@ export class LocalStore implements DataPlane {
         return false
       }
       if (!owns(position)) {
-        records.push({ key: entry.key, value: this.#read(entry), position })
+        records.push(this.#stamped(entry, position))
         last = position
       }
     })
+    // Tombstones go with the last batch, so that a delete reaches the key's new owner too.
+    if (next === null && this.#tombstoneCount > 0)
+      records.push(...this.#placedTombstones((position) => !owns(position)))
     return { records, next }
   }
 
   /**
    * Stores entries handed over by their previous owner, except keys written or deleted here since
-   * tracking began (those are newer). Returns how many were stored.
+   * tracking began and older versions than those held. Returns the records stored.
    */
-  async putUntouched(records: readonly ScannedRecord[]): Promise<number> {
+  async putUntouched(records: readonly ScannedRecord[]): Promise<ScannedRecord[]> {
     const written = this.#lastWrites
     const fresh =
       written === null ? records : records.filter((record) => written.get(record.key) === undefined)
-    for (let i = 0; i < fresh.length; i++) this.#checkRecord(fresh[i], `records[${i}]`)
-    if (fresh.length === 0) return 0
-    // A hand-over is not a client write: it must not shadow a later one. (#apply is synchronous
-    // up to its durable write, so only these records go untracked.)
-    this.#lastWrites = null
-    let durable: Promise<void>
-    try {
-      durable = this.#apply(fresh, this.#learnedHash.encodeMany(fresh.map((record) => record.key)), false)
-    } finally {
-      this.#lastWrites = written
-    }
-    await durable
-    return fresh.length
+    // A migration is not a client write: it must not shadow a later one.
+    return this.merge(fresh, false)
   }
 
   /**
@@ -376,7 +565,8 @@ export class LocalStore implements DataPlane {
     const removed: StoredEntry[] = []
     for (const { key, position } of records) {
       const entry = this.#entries.get(key)
-      if (entry === undefined || (this.#lastWrites?.get(key) ?? 0) > since || owns(position)) continue
+      if (entry === undefined || (this.#lastWrites?.get(key) ?? 0) > since) continue
+      if (owns(position) || this.#retains(position)) continue
       this.#forget(entry)
       removed.push(entry)
     }
@@ -398,7 +588,7 @@ export class LocalStore implements DataPlane {
     const positions = this.#learnedHash.model.predictMany(
       Float64Array.from(entries, (entry) => entry.encoded),
     )
-    const removed = entries.filter((_, i) => !owns(positions[i]))
+    const removed = entries.filter((_, i) => !owns(positions[i]) && !this.#retains(positions[i]))
     for (const entry of removed) this.#forget(entry)
     if (removed.length > 0) await this.#values.remove(removed)
   }

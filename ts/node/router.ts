@@ -2,7 +2,8 @@
 // LocalRouter owns every arc of a single-node ring; the Chord overlay implements the same Router.
 
 import { InvalidArgumentError } from '../errors.js'
-import type { DataPlane } from './data-plane.js'
+import type { DataPlane, ScanFilter, ScannedRecord } from './data-plane.js'
+import type { NodeKey } from './keys.js'
 import { spreadVnodeIds, toPosition, VnodeRing } from './vnodes.js'
 
 /** A virtual node on the ring: it owns the arc (predecessor's id, id]. */
@@ -83,6 +84,24 @@ export interface Router {
    * one, a busy ring is refused at once.
    */
   retrainCluster?(sampleKeys?: Float64Array, signal?: AbortSignal): Promise<ClusterRetrainOutcome | null>
+  /**
+   * Values of keys read from their replicas but `skip` (an owner that did not answer), the newest
+   * version winning; at least `quorum` (default 1) replicas of each key must answer. Present on a
+   * router that replicates entries.
+   */
+  readReplicas?(
+    keys: readonly NodeKey[],
+    positions: ArrayLike<bigint>,
+    skip?: string,
+    quorum?: number,
+  ): Promise<Array<Uint8Array | undefined>>
+  /** Records of [hashMin, hashMax] (not wrapping), each piece from the first of its replicas but `skip` that answers. */
+  scanReplicas?(
+    hashMin: bigint,
+    hashMax: bigint,
+    filter?: ScanFilter,
+    skip?: string,
+  ): Promise<ScannedRecord[]>
   /**
    * While writes must wait (a ring holds them while a new model is prepared), a promise of the
    * moment they may go on; undefined when they may go on at once.

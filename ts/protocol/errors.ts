@@ -3,7 +3,13 @@
 
 import { HandOverRefusedError, JoinFailedError, LookupFailedError } from '../chord/errors.js'
 import { DlhtError, InvalidArgumentError, InvalidKeyError } from '../errors.js'
-import { NotStartedError, ValueNotSerializableError, ValueTooLargeError } from '../node/errors.js'
+import {
+  NotStartedError,
+  QuorumNotReachedError,
+  ReplicasUnavailableError,
+  ValueNotSerializableError,
+  ValueTooLargeError,
+} from '../node/errors.js'
 
 /** The peer broke the protocol, or the stream broke under a call. */
 export class ProtocolError extends DlhtError {
@@ -95,6 +101,8 @@ const BY_CODE: Record<string, new (message: string) => DlhtError> = {
   [HandOverRefusedError.code]: HandOverRefusedError,
   ERR_DLHT_UNAUTHORIZED: UnauthorizedMessageError,
   ERR_DLHT_PEER_BUSY: PeerBusyError,
+  ERR_DLHT_QUORUM_NOT_REACHED: QuorumNotReachedError,
+  ERR_DLHT_REPLICAS_UNAVAILABLE: ReplicasUnavailableError,
 }
 
 /**

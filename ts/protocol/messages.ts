@@ -5,6 +5,7 @@ import type { Neighbours as ChordNeighbours, NotifyOutcome } from '../chord/inde
 import type { ScanFilter, ScannedRecord } from '../node/data-plane.js'
 import { decodeKeyBytes, encodeKeyBytes, type NodeKey } from '../node/keys.js'
 import type { VnodeRef } from '../node/router.js'
+import type { Stamp } from '../storage/stamp.js'
 import {
   readArray,
   readBigint,
@@ -27,12 +28,12 @@ export interface NotifyAnswer extends NotifyOutcome<VnodeRef> {
   more?: boolean
 }
 
-// 2.0.0: key encoding 2 (KEY_ENCODING_VERSION). A 1.0.0 peer places string keys elsewhere, so the
-// two must not share a ring.
+// 3.0.0: entries move with their versions (replicas decide by them). 2.0.0: key encoding 2
+// (KEY_ENCODING_VERSION). Peers of different major versions must not share a ring.
 /** Ring maintenance: lookups, stabilization, joins and graceful leaves. */
-export const RING_PROTOCOL = '/dlht/2.0.0/ring'
+export const RING_PROTOCOL = '/dlht/3.0.0/ring'
 /** Data plane: put, get, delete and scans of ring positions, batched. */
-export const DATA_PROTOCOL = '/dlht/2.0.0/data'
+export const DATA_PROTOCOL = '/dlht/3.0.0/data'
 
 /**
  * One message of a protocol: its type id and how its request and answer cross the wire.
@@ -73,18 +74,34 @@ export function readKey(value: unknown): NodeKey {
   }
 }
 
+/** A record as [position, key, value], or with its version as [..., version, origin, deleted]. */
 function writeRecords(records: readonly ScannedRecord[]): unknown {
-  return records.map((record) => [record.position, encodeKeyBytes(record.key), record.value])
+  return records.map(({ position, key, value, stamp }) =>
+    stamp === undefined
+      ? [position, encodeKeyBytes(key), value]
+      : [position, encodeKeyBytes(key), value, stamp.version, stamp.origin, stamp.deleted],
+  )
 }
 
 function readRecords(value: unknown, hashSpaceSize: bigint): ScannedRecord[] {
   return readArray(value, 'records').map((record) => {
-    const [position, key, bytes] = readArray(record, 'record', 3)
-    return {
+    const fields = readArray(record, 'record')
+    if (fields.length !== 3 && fields.length !== 6)
+      throw new MalformedMessageError('a record must have 3 or 6 fields')
+    const [position, key, bytes, version, origin, deleted] = fields
+    const read: ScannedRecord = {
       position: readBigint(position, 'position', hashSpaceSize),
       key: readKey(key),
       value: readBytes(bytes, 'value'),
     }
+    if (fields.length === 6) {
+      read.stamp = {
+        version: readUint(version, 'version'),
+        origin: readUint(origin, 'origin'),
+        deleted: readBoolean(deleted, 'deleted'),
+      }
+    }
+    return read
   })
 }
 
@@ -798,6 +815,98 @@ export const ScanLocal: MessageCodec<ScanRequest, ScanAnswer> = { ...Scan, type:
 /** Entries moving to their new owner after a rollout; never overwrite a newer write there. */
 export const Migrate: MessageCodec<PutRequest, DataAnswer> = { ...Put, type: 27 }
 
+// Replication: served from the receiver's own store, whatever it owns.
+
+/** Stamped records for a replica of their positions; it keeps the newest version of each key. */
+export const Replicate: MessageCodec<PutRequest, DataAnswer> = { ...Put, type: 28 }
+
+export interface GetStampedAnswer extends DataAnswer {
+  /** In request order: the value, or null when absent or deleted. */
+  values: Array<Uint8Array | null>
+  /** In request order: the version held (a tombstone's too), or null when the key is unknown. */
+  stamps: Array<Stamp | null>
+}
+
+/** Values of keys with their versions, from a replica's own store (a read that asks several replicas). */
+export const GetStamped: MessageCodec<KeysRequest, GetStampedAnswer> = {
+  type: 29,
+  ...keysRequest('get stamped'),
+  writeAnswer: (answer) => [
+    answer.values,
+    answer.stamps.map((stamp) => (stamp === null ? null : [stamp.version, stamp.origin, stamp.deleted])),
+    answer.misrouted,
+  ],
+  readAnswer: (body) => {
+    const [values, stamps, misrouted] = readArray(body, 'get stamped answer', 3)
+    return {
+      values: readArray(values, 'values').map((value) =>
+        readNullable(value, (bytes) => readBytes(bytes, 'value')),
+      ),
+      stamps: readArray(stamps, 'stamps').map((stamp) =>
+        readNullable(stamp, (fields) => {
+          const [version, origin, deleted] = readArray(fields, 'stamp', 3)
+          return {
+            version: readUint(version, 'version'),
+            origin: readUint(origin, 'origin'),
+            deleted: readBoolean(deleted, 'deleted'),
+          }
+        }),
+      ),
+      misrouted: readUint(misrouted, 'misrouted'),
+    }
+  },
+}
+
+export interface RepairDigestRequest extends DataRequest {
+  hashMin: bigint
+  hashMax: bigint
+  /** Equal slices of [hashMin, hashMax] to digest separately. */
+  buckets: number
+}
+
+/** Per bucket: entries and tombstones, and a 32-bit hash of their keys and versions. */
+export interface RepairDigestAnswer extends DataAnswer {
+  counts: number[]
+  hashes: number[]
+}
+
+/** Digests of what a replica holds in a range, bucket by bucket (anti-entropy). */
+export const RepairDigest: MessageCodec<RepairDigestRequest, RepairDigestAnswer> = {
+  type: 30,
+  writeRequest: (request) => [
+    request.modelVersion,
+    request.ttl,
+    request.hashMin,
+    request.hashMax,
+    request.buckets,
+  ],
+  readRequest: (body, size) => {
+    const [modelVersion, ttl, hashMin, hashMax, buckets] = readArray(body, 'repair digest', 5)
+    const request = {
+      ...readDataHeader(modelVersion, ttl),
+      hashMin: readBigint(hashMin, 'hashMin', size),
+      hashMax: readBigint(hashMax, 'hashMax', size),
+      buckets: readUint(buckets, 'buckets'),
+    }
+    if (request.hashMin > request.hashMax) throw new MalformedMessageError('digest range must not wrap')
+    if (request.buckets < 1 || request.buckets > 4096)
+      throw new MalformedMessageError('buckets must be 1..4096')
+    return request
+  },
+  writeAnswer: (answer) => [answer.counts, answer.hashes, answer.misrouted],
+  readAnswer: (body) => {
+    const [counts, hashes, misrouted] = readArray(body, 'repair digest answer', 3)
+    return {
+      counts: readArray(counts, 'counts').map((count) => readUint(count, 'count')),
+      hashes: readArray(hashes, 'hashes').map((hash) => readUint(hash, 'hash')),
+      misrouted: readUint(misrouted, 'misrouted'),
+    }
+  },
+}
+
+/** Stamped records and tombstones of a range, from a replica's own store (anti-entropy). */
+export const ScanStamped: MessageCodec<ScanRequest, ScanAnswer> = { ...Scan, type: 31 }
+
 /** Ring maintenance and model rollout messages. */
 export const RING_CODECS: ReadonlyArray<MessageCodec<unknown, unknown>> = [
   Ping,
@@ -828,6 +937,10 @@ export const DATA_CODECS: ReadonlyArray<MessageCodec<unknown, unknown>> = [
   DeleteLocal,
   ScanLocal,
   Migrate,
+  Replicate,
+  GetStamped,
+  RepairDigest,
+  ScanStamped,
 ] as unknown as ReadonlyArray<MessageCodec<unknown, unknown>>
 
 /** Message types served on each protocol. */

@@ -1,13 +1,30 @@
 // A durable value store on LMDB: each value is stored under its ring-order key (the encoded key as
 // a sortable 8-byte prefix, then the canonical key bytes), so the database itself is in ring order.
+// A record is a header (tombstone flag, version, origin) followed by the serialized value.
 
 import { type Database, open, type RootDatabase } from 'lmdb'
 import { NotStartedError } from '../node/errors.js'
 import { decodeKeyBytes, encodeKeyBytes } from '../node/keys.js'
 import { dataDirFailure, prepareDataDir } from './data-dir.js'
-import type { RestoredEntry, StoredEntry, ValueStore } from './value-store.js'
+import type { PlacedEntry, RestoredEntry, StoredEntry, Tombstone, ValueStore } from './value-store.js'
+
+/** Version of the record layout below, part of a data directory's configuration. */
+export const ENTRY_FORMAT_VERSION = 2
 
 const SIGN_BIT = 0x80
+/** Bytes before the value: a flags byte, the version (a double) and the origin (a uint32). */
+const HEADER_BYTES = 13
+const TOMBSTONE_FLAG = 1
+
+/** The stored form of a value (or of a tombstone, without one) with its version. */
+function record(stamp: Tombstone, value: Uint8Array | null): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_BYTES + (value?.length ?? 0))
+  out[0] = value === null ? TOMBSTONE_FLAG : 0
+  out.writeDoubleBE(stamp.version, 1)
+  out.writeUInt32BE(stamp.origin, 9)
+  if (value !== null) out.set(value, HEADER_BYTES)
+  return out
+}
 
 /** 8 bytes whose unsigned byte order is the numeric order of `value` (a finite double). */
 function sortableDouble(value: number, out: Buffer): void {
@@ -24,7 +41,7 @@ function readSortableDouble(bytes: Buffer): number {
 }
 
 /** The LMDB key of an entry. */
-export function storageKey(entry: { key: StoredEntry['key']; encoded: number }): Buffer {
+export function storageKey(entry: PlacedEntry): Buffer {
   const keyBytes = encodeKeyBytes(entry.key)
   const out = Buffer.allocUnsafe(8 + keyBytes.length)
   sortableDouble(entry.encoded, out)
@@ -74,30 +91,41 @@ export class LmdbValueStore implements ValueStore {
 
   restore(): RestoredEntry[] {
     const restored: RestoredEntry[] = []
-    for (const { key, value } of this.#db().getRange()) {
+    for (const { key, value: bytes } of this.#db().getRange()) {
+      const value = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
       restored.push({
         key: decodeKeyBytes(key.subarray(8)),
         encoded: readSortableDouble(key),
-        size: value.length,
+        size: value.length - HEADER_BYTES,
+        version: value.readDoubleBE(1),
+        origin: value.readUInt32BE(9),
+        deleted: (value[0] & TOMBSTONE_FLAG) !== 0,
       })
     }
     return restored
   }
 
   read(entry: StoredEntry): Uint8Array | undefined {
-    return entry.value ?? this.#db().getBinary(storageKey(entry))
+    return entry.value ?? this.#db().getBinary(storageKey(entry))?.subarray(HEADER_BYTES)
   }
 
   async write(updates: ReadonlyArray<readonly [StoredEntry, Uint8Array]>): Promise<void> {
     const db = this.#db()
     for (const [entry, value] of updates) entry.value = value
     await db.batch(() => {
-      for (const [entry, value] of updates) db.put(storageKey(entry), value)
+      for (const [entry, value] of updates) db.put(storageKey(entry), record(entry, value))
     })
     for (const [entry, value] of updates) if (entry.value === value) entry.value = undefined
   }
 
-  async remove(entries: readonly StoredEntry[]): Promise<void> {
+  async writeTombstones(tombstones: readonly Tombstone[]): Promise<void> {
+    const db = this.#db()
+    await db.batch(() => {
+      for (const tombstone of tombstones) db.put(storageKey(tombstone), record(tombstone, null))
+    })
+  }
+
+  async remove(entries: readonly PlacedEntry[]): Promise<void> {
     const db = this.#db()
     await db.batch(() => {
       for (const entry of entries) db.remove(storageKey(entry))

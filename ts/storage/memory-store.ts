@@ -1,7 +1,7 @@
-// The default value store: values stay on the entries in memory and vanish with the process.
-// Writes complete at once; metadata lives in a Map.
+// The default value store: values stay on the entries (tombstones in the LocalStore) in memory and
+// vanish with the process. Writes complete at once; metadata lives in a Map.
 
-import type { RestoredEntry, StoredEntry, ValueStore } from './value-store.js'
+import type { PlacedEntry, RestoredEntry, StoredEntry, Tombstone, ValueStore } from './value-store.js'
 
 /** Keeps every value in memory. */
 export class MemoryValueStore implements ValueStore {
@@ -24,9 +24,9 @@ export class MemoryValueStore implements ValueStore {
     for (const [entry, value] of updates) entry.value = value
   }
 
-  async remove(entries: readonly StoredEntry[]): Promise<void> {
-    for (const entry of entries) entry.value = undefined
-  }
+  async writeTombstones(_tombstones: readonly Tombstone[]): Promise<void> {}
+
+  async remove(_entries: readonly PlacedEntry[]): Promise<void> {}
 
   readMeta(name: string): Uint8Array | undefined {
     return this.#meta.get(name)
