@@ -721,7 +721,7 @@ export class ChordRouter implements Router {
     const previous = this.#learnedHash.previous
     if (previous === null) return new Array(keys.length).fill(undefined)
     const owners = await this.findSuccessorMany(
-      previous.model.predictMany(this.#learnedHash.encodeMany(keys)),
+      previous.model.predictMany(this.#learnedHash.encodeManyFor(previous.model, keys)),
     )
     return owners.map((owner) => this.#holder(owner))
   }
@@ -732,8 +732,10 @@ export class ChordRouter implements Router {
     if (previous === null) return []
     const keys = encodedRangeOf(this.#learnedHash.model, hashMin, hashMax)
     if (keys === null) return []
-    const from = previous.model.predict(keys.low)
-    const to = previous.model.predict(keys.high)
+    // Encoded keys of one code say nothing about another's: then any previous holder may hold them.
+    const sameCode = previous.model.sameKeyCode(this.#learnedHash.model)
+    const from = sameCode ? previous.model.predict(keys.low) : 0n
+    const to = sameCode ? previous.model.predict(keys.high) : this.#learnedHash.options.hashSpaceSize - 1n
     const holders = new Set<PreviousHolder>()
     for (const { owner } of await this.coveringSegments(from, to)) {
       const holder = this.#holder(owner)

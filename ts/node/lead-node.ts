@@ -22,6 +22,7 @@ import { NotStartedError, StorageMismatchError } from './errors.js'
 import type { NodeKey } from './keys.js'
 import { LearnedHash } from './learned-hash.js'
 import { LocalStore } from './local-store.js'
+import { trainOwnModel } from './local-training.js'
 import { RangeEntry } from './range-entry.js'
 import {
   LocalRouter,
@@ -622,19 +623,21 @@ export class LeadNode extends EventTarget {
       })
       return result
     }
-    const trainingKeys = keys ?? this.#trainingManager.getTrainingData()
-    if (trainingKeys.length === 0) return result
     const started = performance.now()
-    const model = await RecursiveModelIndex.trainNew(trainingKeys, this.learnedHash.options)
+    const own = await trainOwnModel(this.learnedHash, this.#store, sampleKeys, () =>
+      this.#trainingManager.getTrainingData(),
+    )
+    if (own === null) return result
+    const { model, trainingDataSize } = own
     const trained = performance.now()
     const version = this.learnedHash.version + 1
     this.learnedHash.install(model, version)
-    await this.#modelAdopted(model, version, trained - started, trainingKeys.length)
+    await this.#modelAdopted(model, version, trained - started, trainingDataSize)
     await this.#store.reposition()
     Object.assign(result, {
       retrained: true,
       modelVersion: version,
-      trainingDataSize: trainingKeys.length,
+      trainingDataSize,
       trainingMs: trained - started,
       repositionMs: performance.now() - trained,
     })

@@ -1,7 +1,9 @@
 // A durable value store on LMDB: each value is stored under its ring-order key (the encoded key as
 // a sortable 8-byte prefix, then the canonical key bytes), so the database itself is in ring order.
+// Byte keys are stored under their fixed text code, which no model changes.
 
 import { type Database, open, type RootDatabase } from 'lmdb'
+import { encodeKey } from '../learned/keys.js'
 import { NotStartedError } from '../node/errors.js'
 import { decodeKeyBytes, encodeKeyBytes } from '../node/keys.js'
 import type { RestoredEntry, StoredEntry, ValueStore } from './value-store.js'
@@ -22,11 +24,15 @@ function readSortableDouble(bytes: Buffer): number {
   return copy.readDoubleBE(0)
 }
 
-/** The LMDB key of an entry. */
+/**
+ * The LMDB key of an entry: byte keys by the fixed text code (a model's key code would move them),
+ * other keys by their encoding (which key codes leave alone).
+ */
 export function storageKey(entry: { key: StoredEntry['key']; encoded: number }): Buffer {
-  const keyBytes = encodeKeyBytes(entry.key)
+  const { key } = entry
+  const keyBytes = encodeKeyBytes(key)
   const out = Buffer.allocUnsafe(8 + keyBytes.length)
-  sortableDouble(entry.encoded, out)
+  sortableDouble(typeof key === 'string' || key instanceof Uint8Array ? encodeKey(key) : entry.encoded, out)
   out.set(keyBytes, 8)
   return out
 }

@@ -6,8 +6,11 @@ import type { NodeKey } from '../node/keys.js'
 /** One stored key: its identity, its place in ring order, and its value (or where to read it). */
 export interface StoredEntry {
   readonly key: NodeKey
-  /** The model's input for the key; ring order is the order of `encoded` under every model version. */
-  readonly encoded: number
+  /**
+   * The model's input for the key; ring order is the order of `encoded` under every model version
+   * that shares a key code. A model with another key code encodes byte keys anew (the store does).
+   */
+  encoded: number
   /** Serialized value size in bytes. */
   size: number
   /** The serialized value while it is held in memory (always for the memory store, until committed for LMDB). */
