@@ -49,11 +49,13 @@ import {
   UnknownModelVersionError,
   VnodeUnavailableError,
 } from '../protocol/errors.js'
+import { KeySample, type KeySampleRequest } from '../protocol/key-sample.js'
 import {
   Abort,
   type ClusterConfig,
   Commit,
   Contribute,
+  type ContributeRequest,
   DATA_CODECS,
   DATA_PROTOCOL,
   type DataAnswer,
@@ -605,9 +607,9 @@ export class ChordRouter implements Router {
 
   /**
    * A federated round over every peer of the ring and the rollout of its model; null when no peer
-   * has keys. `sampleKeys` (encoded, sorted) replace this peer's own keys as its contribution.
+   * has keys. `sampleKeys` replace this peer's own keys as its contribution.
    */
-  async retrainCluster(sampleKeys?: Float64Array): Promise<ClusterRetrainOutcome | null> {
+  async retrainCluster(sampleKeys?: readonly NodeKey[]): Promise<ClusterRetrainOutcome | null> {
     if (this.#running === undefined) throw new NotStartedError('the overlay is not started')
     return this.#rollout.coordinate(sampleKeys)
   }
@@ -1083,7 +1085,9 @@ export class ChordRouter implements Router {
       case Contribute.type:
         // Entries moving in a join or leave are counted once they have landed.
         await this.#gate.idle(AbortSignal.timeout(this.#options.callTimeout / 2)).catch(() => {})
-        return this.#rollout.contribution()
+        return this.#rollout.contribution((request as ContributeRequest).keyCode)
+      case KeySample.type:
+        return this.#rollout.keySample((request as KeySampleRequest).limit)
       case Prepare.type:
         return this.#rollout.prepare(request as PrepareRequest)
       case Commit.type:

@@ -1,4 +1,4 @@
-// The data plane of another peer, reached over its long-lived /dlht/2.0.0/data stream.
+// The data plane of another peer, reached over its long-lived /dlht/3.0.0/data stream.
 // Single calls made together are batched into one message; large batches are split.
 
 import { InvalidArgumentError } from '../errors.js'

@@ -1,4 +1,4 @@
-// The dlht libp2p service: registers the /dlht/2.0.0 protocols and keeps one long-lived stream per
+// The dlht libp2p service: registers the /dlht/3.0.0 protocols and keeps one long-lived stream per
 // peer and protocol, so every remote call is a pipelined request on a stream that is already open.
 
 import type {

@@ -608,10 +608,9 @@ export class LeadNode extends EventTarget {
       repositionMs: 0,
     }
     if (!retrain) return result
-    const keys = sampleKeys === undefined ? undefined : this.learnedHash.encodeMany(sampleKeys).sort()
     if (this.#router.retrainCluster !== undefined) {
       // On a ring every peer must route by the same model: train across the ring and roll out.
-      const outcome = await this.#router.retrainCluster(keys)
+      const outcome = await this.#router.retrainCluster(sampleKeys)
       if (outcome === null) return result
       Object.assign(result, {
         retrained: true,

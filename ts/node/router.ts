@@ -3,6 +3,7 @@
 
 import { InvalidArgumentError } from '../errors.js'
 import type { DataPlane } from './data-plane.js'
+import type { NodeKey } from './keys.js'
 import { spreadVnodeIds, toPosition, VnodeRing } from './vnodes.js'
 
 /** A virtual node on the ring: it owns the arc (predecessor's id, id]. */
@@ -73,9 +74,9 @@ export interface Router {
   getRoutingTableStats(): RoutingTableStats
   /**
    * Retrains across every peer of the ring and rolls the model out; null when no peer has keys.
-   * Absent on a single-node router (the node then trains alone). `sampleKeys` are encoded, sorted.
+   * Absent on a single-node router (the node then trains alone). `sampleKeys` replace this peer's keys.
    */
-  retrainCluster?(sampleKeys?: Float64Array): Promise<ClusterRetrainOutcome | null>
+  retrainCluster?(sampleKeys?: readonly NodeKey[]): Promise<ClusterRetrainOutcome | null>
   /**
    * While writes must wait (a ring holds them while a new model is prepared), a promise of the
    * moment they may go on; undefined when they may go on at once.
