@@ -320,7 +320,7 @@ test('learnedHash and findSuccessor: the seed use cases', async (t) => {
   t.true(hashMin <= hashMax)
   const dict = node.learnedHash.toDict()
   t.is(dict.modelVersion, 0)
-  t.is(JSON.parse(JSON.stringify(dict)).model.formatVersion, 2)
+  t.is(JSON.parse(JSON.stringify(dict)).model.formatVersion, 3)
   const last = await node.findSuccessor(node.config.hashSpaceSize - 1n)
   t.is(last.vnodeId, 3)
   const first = await node.findSuccessor(0)

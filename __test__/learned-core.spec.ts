@@ -159,7 +159,7 @@ test('serialize and deserialize round-trip bit-exactly; damage is detected', (t)
   t.throws(() => RecursiveModelIndex.fromDict({ ...rmi.toDict(), leaves: [] }), {
     instanceOf: CorruptModelError,
   })
-  t.throws(() => RecursiveModelIndex.fromDict({ ...rmi.toDict(), formatVersion: 3 as 2 }), {
+  t.throws(() => RecursiveModelIndex.fromDict({ ...rmi.toDict(), formatVersion: 4 as 3 }), {
     code: 'ERR_DLHT_UNSUPPORTED_FORMAT_VERSION',
   })
 })

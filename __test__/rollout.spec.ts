@@ -14,6 +14,7 @@ import { Prepare, RING_PROTOCOL } from '../ts/protocol/messages.js'
 import { modelDigest } from '../ts/rollout/model-validation.js'
 import { type Cluster, type ClusterNode, startCluster, until, wordKeys } from './helpers/cluster.js'
 import { seededRandom } from './helpers/datasets.js'
+import { orderKeys, urlKeys, userKeys } from './helpers/key-shapes.js'
 import { type RingView, ringIsConsistent } from './helpers/ring.js'
 
 const SIZE = 2n ** 62n
@@ -355,6 +356,46 @@ test.serial(
     const values = await nodes[6].call<unknown[]>('getMany', words)
     t.deepEqual(
       words.filter((word, i) => values[i] !== word.length),
+      [],
+    )
+  },
+)
+
+test.serial(
+  'keys with long shared prefixes: the round learns one key code, and 8 processes share the keys evenly',
+  async (t) => {
+    const keys = [...userKeys(12_000), ...orderKeys(12_000), ...urlKeys(12_000)]
+    const cluster = await startCluster(t, 8, { callTimeout: HANDOVER_TIMEOUT, rebalance: true })
+    const { nodes } = cluster
+    for (let i = 0; i < keys.length; i += 6000) {
+      await nodes[i % nodes.length].call(
+        'putMany',
+        keys.slice(i, i + 6000).map((key) => [key, key.length]),
+      )
+    }
+    await ringSettled(nodes)
+    // Untrained, the ring places every key on one arc: one peer holds them all and contributes.
+    const first = await nodes[5].call<RetrainResult>('retrain')
+    t.is(first.trainingDataSize, keys.length)
+    await rolledOut(cluster, first.modelVersion)
+    // Spread by the first code, every peer sends a key sample and trains its part under the next.
+    const result = await nodes[1].call<RetrainResult>('retrain')
+    t.is(result.contributors, nodes.length)
+    await rolledOut(cluster, result.modelVersion)
+    const positions = await nodes[2].call<bigint[]>('positions', keys)
+    const distinct = new Set(positions).size / new Set(keys).size
+    const counts = (await Promise.all(nodes.map(stats))).map((node) => node.keys)
+    const imbalance = Math.max(...counts) / (keys.length / counts.length)
+    t.log(
+      `${(distinct * 100).toFixed(2)} % of keys on distinct positions; keys per process ${counts.join(' ')}: ` +
+        `max/mean ${imbalance.toFixed(3)}; ${result.bytesExchanged} bytes exchanged`,
+    )
+    t.true(distinct >= 0.99, 'the shared prefixes cost no positions')
+    t.true(imbalance <= 1.1)
+    t.is(await storedKeys(cluster), keys.length)
+    const values = await nodes[6].call<unknown[]>('getMany', keys)
+    t.deepEqual(
+      keys.filter((key, i) => values[i] !== key.length),
       [],
     )
   },

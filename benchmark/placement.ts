@@ -1,10 +1,11 @@
-// Load per peer after a rollout on real skewed data, in the same run: dlht's vnode placement
-// (ts/chord/placement) vs consistent hashing vs learned positions with hashed vnode ids, at 8 and 32
-// peers x 3 vnodes; writes results/placement.json.
+// Load per peer after a rollout on real skewed data and on string keys with long shared prefixes,
+// in the same run: dlht's vnode placement (ts/chord/placement) vs consistent hashing vs learned
+// positions with hashed vnode ids, at 8 and 32 peers x 3 vnodes; writes results/placement.json.
 
 import { cities, englishWords } from '../__test__/helpers/datasets.js'
+import { keyShapes } from '../__test__/helpers/key-shapes.js'
 import { placementScenario } from '../__test__/helpers/placement-scenario.js'
-import { encodeKeys } from '../ts/index.js'
+import { encodeKeys, RecursiveModelIndex } from '../ts/index.js'
 import { writeResults } from './measure.js'
 
 const datasets: Array<[string, Float64Array, string[]]> = [
@@ -15,6 +16,13 @@ const datasets: Array<[string, Float64Array, string[]]> = [
   ],
   ['English words', encodeKeys(englishWords()), englishWords()],
 ]
+// String keys by the fixed text code, and as a node encodes them after its first retrain: by a
+// key code learned from them.
+for (const [shape, keys] of keyShapes()) datasets.push([`${shape} (text code)`, encodeKeys(keys), keys])
+for (const [shape, keys] of [...keyShapes(), ['English words', englishWords()] as [string, string[]]]) {
+  const model = await RecursiveModelIndex.trainOnKeys(keys)
+  datasets.push([`${shape} (key code)`, model.encodeKeys(keys), keys])
+}
 
 const rows = []
 for (const [dataset, keys, labels] of datasets) {

@@ -138,6 +138,7 @@ function main(): void {
     'cities-population',
     'english-words',
     'cities-lonlat-hilbert',
+    'urls',
   ]
   for (const dataset of datasets) {
     const bound = pick(dataset, 1000, 3).find((run) => run.scheme === 'dlht-placed')?.load.lowerBound ?? 1

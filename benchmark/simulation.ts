@@ -1,6 +1,6 @@
-// The simulator at scale: 1,000 and 10,000 peers × 3 vnodes and 1,000 × 20 (10,000 × 20: load only), six
-// data sets, dlht (before and after vnode placement) vs consistent hashing vs linear order-preserving
-// hashing. Writes results/simulation.json.
+// The simulator at scale: 1,000 and 10,000 peers × 3 vnodes and 1,000 × 20 (10,000 × 20: load only), nine
+// data sets (string keys encoded by the key code a node learns), dlht (before and after vnode placement)
+// vs consistent hashing vs linear order-preserving hashing. Writes results/simulation.json.
 
 import {
   burstyTimestamps,
@@ -12,9 +12,10 @@ import {
   sorted,
   zipfKeys,
 } from '../__test__/helpers/datasets.js'
+import { orderKeys, urlKeys, userKeys } from '../__test__/helpers/key-shapes.js'
 import { SpaceFillingCurve } from '../ts/learned/curve.js'
-import { encodeKeys } from '../ts/learned/keys.js'
 import { ReservoirSampler } from '../ts/learned/reservoir.js'
+import { RecursiveModelIndex } from '../ts/learned/rmi.js'
 import {
   type LoadSummary,
   measureChurn,
@@ -48,6 +49,8 @@ const RING_CONFIGS = [
 /** Rings too large to build in minutes (200k vnodes): load only, which needs no routing state. */
 const LOAD_ONLY_CONFIGS = [{ peers: 10_000, vnodesPerPeer: 20 }]
 const SYNTHETIC_KEYS = 1_000_000
+/** Keys of each string shape with a long shared prefix (user ids, tenant orders, URLs). */
+const STRING_KEYS = 100_000
 const LARGE_KEYS = 10_000_000
 /** The sample dlht and linear train on and place vnodes by; placementStudy shows smaller ones. */
 const RESERVOIR = 1_000_000
@@ -66,8 +69,13 @@ const BOX_QUERIES = 10
 
 const curve = new SpaceFillingCurve({ kind: 'hilbert', min: [-180, -90], max: [180, 90] })
 
+/** String keys as a node encodes them once it has retrained: by the key code it learned from them. */
+async function keyCoded(keys: string[]): Promise<Float64Array> {
+  return (await RecursiveModelIndex.trainOnKeys(keys)).encodeKeys(keys)
+}
+
 /** Key sets sorted by key, labels kept beside the keys for SHA-256. */
-function keySets(): KeySet[] {
+async function keySets(): Promise<KeySet[]> {
   const bySortedKey = (name: string, keys: Float64Array, labels: string[]): KeySet => {
     const order = Array.from(keys.keys()).sort((a, b) => keys[a] - keys[b])
     return {
@@ -86,10 +94,19 @@ function keySets(): KeySet[] {
       curve.indexMany(Float64Array.from(all.flatMap((city) => city.coordinates))),
       cityLabels,
     ),
-    bySortedKey('english-words', encodeKeys(words), words),
+    bySortedKey('english-words', await keyCoded(words), words),
     { name: 'lognormal', keys: sorted(lognormalKeys(SYNTHETIC_KEYS, SEED)) },
     { name: 'zipf', keys: sorted(zipfKeys(SYNTHETIC_KEYS, SEED)) },
     { name: 'bursty-timestamps', keys: burstyTimestamps(SYNTHETIC_KEYS, SEED) },
+    ...(await Promise.all(
+      (
+        [
+          ['user-ids', userKeys(STRING_KEYS)],
+          ['tenant-orders', orderKeys(STRING_KEYS)],
+          ['urls', urlKeys(STRING_KEYS)],
+        ] as Array<[string, string[]]>
+      ).map(async ([name, keys]) => bySortedKey(name, await keyCoded(keys), keys)),
+    )),
   ]
 }
 
@@ -303,7 +320,7 @@ async function main(): Promise<void> {
   const started = performance.now()
   const runs = []
   const boxes = []
-  const sets = keySets()
+  const sets = await keySets()
   const hashing = consistentHashingScheme(SIZE)
   const lognormal = sets.find((set) => set.name === 'lognormal') as KeySet
   const large: KeySet = { name: 'lognormal-10M', keys: lognormalKeys(LARGE_KEYS, SEED + 1) }

@@ -4,7 +4,7 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { LeadConfigInit } from '../../ts/node/config.js'
-import { LeadNode, LeadNode, type NodeStats } from '../../ts/node/lead-node.js'
+import { LeadNode, type NodeStats } from '../../ts/node/lead-node.js'
 import type { ClusterNodeOptions } from './cluster-node.js'
 import { englishWords } from './datasets.js'
 import { type RingView, ringIsConsistent } from './ring.js'

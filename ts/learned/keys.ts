@@ -21,6 +21,20 @@ export { KEY_ENCODING_VERSION }
 /** A key dlht can store: numbers must be finite. */
 export type Key = string | number | bigint | Uint8Array
 
+/**
+ * How byte keys (strings as UTF-8, byte arrays) become numbers: the fixed text code, or the key
+ * code a trained model learned from its keys (`RecursiveModelIndex.encodeKeys`).
+ */
+export interface ByteKeyCode {
+  encodeString(key: string): number
+  encodeBytes(key: Uint8Array): number
+  encodeStrings(keys: string[]): Float64Array
+  encodeBytesBatch(data: Uint8Array, offsets: Uint32Array): Float64Array
+}
+
+/** The fixed order-preserving text code, which needs no model. */
+export const TEXT_CODE: ByteKeyCode = { encodeString, encodeBytes, encodeStrings, encodeBytesBatch }
+
 function describe(value: unknown): string {
   if (value === null) return 'null'
   if (typeof value === 'object') return value.constructor?.name ?? 'object'
@@ -30,30 +44,31 @@ function describe(value: unknown): string {
 /**
  * Encodes one key. Numbers map to themselves (so `predict(timestamp)` and the node agree),
  * bigints to their numeric value, strings (as UTF-8) and byte arrays to an order-preserving text
- * code that resolves about 12 letters of a word.
+ * code that resolves about 12 letters of a word (or by `code`, a model's key code).
  * Keys of the numeric and the byte family share the domain and interleave.
  * @throws InvalidKeyError for any other type, NaN or ±Infinity
  */
-export function encodeKey(key: Key): number {
+export function encodeKey(key: Key, code: ByteKeyCode = TEXT_CODE): number {
   switch (typeof key) {
     case 'number':
       if (Number.isFinite(key)) return key
       break
     case 'string':
-      return encodeString(key)
+      return code.encodeString(key)
     case 'bigint':
       return encodeBigint(key)
     default:
-      if (key instanceof Uint8Array) return encodeBytes(key)
+      if (key instanceof Uint8Array) return code.encodeBytes(key)
   }
   throw new InvalidKeyError(`key must be a string, finite number, bigint or Uint8Array, got ${describe(key)}`)
 }
 
 /**
- * Encodes many keys at once; runs of strings and byte arrays cross into Rust in one call each.
+ * Encodes many keys at once (byte keys by `code`); runs of strings and byte arrays cross into Rust
+ * in one call each.
  * @throws InvalidKeyError naming the index of the first bad key
  */
-export function encodeKeys(keys: readonly Key[]): Float64Array {
+export function encodeKeys(keys: readonly Key[], code: ByteKeyCode = TEXT_CODE): Float64Array {
   const out = new Float64Array(keys.length)
   const stringAt: number[] = []
   const strings: string[] = []
@@ -75,8 +90,15 @@ export function encodeKeys(keys: readonly Key[]): Float64Array {
       }
     }
   }
-  if (strings.length > 0) scatter(out, stringAt, encodeStrings(strings))
-  if (byteKeys.length > 0) scatter(out, bytesAt, encodePackedBytes(byteKeys))
+  if (strings.length > 0) scatter(out, stringAt, code.encodeStrings(strings))
+  if (byteKeys.length > 0) {
+    const { data, offsets } = packByteKeys(byteKeys)
+    scatter(
+      out,
+      bytesAt,
+      callNative(() => code.encodeBytesBatch(data, offsets)),
+    )
+  }
   return out
 }
 
@@ -84,10 +106,21 @@ function scatter(out: Float64Array, at: number[], values: Float64Array): void {
   for (let i = 0; i < at.length; i++) out[at[i]] = values[i]
 }
 
-function encodePackedBytes(keys: Uint8Array[]): Float64Array {
+/** Byte keys (strings as UTF-8) packed in one buffer: key `i` is `data[offsets[i]..offsets[i + 1]]`. */
+export function packByteKeys(keys: ReadonlyArray<string | Uint8Array>): {
+  data: Uint8Array
+  offsets: Uint32Array
+} {
   const offsets = new Uint32Array(keys.length + 1)
-  for (let i = 0; i < keys.length; i++) offsets[i + 1] = offsets[i] + keys[i].length
-  const data = new Uint8Array(offsets[keys.length])
-  for (let i = 0; i < keys.length; i++) data.set(keys[i], offsets[i])
-  return callNative(() => encodeBytesBatch(data, offsets))
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]
+    offsets[i + 1] = offsets[i] + (typeof key === 'string' ? Buffer.byteLength(key, 'utf8') : key.length)
+  }
+  const data = Buffer.allocUnsafe(offsets[keys.length])
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]
+    if (typeof key === 'string') data.write(key, offsets[i], 'utf8')
+    else data.set(key, offsets[i])
+  }
+  return { data, offsets }
 }

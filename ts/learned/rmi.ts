@@ -3,6 +3,7 @@
 
 import { CorruptModelError, callNative, DlhtError, InvalidArgumentError, InvalidKeyError } from '../errors.js'
 import { federatedAverage, type ModelParts, NativeRmi, type RmiParts, type RootParts } from '../native.js'
+import { encodeKey, encodeKeys, type Key, packByteKeys } from './keys.js'
 
 /** The model of an RMI stage: a line, or a cubic polynomial. */
 export type ModelType = 'linear' | 'cubic'
@@ -61,13 +62,15 @@ export interface ModelDict {
 
 /** JSON-safe form of a model (`JSON.stringify` works on it; the hash space is a decimal string). */
 export interface RmiDict {
-  /** 2; dicts of version 1 (no cells: one per leaf) are still read. */
-  formatVersion: 2
+  /** 3; dicts of version 2 (no key code) and 1 (no cells either: one per leaf) are still read. */
+  formatVersion: 3
   config: Required<Omit<RmiOptions, 'hashSpaceSize'>> & { hashSpaceSize: string }
   numKeys: number
   keyRange: [number, number]
   root: RootDict
   leaves: ModelDict[]
+  /** The key code byte keys are encoded with (its bytes in base64), when the model learned one. */
+  keyCode?: string
 }
 
 /** One node's share of a federated round: its local model and its weight (its key count). */
@@ -86,7 +89,7 @@ export interface FederatedAverageOptions extends RmiOptions {
 /** Size of the ring positions are predicted in, when no `hashSpaceSize` is given: 2^62. */
 export const DEFAULT_HASH_SPACE_SIZE = 2n ** 62n
 const DEFAULT_SYNTHETIC_KEYS = 32_768
-const DICT_FORMAT_VERSION = 2
+const DICT_FORMAT_VERSION = 3
 
 function withDefaults(options: RmiOptions = {}): Required<RmiOptions> {
   if (typeof options !== 'object' || options === null)
@@ -186,6 +189,15 @@ function rootFromDict(dict: unknown, formatVersion: number, branchingFactor: num
   return { ...root }
 }
 
+/** The key code's bytes from a dict's base64 string (dicts before version 3 have none). */
+function keyCodeFromDict(keyCode: unknown, formatVersion: number): Uint8Array | undefined {
+  if (keyCode === undefined) return undefined
+  if (formatVersion < 3 || typeof keyCode !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(keyCode)) {
+    throw new CorruptModelError('keyCode must be a base64 string (in a dict of version 3)')
+  }
+  return Buffer.from(keyCode, 'base64')
+}
+
 /**
  * A two-stage learned index (Kraska et al.): the root model picks a leaf, the leaf predicts
  * where the key's rank falls in [0, hashSpaceSize). Positions are monotone in the key, so a
@@ -225,6 +237,65 @@ export class RecursiveModelIndex {
   /** Number of keys the model was trained on. */
   get numKeys(): number {
     return this.#native.numKeys
+  }
+
+  /** True when byte keys are encoded by a key code this model learned (else by the fixed text code). */
+  get hasKeyCode(): boolean {
+    return this.#native.hasKeyCode
+  }
+
+  /** Whether this model and `other` encode byte keys alike (numbers always encode alike). */
+  sameKeyCode(other: RecursiveModelIndex): boolean {
+    return this.#native.sameKeyCode(other.#native)
+  }
+
+  /** This model, encoding byte keys by `other`'s key code; its keys must have been encoded so. */
+  withKeyCodeOf(other: RecursiveModelIndex): RecursiveModelIndex {
+    return RecursiveModelIndex.#wrap(callNative(() => this.#native.withKeyCodeOf(other.#native)))
+  }
+
+  /**
+   * A user key as this model's input: numbers as themselves, bigints by value, strings and byte
+   * arrays by the model's key code (or the fixed text code). Order-preserving within each family.
+   * @throws InvalidKeyError for any other type, NaN or ±Infinity
+   */
+  encodeKey(key: Key): number {
+    return encodeKey(key, this.#native)
+  }
+
+  /** `encodeKey` of many keys at once. @throws InvalidKeyError naming the first bad key */
+  encodeKeys(keys: readonly Key[]): Float64Array {
+    return encodeKeys(keys, this.#native)
+  }
+
+  /**
+   * Trains a new model off the main thread on user keys in any order. Strings and byte arrays get
+   * a key code learned from them: an order-preserving code that spends the f64's 53 bits on what
+   * the keys do not share (a common `user:` or `https://host/` prefix costs nothing), carried in
+   * the model's bytes and dict. Encode keys for it with `encodeKeys`.
+   * @throws InvalidKeyError for a key of no supported type; InvalidArgumentError for no keys
+   */
+  static async trainOnKeys(keys: readonly Key[], options?: RmiOptions): Promise<RecursiveModelIndex> {
+    if (!Array.isArray(keys)) throw new InvalidArgumentError('keys must be an array')
+    const numbers: number[] = []
+    const byteKeys: Array<string | Uint8Array> = []
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]
+      if (typeof key === 'string' || key instanceof Uint8Array) byteKeys.push(key)
+      else {
+        try {
+          numbers.push(encodeKey(key))
+        } catch (err) {
+          throw new InvalidKeyError(`keys[${i}]: ${(err as Error).message}`, { cause: err })
+        }
+      }
+    }
+    const resolved = withDefaults(options)
+    const { data, offsets } = packByteKeys(byteKeys)
+    const trained = await callNative(() =>
+      NativeRmi.trainOnKeys(resolved, Float64Array.from(numbers), data, offsets),
+    )
+    return RecursiveModelIndex.#wrap(trained)
   }
 
   /** Trains on keys sorted ascending (duplicates allowed), on the calling thread. */
@@ -350,6 +421,7 @@ export class RecursiveModelIndex {
         keyScale: parts.root.keyScale as RootDict['keyScale'],
       },
       leaves: parts.leaves.map((leaf) => ({ ...leaf, modelType: leaf.modelType as ModelType })),
+      ...(parts.keyCode ? { keyCode: Buffer.from(parts.keyCode).toString('base64') } : {}),
     }
   }
 
@@ -360,7 +432,7 @@ export class RecursiveModelIndex {
   static fromDict(dict: RmiDict): RecursiveModelIndex {
     if (typeof dict !== 'object' || dict === null) throw new CorruptModelError('model dict must be an object')
     const formatVersion: number = dict.formatVersion
-    if (formatVersion !== DICT_FORMAT_VERSION && formatVersion !== 1) {
+    if (formatVersion !== DICT_FORMAT_VERSION && formatVersion !== 2 && formatVersion !== 1) {
       throw new CorruptModelError(
         `unsupported model dict version ${typeof formatVersion === 'number' ? formatVersion : typeof formatVersion}`,
         'ERR_DLHT_UNSUPPORTED_FORMAT_VERSION',
@@ -383,6 +455,7 @@ export class RecursiveModelIndex {
       numKeys: dict.numKeys,
       keyMin: dict.keyRange[0],
       keyMax: dict.keyRange[1],
+      keyCode: keyCodeFromDict(dict.keyCode, formatVersion),
     }
     try {
       return RecursiveModelIndex.#wrap(callNative(() => NativeRmi.fromParts(parts)))

@@ -49,11 +49,13 @@ import {
   UnknownModelVersionError,
   VnodeUnavailableError,
 } from '../protocol/errors.js'
+import { KeySample, type KeySampleRequest } from '../protocol/key-sample.js'
 import {
   Abort,
   type ClusterConfig,
   Commit,
   Contribute,
+  type ContributeRequest,
   DATA_CODECS,
   DATA_PROTOCOL,
   type DataAnswer,
@@ -745,11 +747,11 @@ export class ChordRouter implements Router {
 
   /**
    * A federated round over every peer of the ring and the rollout of its model; null when no peer
-   * has keys. `sampleKeys` (encoded, sorted) replace this peer's own keys as its contribution.
+   * has keys. `sampleKeys` replace this peer's own keys as its contribution.
    * With a `signal`, waits for a busy ring until it aborts (see {@link ModelRollout.coordinateWhenFree}).
    */
   async retrainCluster(
-    sampleKeys?: Float64Array,
+    sampleKeys?: readonly NodeKey[],
     signal?: AbortSignal,
   ): Promise<ClusterRetrainOutcome | null> {
     if (this.#running === undefined) throw new NotStartedError('the overlay is not started')
@@ -866,7 +868,7 @@ export class ChordRouter implements Router {
     const previous = this.#learnedHash.previous
     if (previous === null) return new Array(keys.length).fill(undefined)
     const owners = await this.findSuccessorMany(
-      previous.model.predictMany(this.#learnedHash.encodeMany(keys)),
+      previous.model.predictMany(this.#learnedHash.encodeManyFor(previous.model, keys)),
     )
     return owners.map((owner) => this.#holder(owner))
   }
@@ -877,8 +879,10 @@ export class ChordRouter implements Router {
     if (previous === null) return []
     const keys = encodedRangeOf(this.#learnedHash.model, hashMin, hashMax)
     if (keys === null) return []
-    const from = previous.model.predict(keys.low)
-    const to = previous.model.predict(keys.high)
+    // Encoded keys of one code say nothing about another's: then any previous holder may hold them.
+    const sameCode = previous.model.sameKeyCode(this.#learnedHash.model)
+    const from = sameCode ? previous.model.predict(keys.low) : 0n
+    const to = sameCode ? previous.model.predict(keys.high) : this.#learnedHash.options.hashSpaceSize - 1n
     const holders = new Set<PreviousHolder>()
     for (const { owner } of await this.coveringSegments(from, to)) {
       const holder = this.#holder(owner)
@@ -1273,7 +1277,9 @@ export class ChordRouter implements Router {
       case Contribute.type:
         // Entries moving in a join or leave are counted once they have landed.
         await this.#gate.idle(AbortSignal.timeout(this.#options.callTimeout / 2)).catch(() => {})
-        return this.#rollout.contribution()
+        return this.#rollout.contribution((request as ContributeRequest).keyCode)
+      case KeySample.type:
+        return this.#rollout.keySample((request as KeySampleRequest).limit)
       case Prepare.type:
         return this.#rollout.prepare(request as PrepareRequest)
       case Commit.type:

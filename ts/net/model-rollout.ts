@@ -12,10 +12,12 @@ import { performance } from 'node:perf_hooks'
 import { DlhtError } from '../errors.js'
 import { RecursiveModelIndex } from '../learned/rmi.js'
 import type { ScannedRecord } from '../node/data-plane.js'
+import type { NodeKey } from '../node/keys.js'
 import type { LearnedHash, LearnedHashDict } from '../node/learned-hash.js'
 import type { LocalStore } from '../node/local-store.js'
 import type { ClusterRetrainOutcome } from '../node/router.js'
 import { PeerUnavailableError } from '../protocol/errors.js'
+import { KeySample, type KeySampleAnswer } from '../protocol/key-sample.js'
 import {
   Abort,
   type ClusterConfig,
@@ -38,9 +40,8 @@ import {
   type RejectionReason,
   validateProposal,
 } from '../rollout/model-validation.js'
+import { KEY_SAMPLE_LIMIT, learnRoundKeyCode, sampleByteKeys, trainContribution } from './key-code-round.js'
 
-/** Keys a peer trains its contribution on at most (evenly spaced over its sorted keys). */
-const MAX_CONTRIBUTION_KEYS = 100_000
 /**
  * Largest leaf error a proposal may have, as a fraction of the ring: beyond a quarter the model is
  * broken, not merely fitted to skewed keys (its error only costs range-query width, never correctness).
@@ -144,15 +145,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       { once: true },
     )
   })
-}
-
-/** Up to `limit` keys spread evenly over sorted keys (all of them when fewer). */
-function evenSample(sorted: Float64Array, limit: number): Float64Array {
-  if (sorted.length <= limit) return sorted
-  const sample = new Float64Array(limit)
-  const step = (sorted.length - 1) / (limit - 1)
-  for (let i = 0; i < limit; i++) sample[i] = sorted[Math.round(i * step)]
-  return sample
 }
 
 /** How often a retrain waiting for a busy ring looks again. */
@@ -276,15 +268,19 @@ export class ModelRollout {
 
   // --- contributor and validator --------------------------------------------------------------
 
-  /** This peer's model, trained on its keys (or on `sampleKeys`), and its key count. */
-  async contribution(sampleKeys?: Float64Array): Promise<Contribution> {
-    const keys = sampleKeys ?? this.#host.store.encodedKeys()
-    if (keys.length === 0) return { model: null, weight: 0 }
-    const model = await RecursiveModelIndex.trainNew(
-      evenSample(keys, MAX_CONTRIBUTION_KEYS),
-      this.#host.learnedHash.options,
-    )
-    return { model: model.serialize(), weight: keys.length }
+  /**
+   * This peer's model, trained on its keys (or on `sampleKeys`) encoded by the round's key code
+   * (the model in `keyCode`; null: the fixed text code), and its key count.
+   * @throws CorruptModelError when `keyCode` holds no valid model
+   */
+  async contribution(keyCode: Uint8Array | null, sampleKeys?: readonly NodeKey[]): Promise<Contribution> {
+    const code = keyCode === null ? null : RecursiveModelIndex.deserialize(keyCode)
+    return trainContribution(this.#host.learnedHash, this.#host.store, code, sampleKeys)
+  }
+
+  /** Up to `limit` of this peer's byte keys and their number, for a round's key code. */
+  keySample(limit: number): KeySampleAnswer {
+    return sampleByteKeys(this.#host.store, Math.min(limit, KEY_SAMPLE_LIMIT))
   }
 
   /** Phase one: validate the offer and hold it; refusals are logged and answered, never thrown. */
@@ -566,7 +562,7 @@ export class ModelRollout {
    *   ModelRejectedError when a peer refused the model; PeerUnavailableError and timeouts when a
    *   peer could not take part (the ring then stays on its current version)
    */
-  coordinate(sampleKeys?: Float64Array): Promise<ClusterRetrainOutcome | null> {
+  coordinate(sampleKeys?: readonly NodeKey[]): Promise<ClusterRetrainOutcome | null> {
     this.#round ??= this.#runRound(sampleKeys).finally(() => {
       this.#round = null
     })
@@ -580,7 +576,7 @@ export class ModelRollout {
    * @throws RolloutBusyError when `signal` aborts while the ring is still busy
    */
   async coordinateWhenFree(
-    sampleKeys: Float64Array | undefined,
+    sampleKeys: readonly NodeKey[] | undefined,
     signal: AbortSignal,
   ): Promise<ClusterRetrainOutcome | null> {
     for (let attempt = 1; ; attempt++) {
@@ -598,7 +594,7 @@ export class ModelRollout {
     }
   }
 
-  async #runRound(sampleKeys: Float64Array | undefined): Promise<ClusterRetrainOutcome | null> {
+  async #runRound(sampleKeys: readonly NodeKey[] | undefined): Promise<ClusterRetrainOutcome | null> {
     const host = this.#host
     const signal = this.#running.signal
     if (this.migrating || this.#rebalancing !== null)
@@ -607,12 +603,30 @@ export class ModelRollout {
     const members = await host.members(signal)
     const version = host.learnedHash.version + 1
     const others = members.filter((peer) => peer.peerId !== host.peerId)
+    const samples = [
+      sampleByteKeys(host.store, KEY_SAMPLE_LIMIT, sampleKeys),
+      ...(await Promise.all(
+        others.map((peer) => host.call(peer, KeySample, { version, limit: KEY_SAMPLE_LIMIT }, signal)),
+      )),
+    ]
+    const codeModel = await learnRoundKeyCode(samples, host.learnedHash.options)
+    const keyCode = codeModel?.serialize() ?? null
     const contributions = [
-      await this.contribution(sampleKeys),
-      ...(await Promise.all(others.map((peer) => host.call(peer, Contribute, { version }, signal)))),
+      await trainContribution(host.learnedHash, host.store, codeModel, sampleKeys),
+      ...(await Promise.all(others.map((peer) => host.call(peer, Contribute, { version, keyCode }, signal)))),
     ].filter((contribution) => contribution.model !== null && contribution.weight > 0)
     if (contributions.length === 0) return null
     let bytesExchanged = contributions.reduce((sum, { model }) => sum + (model?.byteLength ?? 0), 0)
+    bytesExchanged += samples.reduce(
+      (sum, { keys }) =>
+        sum +
+        keys.reduce(
+          (bytes, key) => bytes + (typeof key === 'string' ? Buffer.byteLength(key) : key.length),
+          0,
+        ),
+      0,
+    )
+    bytesExchanged += (keyCode?.byteLength ?? 0) * others.length
     const model =
       contributions.length === 1
         ? RecursiveModelIndex.deserialize(contributions[0].model as Uint8Array)

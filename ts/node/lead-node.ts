@@ -28,6 +28,7 @@ import { NotStartedError, StorageMismatchError } from './errors.js'
 import type { NodeKey } from './keys.js'
 import { LearnedHash } from './learned-hash.js'
 import { LocalStore } from './local-store.js'
+import { trainOwnModel } from './local-training.js'
 import { type LogLevel, nodeLog } from './node-log.js'
 import { RangeEntry } from './range-entry.js'
 import { checkLimit, iterateArcs, type RangeIterationOptions } from './range-iterator.js'
@@ -825,10 +826,9 @@ export class LeadNode extends EventTarget {
       repositionMs: 0,
     }
     if (!retrain) return result
-    const keys = sampleKeys === undefined ? undefined : this.learnedHash.encodeMany(sampleKeys).sort()
     if (this.#router.retrainCluster !== undefined) {
       // On a ring every peer must route by the same model: train across the ring and roll out.
-      const outcome = await this.#router.retrainCluster(keys, waitSignal)
+      const outcome = await this.#router.retrainCluster(sampleKeys, waitSignal)
       if (outcome === null) return result
       Object.assign(result, {
         retrained: true,
@@ -840,19 +840,21 @@ export class LeadNode extends EventTarget {
       })
       return result
     }
-    const trainingKeys = keys ?? this.#trainingManager.getTrainingData()
-    if (trainingKeys.length === 0) return result
     const started = performance.now()
-    const model = await RecursiveModelIndex.trainNew(trainingKeys, this.learnedHash.options)
+    const own = await trainOwnModel(this.learnedHash, this.#store, sampleKeys, () =>
+      this.#trainingManager.getTrainingData(),
+    )
+    if (own === null) return result
+    const { model, trainingDataSize } = own
     const trained = performance.now()
     const version = this.learnedHash.version + 1
     this.learnedHash.install(model, version)
-    await this.#modelAdopted(model, version, trained - started, trainingKeys.length)
+    await this.#modelAdopted(model, version, trained - started, trainingDataSize)
     await this.#store.reposition()
     Object.assign(result, {
       retrained: true,
       modelVersion: version,
-      trainingDataSize: trainingKeys.length,
+      trainingDataSize,
       trainingMs: trained - started,
       repositionMs: performance.now() - trained,
     })

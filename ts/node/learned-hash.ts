@@ -3,7 +3,7 @@
 
 import { InvalidArgumentError } from '../errors.js'
 import { SpaceFillingCurve } from '../learned/curve.js'
-import { encodeKey, encodeKeys, type Key } from '../learned/keys.js'
+import type { Key } from '../learned/keys.js'
 import { RecursiveModelIndex, type RmiDict, type RmiOptions } from '../learned/rmi.js'
 import type { SpatialConfig } from './config.js'
 import { checkNodeKey, compareKeys, keyFamily, type NodeKey } from './keys.js'
@@ -30,6 +30,7 @@ export class LearnedHash {
   #version = 0
   /** The model this one replaced, kept while entries placed by it may still be on their old owners. */
   #previous: { model: RecursiveModelIndex; version: number } | null = null
+  readonly #keyCodeListeners: Array<() => void> = []
 
   constructor(options: RmiOptions, spatial: SpatialConfig | null = null) {
     this.#model = new RecursiveModelIndex(options)
@@ -62,8 +63,17 @@ export class LearnedHash {
   }
 
   /**
+   * Calls `listener` (synchronously, inside `install`) whenever the installed model encodes byte
+   * keys differently from the one it replaced: encoded keys kept elsewhere must be encoded again.
+   */
+  onKeyCodeChange(listener: () => void): void {
+    this.#keyCodeListeners.push(listener)
+  }
+
+  /**
    * Installs a model as `version` (which must be newer than the current one). With `keepPrevious`
-   * the replaced model stays available as `previous` until `dropPrevious()`.
+   * the replaced model stays available as `previous` until `dropPrevious()`. When its key code
+   * differs, the `onKeyCodeChange` listeners run before this returns.
    */
   install(model: RecursiveModelIndex, version: number, keepPrevious = false): void {
     if (!Number.isSafeInteger(version) || version <= this.#version) {
@@ -74,24 +84,34 @@ export class LearnedHash {
     if (model.options.hashSpaceSize !== this.options.hashSpaceSize) {
       throw new InvalidArgumentError('model hash space differs from the node hash space')
     }
+    const recode = !model.sameKeyCode(this.#model)
     this.#previous = keepPrevious ? { model: this.#model, version: this.#version } : null
     this.#model = model
     this.#version = version
+    if (recode) for (const listener of this.#keyCodeListeners) listener()
   }
 
   /**
-   * The model's input for a key: the key encoding, or the curve index of a point.
+   * The model's input for a key: its encoding under the current model's key code, or the curve
+   * index of a point.
    * @throws InvalidKeyError for keys the node does not store
    */
   encode(key: NodeKey): number {
     checkNodeKey(key, this.dims)
-    return this.curve === null ? encodeKey(key as Key) : this.curve.index(key as readonly number[])
+    return this.curve === null
+      ? this.#model.encodeKey(key as Key)
+      : this.curve.index(key as readonly number[])
   }
 
-  /** Encodes many keys (checked) in one pass. */
+  /** Encodes many keys (checked) in one pass, for the current model. */
   encodeMany(keys: readonly NodeKey[]): Float64Array {
+    return this.encodeManyFor(this.#model, keys)
+  }
+
+  /** Encodes many keys (checked) for `model` (the current one or `previous.model`). */
+  encodeManyFor(model: RecursiveModelIndex, keys: readonly NodeKey[]): Float64Array {
     for (const key of keys) checkNodeKey(key, this.dims)
-    if (this.curve === null) return encodeKeys(keys as Key[])
+    if (this.curve === null) return model.encodeKeys(keys as Key[])
     const flat = new Float64Array(keys.length * this.curve.dims)
     for (let i = 0; i < keys.length; i++) flat.set(keys[i] as readonly number[], i * this.curve.dims)
     return this.curve.indexMany(flat)

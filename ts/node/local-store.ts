@@ -85,6 +85,28 @@ export class LocalStore implements DataPlane {
       version: () => learnedHash.version,
       place: (keys, out) => learnedHash.model.predictMany(keys, out),
     })
+    learnedHash.onKeyCodeChange(() => this.#recode())
+  }
+
+  /**
+   * Encodes every key again under the model just installed, whose key code differs, and re-sorts
+   * the index (the order of byte keys against numbers changes with the code). Synchronous, so
+   * no operation sees a half-encoded index.
+   */
+  #recode(): void {
+    const entries = this.#index.entries()
+    const encoded = this.#learnedHash.encodeMany(entries.map((entry) => entry.key))
+    for (let i = 0; i < entries.length; i++) entries[i].encoded = encoded[i]
+    entries.sort(compareEntries)
+    this.#index.load(entries)
+  }
+
+  /** Up to `limit` stored keys, evenly spread over the ring order (all of them when they fit). */
+  sampleKeys(limit: number): NodeKey[] {
+    const entries = this.#index.entries()
+    if (entries.length <= limit) return entries.map((entry) => entry.key)
+    const step = entries.length / limit
+    return Array.from({ length: limit }, (_, i) => entries[Math.floor(i * step)].key)
   }
 
   get modelVersion(): number {

@@ -79,11 +79,14 @@ export interface Router {
   getRoutingTableStats(): RoutingTableStats
   /**
    * Retrains across every peer of the ring and rolls the model out; null when no peer has keys.
-   * Absent on a single-node router (the node then trains alone). `sampleKeys` are encoded, sorted.
+   * Absent on a single-node router (the node then trains alone). `sampleKeys` replace this peer's keys.
    * With a `signal`, a ring busy with a previous rollout is waited for until it aborts; without
    * one, a busy ring is refused at once.
    */
-  retrainCluster?(sampleKeys?: Float64Array, signal?: AbortSignal): Promise<ClusterRetrainOutcome | null>
+  retrainCluster?(
+    sampleKeys?: readonly NodeKey[],
+    signal?: AbortSignal,
+  ): Promise<ClusterRetrainOutcome | null>
   /**
    * Values of keys read from their replicas but `skip` (an owner that did not answer), the newest
    * version winning; at least `quorum` (default 1) replicas of each key must answer. Present on a

@@ -17,6 +17,7 @@ import {
   readUint,
 } from './codec.js'
 import { MalformedMessageError } from './errors.js'
+import { KeySample } from './key-sample.js'
 
 /** A vnode's predecessor, arc and successors, as sent over the wire. */
 export type NeighbourRefs = ChordNeighbours<VnodeRef>
@@ -28,8 +29,10 @@ export interface NotifyAnswer extends NotifyOutcome<VnodeRef> {
   more?: boolean
 }
 
-// 3.0.0: entries move with their versions (replicas decide by them). 2.0.0: key encoding 2
-// (KEY_ENCODING_VERSION). Peers of different major versions must not share a ring.
+// 3.0.0: entries move with their versions (replicas decide by them); models of format 3 (learned
+// key codes), which a 2.0.0 peer cannot read, and rounds that sample byte keys (KeySample) and send
+// the key code (Contribute). 2.0.0: key encoding 2 (KEY_ENCODING_VERSION). Peers of different
+// major versions must not share a ring.
 /** Ring maintenance: lookups, stabilization, joins and graceful leaves. */
 export const RING_PROTOCOL = '/dlht/3.0.0/ring'
 /** Data plane: put, get, delete and scans of ring positions, batched. */
@@ -218,11 +221,24 @@ export interface Contribution {
   weight: number
 }
 
+/** A round's request for contributions: the version it would install, and the model whose key code
+ * every contribution must be trained under (its bytes; null: the fixed text code). */
+export interface ContributeRequest {
+  version: number
+  keyCode: Uint8Array | null
+}
+
 /** Asks a peer for its contribution to the round that would install `version`. */
-export const Contribute: MessageCodec<{ version: number }, Contribution> = {
+export const Contribute: MessageCodec<ContributeRequest, Contribution> = {
   type: 8,
-  writeRequest: (request) => [request.version],
-  readRequest: (body) => ({ version: readUint(readArray(body, 'contribute', 1)[0], 'model version') }),
+  writeRequest: (request) => [request.version, request.keyCode],
+  readRequest: (body) => {
+    const [version, keyCode] = readArray(body, 'contribute', 2)
+    return {
+      version: readUint(version, 'model version'),
+      keyCode: readNullable(keyCode, (bytes) => readBytes(bytes, 'key code model')),
+    }
+  },
   writeAnswer: (answer) => [answer.model, answer.weight],
   readAnswer: (body) => {
     const [model, weight] = readArray(body, 'contribution', 2)
@@ -926,6 +942,7 @@ export const RING_CODECS: ReadonlyArray<MessageCodec<unknown, unknown>> = [
   HandOverTaken,
   HandOverPart,
   HandOverRecords,
+  KeySample,
 ] as unknown as ReadonlyArray<MessageCodec<unknown, unknown>>
 /** Data plane messages. */
 export const DATA_CODECS: ReadonlyArray<MessageCodec<unknown, unknown>> = [

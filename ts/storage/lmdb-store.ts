@@ -1,8 +1,10 @@
 // A durable value store on LMDB: each value is stored under its ring-order key (the encoded key as
 // a sortable 8-byte prefix, then the canonical key bytes), so the database itself is in ring order.
 // A record is a header (tombstone flag, version, origin) followed by the serialized value.
+// Byte keys are stored under their fixed text code, which no model changes.
 
 import { type Database, open, type RootDatabase } from 'lmdb'
+import { encodeKey } from '../learned/keys.js'
 import { NotStartedError } from '../node/errors.js'
 import { decodeKeyBytes, encodeKeyBytes } from '../node/keys.js'
 import { dataDirFailure, prepareDataDir } from './data-dir.js'
@@ -40,11 +42,15 @@ function readSortableDouble(bytes: Buffer): number {
   return copy.readDoubleBE(0)
 }
 
-/** The LMDB key of an entry. */
-export function storageKey(entry: PlacedEntry): Buffer {
-  const keyBytes = encodeKeyBytes(entry.key)
+/**
+ * The LMDB key of an entry: byte keys by the fixed text code (a model's key code would move them),
+ * other keys by their encoding (which key codes leave alone).
+ */
+export function storageKey(entry: { key: PlacedEntry['key']; encoded: number }): Buffer {
+  const { key } = entry
+  const keyBytes = encodeKeyBytes(key)
   const out = Buffer.allocUnsafe(8 + keyBytes.length)
-  sortableDouble(entry.encoded, out)
+  sortableDouble(typeof key === 'string' || key instanceof Uint8Array ? encodeKey(key) : entry.encoded, out)
   out.set(keyBytes, 8)
   return out
 }

@@ -242,6 +242,11 @@ export class RingIndex<E extends { readonly encoded: number }> {
     return found
   }
 
+  /** Every entry, in order. */
+  entries(): E[] {
+    return this.#chunks.flatMap((chunk) => chunk.entries)
+  }
+
   /** Every entry's encoded key, in order. */
   encodedKeys(): Float64Array {
     const keys = new Float64Array(this.#size)

@@ -6,8 +6,11 @@ import type { NodeKey } from '../node/keys.js'
 /** A key and its place in ring order: what a store needs to find the key's record. */
 export interface PlacedEntry {
   readonly key: NodeKey
-  /** The model's input for the key; ring order is the order of `encoded` under every model version. */
-  readonly encoded: number
+  /**
+   * The model's input for the key; ring order is the order of `encoded` under every model version
+   * that shares a key code. A model with another key code encodes byte keys anew (the store does).
+   */
+  encoded: number
 }
 
 /** A deleted key, kept (with the delete's version) so that an older copy never brings it back. */

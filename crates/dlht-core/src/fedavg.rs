@@ -163,6 +163,14 @@ pub fn validate(contributions: &[Contribution], options: AverageOptions) -> Resu
     if contributions.iter().all(|c| c.weight == 0.0) {
         return invalid("federated averaging needs a contribution of positive weight".into());
     }
+    let mut weighted = contributions.iter().filter(|c| c.weight > 0.0);
+    let code = weighted.next().and_then(|c| c.model.key_code());
+    if weighted.any(|c| c.model.key_code() != code) {
+        return invalid(
+            "contributions encode byte keys differently: a round's local models must share one key code"
+                .into(),
+        );
+    }
     Ok(())
 }
 
@@ -175,7 +183,8 @@ pub fn averaged_cdf(contributions: &[Contribution], key: f64) -> Result<f64> {
 
 /// The global model of a federated round: an RMI of `config` fitted to the averaged CDF of the
 /// contributions (see the module documentation). Its key range is the union of theirs, its
-/// `num_keys` the number of synthetic keys, and its errors are measured on those keys.
+/// `num_keys` the number of synthetic keys, and its errors are measured on those keys. It encodes
+/// byte keys by the contributions' key code (which they must share: their CDFs are over its values).
 pub fn federated_average(
     config: RmiConfig,
     contributions: &[Contribution],
@@ -192,7 +201,8 @@ pub fn federated_average(
         keys.push(lo);
     }
     keys.push(cdf.key_range.1);
-    Rmi::train(config, &keys)
+    let code = cdf.parts[0].0.key_code().cloned();
+    Rmi::train(config, &keys)?.with_key_code(code)
 }
 
 #[cfg(test)]
@@ -211,5 +221,48 @@ mod tests {
                 key.to_bits()
             );
         }
+    }
+
+    #[test]
+    fn contributions_must_share_their_key_code() {
+        use crate::keyed_training::train_with_key_code;
+        let words = |tag: &str| -> Vec<Vec<u8>> {
+            (0..400)
+                .map(|i| format!("{tag}:{i:05}").into_bytes())
+                .collect()
+        };
+        let (a, b) = (words("user"), words("item"));
+        let (refs_a, refs_b): (Vec<&[u8]>, Vec<&[u8]>) = (
+            a.iter().map(Vec::as_slice).collect(),
+            b.iter().map(Vec::as_slice).collect(),
+        );
+        let config = RmiConfig::default();
+        let first = train_with_key_code(config, &[], &refs_a).unwrap();
+        let other = train_with_key_code(config, &[], &refs_b).unwrap();
+        let contribution = |model| Contribution { model, weight: 1.0 };
+        let options = AverageOptions {
+            synthetic_keys: 1000,
+        };
+        let mixed = federated_average(
+            config,
+            &[contribution(&first), contribution(&other)],
+            options,
+        );
+        assert_eq!(mixed.unwrap_err().code(), "ERR_DLHT_INVALID_ARGUMENT");
+        // Trained under the first one's code, the second contribution averages with it.
+        let code = first.key_code().cloned();
+        let mut encoded: Vec<f64> = b.iter().map(|key| first.encode_bytes(key)).collect();
+        encoded.sort_by(f64::total_cmp);
+        let second = Rmi::train(config, &encoded)
+            .unwrap()
+            .with_key_code(code)
+            .unwrap();
+        let global = federated_average(
+            config,
+            &[contribution(&first), contribution(&second)],
+            options,
+        )
+        .unwrap();
+        assert_eq!(global.key_code(), first.key_code());
     }
 }

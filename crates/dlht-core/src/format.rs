@@ -8,17 +8,25 @@
 //!                        u32 cells, u32 leaf_starts               (branching times)
 //!                leaves: u8 type, f64 key_lo, key_hi, c0..c3, position_lo, position_hi,
 //!                        max_error, mean_error, u64 num_keys        (branching times)
+//!                u32 key code length (0: none), key code bytes (see `KeyCode::to_bytes`)
 //! u32 crc32
 //! ```
 //!
-//! Version 1 files (before the root had cells) are still read: their root polynomial picked the
-//! leaf directly, which is a root with one cell per leaf.
+//! Older files are still read. Version 2 files (before key codes) have no key code: their byte
+//! keys are encoded by the fixed text code. Version 1 files (before the root had cells) also had
+//! a root polynomial that picked the leaf directly, which is a root with one cell per leaf.
+
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::key_code::KeyCode;
 use crate::model::{KeyScale, ModelType};
 use crate::rmi::{Leaf, Rmi, RmiConfig, RootModel};
 
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
+
+/// Largest key code a model file may hold.
+pub const MAX_KEY_CODE_BYTES: usize = 1 << 24;
 
 /// The oldest version [`deserialize`] reads.
 pub const OLDEST_READABLE_VERSION: u16 = 1;
@@ -30,12 +38,17 @@ const ROOT_LEN_V1: usize = 2 + 6 * 8;
 const CELLS_LEN: usize = 4;
 const LEAF_START_LEN: usize = 4;
 const LEAF_LEN: usize = 1 + 10 * 8 + 8;
+const KEY_CODE_LEN: usize = 4;
 const CRC_LEN: usize = 4;
 
 /// Size of `serialize(rmi)`, without building it.
 pub fn encoded_len(rmi: &Rmi) -> usize {
     let body = if rmi.is_trained() {
-        KEYS_LEN + root_len(FORMAT_VERSION, rmi.leaves().len()) + rmi.leaves().len() * LEAF_LEN
+        KEYS_LEN
+            + root_len(FORMAT_VERSION, rmi.leaves().len())
+            + rmi.leaves().len() * LEAF_LEN
+            + KEY_CODE_LEN
+            + key_code_bytes(rmi).len()
     } else {
         0
     };
@@ -89,6 +102,9 @@ pub fn serialize(rmi: &Rmi) -> Vec<u8> {
             );
             out.extend_from_slice(&leaf.num_keys.to_le_bytes());
         }
+        let code = key_code_bytes(rmi);
+        out.extend_from_slice(&(code.len() as u32).to_le_bytes());
+        out.extend_from_slice(&code);
     }
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -130,11 +146,11 @@ pub fn deserialize(bytes: &[u8]) -> Result<Rmi> {
     let expected = match trained {
         0 => HEADER_LEN + CRC_LEN,
         1 => {
-            HEADER_LEN
+            let fixed = HEADER_LEN
                 + KEYS_LEN
                 + root_len(version, config.branching_factor)
-                + config.branching_factor * LEAF_LEN
-                + CRC_LEN
+                + config.branching_factor * LEAF_LEN;
+            fixed + key_code_len(bytes, version, fixed)? + CRC_LEN
         }
         other => return Err(corrupt(format!("invalid trained flag {other}"))),
     };
@@ -185,7 +201,36 @@ pub fn deserialize(bytes: &[u8]) -> Result<Rmi> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    Rmi::from_parts(config, root, leaves, num_keys, key_range)
+    let key_code = if version >= 3 {
+        let len = u32::from_le_bytes(reader.field()?) as usize;
+        let code = reader.bytes(len)?;
+        (len > 0)
+            .then(|| KeyCode::from_bytes(code).map(Arc::new))
+            .transpose()?
+    } else {
+        None
+    };
+    Rmi::from_parts(config, root, leaves, num_keys, key_range)?.with_key_code(key_code)
+}
+
+/// The key code's bytes in a file; empty when the model has none.
+fn key_code_bytes(rmi: &Rmi) -> Vec<u8> {
+    rmi.key_code().map_or_else(Vec::new, |code| code.to_bytes())
+}
+
+/// Bytes of the key code section of a file of `version` whose fixed part ends at `fixed`.
+fn key_code_len(bytes: &[u8], version: u16, fixed: usize) -> Result<usize> {
+    if version < 3 {
+        return Ok(0);
+    }
+    let len = bytes
+        .get(fixed..fixed + KEY_CODE_LEN)
+        .map(|field| u32::from_le_bytes(field.try_into().expect("4 bytes")) as usize)
+        .ok_or_else(|| corrupt(format!("{} bytes is too short for its header", bytes.len())))?;
+    if len > MAX_KEY_CODE_BYTES {
+        return Err(corrupt(format!("a key code of {len} bytes")));
+    }
+    Ok(KEY_CODE_LEN + len)
 }
 
 /// Bytes of the root in a file of `version`.
@@ -222,6 +267,15 @@ impl Reader<'_> {
             .and_then(|chunk| chunk.try_into().ok())
             .ok_or_else(|| corrupt(format!("truncated at byte {}", self.at)))?;
         self.at += N;
+        Ok(chunk)
+    }
+
+    fn bytes(&mut self, n: usize) -> Result<&[u8]> {
+        let chunk = self
+            .bytes
+            .get(self.at..self.at + n)
+            .ok_or_else(|| corrupt(format!("truncated at byte {}", self.at)))?;
+        self.at += n;
         Ok(chunk)
     }
 
@@ -282,7 +336,12 @@ mod tests {
         assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), FORMAT_VERSION);
         assert_eq!(
             bytes.len(),
-            HEADER_LEN + KEYS_LEN + root_len(FORMAT_VERSION, 16) + 16 * LEAF_LEN + CRC_LEN
+            HEADER_LEN
+                + KEYS_LEN
+                + root_len(FORMAT_VERSION, 16)
+                + 16 * LEAF_LEN
+                + KEY_CODE_LEN
+                + CRC_LEN
         );
     }
 
@@ -306,16 +365,96 @@ mod tests {
         );
     }
 
+    /// Recomputes the CRC of a file whose content was edited.
+    fn reseal(bytes: &mut [u8]) {
+        let end = bytes.len() - CRC_LEN;
+        let crc = crc32fast::hash(&bytes[..end]);
+        bytes[end..].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    /// `bytes` (a current file of a model without a key code) rewritten as format version 2.
+    fn as_version_2(bytes: &[u8]) -> Vec<u8> {
+        let code_at = bytes.len() - CRC_LEN - KEY_CODE_LEN;
+        assert_eq!(
+            bytes[code_at..code_at + KEY_CODE_LEN],
+            [0; 4],
+            "a model without a code"
+        );
+        let mut old = bytes[..code_at].to_vec();
+        old.extend_from_slice(&[0; CRC_LEN]);
+        old[4..6].copy_from_slice(&2u16.to_le_bytes());
+        reseal(&mut old);
+        old
+    }
+
     /// `bytes` (a current file) rewritten as format version 1: no cells, CRC resealed.
     fn as_version_1(bytes: &[u8], branching_factor: usize) -> Vec<u8> {
+        let bytes = as_version_2(bytes);
         let cells_at = HEADER_LEN + KEYS_LEN + ROOT_LEN_V1;
         let mut old = bytes[..cells_at].to_vec();
         old.extend_from_slice(&bytes[cells_at + root_len(2, branching_factor) - ROOT_LEN_V1..]);
         old[4..6].copy_from_slice(&1u16.to_le_bytes());
-        let end = old.len() - CRC_LEN;
-        let crc = crc32fast::hash(&old[..end]);
-        old[end..].copy_from_slice(&crc.to_le_bytes());
+        reseal(&mut old);
         old
+    }
+
+    fn with_code() -> Rmi {
+        let words: Vec<String> = (0..500).map(|i| format!("user:{:08}", i * 7)).collect();
+        let sample: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        let code = Arc::new(KeyCode::learn(&sample, 4).unwrap());
+        let keys: Vec<f64> = sample.iter().map(|k| code.encode(k)).collect();
+        Rmi::train(RmiConfig::default(), &keys)
+            .unwrap()
+            .with_key_code(Some(code))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_key_code_travels_in_the_file() {
+        let rmi = with_code();
+        let bytes = serialize(&rmi);
+        assert_eq!(bytes.len(), encoded_len(&rmi));
+        let copy = deserialize(&bytes).unwrap();
+        assert_eq!(copy.key_code(), rmi.key_code());
+        assert_eq!(
+            copy.encode_bytes(b"user:00000042"),
+            rmi.encode_bytes(b"user:00000042")
+        );
+        // A damaged code is found even under a valid checksum.
+        let code_len = rmi.key_code().unwrap().to_bytes().len();
+        let mut bad = bytes.clone();
+        let last_code_byte = bytes.len() - CRC_LEN - 1;
+        bad[last_code_byte] = 0xff;
+        reseal(&mut bad);
+        assert_eq!(
+            deserialize(&bad).unwrap_err().code(),
+            "ERR_DLHT_CORRUPT_MODEL"
+        );
+        // So is a code length that disagrees with the file's.
+        let mut bad = bytes.clone();
+        let len_at = bytes.len() - CRC_LEN - code_len - KEY_CODE_LEN;
+        bad[len_at..len_at + 4].copy_from_slice(&(code_len as u32 + 1).to_le_bytes());
+        reseal(&mut bad);
+        assert_eq!(
+            deserialize(&bad).unwrap_err().code(),
+            "ERR_DLHT_CORRUPT_MODEL"
+        );
+        bad[len_at..len_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        reseal(&mut bad);
+        assert_eq!(
+            deserialize(&bad).unwrap_err().code(),
+            "ERR_DLHT_CORRUPT_MODEL"
+        );
+    }
+
+    #[test]
+    fn version_2_files_load_without_a_key_code() {
+        let rmi = trained();
+        let old = as_version_2(&serialize(&rmi));
+        assert_eq!(old.len(), serialize(&rmi).len() - KEY_CODE_LEN);
+        let loaded = deserialize(&old).unwrap();
+        assert_eq!(loaded, rmi);
+        assert!(loaded.key_code().is_none());
     }
 
     #[test]
@@ -334,7 +473,7 @@ mod tests {
         )
         .unwrap();
         let old = as_version_1(&serialize(&v1), 16);
-        assert_eq!(old.len(), serialize(&v1).len() - 4 - 16 * 4);
+        assert_eq!(old.len(), serialize(&v1).len() - 4 - 16 * 4 - KEY_CODE_LEN);
         let loaded = deserialize(&old).unwrap();
         assert_eq!(loaded, v1);
         // Saved again, it is a current file.

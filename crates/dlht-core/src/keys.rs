@@ -44,12 +44,38 @@ pub fn encode_bytes(bytes: &[u8]) -> f64 {
 /// Encodes byte keys packed in one buffer: key `i` is `data[offsets[i]..offsets[i + 1]]`.
 /// `offsets` has one more entry than `out`, never decreases and stays within `data`.
 pub fn encode_bytes_batch(data: &[u8], offsets: &[u32], out: &mut [f64]) -> Result<()> {
+    encode_bytes_batch_by(encode_bytes, data, offsets, out)
+}
+
+/// [`encode_bytes_batch`] with `encode` as the code of a byte key (a model's, see
+/// [`crate::Rmi::encode_bytes`]).
+pub fn encode_bytes_batch_by(
+    encode: impl Fn(&[u8]) -> f64,
+    data: &[u8],
+    offsets: &[u32],
+    out: &mut [f64],
+) -> Result<()> {
     if offsets.len() != out.len() + 1 {
         return Err(Error::InvalidArgument(format!(
             "{} offsets for {} keys: expected one more offset than keys",
             offsets.len(),
             out.len()
         )));
+    }
+    validate_offsets(data, offsets)?;
+    for (slot, w) in out.iter_mut().zip(offsets.windows(2)) {
+        *slot = encode(&data[w[0] as usize..w[1] as usize]);
+    }
+    Ok(())
+}
+
+/// Checks byte keys packed in one buffer: `offsets` is not empty, never decreases and stays
+/// within `data`.
+pub fn validate_offsets(data: &[u8], offsets: &[u32]) -> Result<()> {
+    if offsets.is_empty() {
+        return Err(Error::InvalidArgument(
+            "offsets must hold at least the start of the first key".into(),
+        ));
     }
     if let Some(i) = offsets.windows(2).position(|w| w[0] > w[1]) {
         return Err(Error::InvalidArgument(format!(
@@ -65,9 +91,6 @@ pub fn encode_bytes_batch(data: &[u8], offsets: &[u32], out: &mut [f64]) -> Resu
             "offset {last} is past the end of the {}-byte buffer",
             data.len()
         )));
-    }
-    for (slot, w) in out.iter_mut().zip(offsets.windows(2)) {
-        *slot = encode_bytes(&data[w[0] as usize..w[1] as usize]);
     }
     Ok(())
 }

@@ -6,6 +6,8 @@ pub mod curve;
 pub mod error;
 pub mod fedavg;
 pub mod format;
+pub mod key_code;
+pub mod keyed_training;
 pub mod keys;
 pub mod model;
 pub mod reservoir;
@@ -13,6 +15,7 @@ pub mod rmi;
 pub mod text_code;
 
 pub use error::{Error, Result};
+pub use key_code::KeyCode;
 pub use model::{KeyScale, ModelType};
 pub use reservoir::{ReservoirSampler, SplitMix64};
 pub use rmi::{Leaf, LeafStats, Rmi, RmiConfig, RootModel, TrainingStats};

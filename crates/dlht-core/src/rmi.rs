@@ -2,10 +2,12 @@
 //! leaf maps the key to a ring position in key order, approximating its scaled rank (empirical CDF).
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::format;
-use crate::keys::validate_sorted;
+use crate::key_code::KeyCode;
+use crate::keys::{self, validate_sorted};
 use crate::model::{
     from_ordered_bits, ordered_bits, HotModel, KeyScale, ModelType, Normalizer, Poly, Sums,
 };
@@ -203,6 +205,8 @@ pub struct Rmi {
     /// The leaf of each root cell.
     root_table: Vec<u32>,
     hot: Vec<HotModel>,
+    /// The code byte keys are encoded with for this model; none: the fixed text code.
+    key_code: Option<Arc<KeyCode>>,
 }
 
 impl Rmi {
@@ -233,6 +237,7 @@ impl Rmi {
             ),
             root_table: vec![0],
             hot: Vec::new(),
+            key_code: None,
         })
     }
 
@@ -418,7 +423,34 @@ impl Rmi {
             num_keys,
             key_range,
             hot,
+            key_code: None,
         })
+    }
+
+    /// The model with `key_code` as the code of its byte keys (its keys must have been encoded by
+    /// it). Errors: a code on an untrained model, which encodes keys without one.
+    pub fn with_key_code(mut self, key_code: Option<Arc<KeyCode>>) -> Result<Rmi> {
+        if key_code.is_some() && !self.is_trained() {
+            return Err(Error::InvalidArgument(
+                "an untrained model has no key code".into(),
+            ));
+        }
+        self.key_code = key_code;
+        Ok(self)
+    }
+
+    /// The code of this model's byte keys, if it has one (else the fixed text code).
+    pub fn key_code(&self) -> Option<&Arc<KeyCode>> {
+        self.key_code.as_ref()
+    }
+
+    /// A byte key (a string's UTF-8 bytes) as this model's input: by its key code, or the fixed
+    /// text code. Non-decreasing in the bytes' lexicographic order.
+    pub fn encode_bytes(&self, bytes: &[u8]) -> f64 {
+        match &self.key_code {
+            Some(code) => code.encode(bytes),
+            None => keys::encode_bytes(bytes),
+        }
     }
 
     pub fn config(&self) -> &RmiConfig {

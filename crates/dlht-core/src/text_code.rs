@@ -13,14 +13,14 @@
 //! frequency in English text.
 
 /// Sub-interval widths in each context sum to this (a power of two, so scaling is a shift).
-const TOTAL_BITS: u32 = 16;
+pub(crate) const TOTAL_BITS: u32 = 16;
 const TOTAL: u64 = 1 << TOTAL_BITS;
 /// The narrowest sub-interval, 2^-12 of its interval: no byte costs more than 12 bits, so any key
 /// resolves at least its first 4 bytes (for this, typical text pays ~0.1 bit per letter).
 const FLOOR: u64 = 16;
 /// The end mark, then bytes 0..=255 as symbols 1..=256.
-const SYMBOLS: usize = 257;
-const END: usize = 0;
+pub(crate) const SYMBOLS: usize = 257;
+pub(crate) const END: usize = 0;
 
 /// Byte classes; the previous byte's class is the context of the next one.
 const START: usize = 0;
@@ -127,12 +127,25 @@ const fn cumulative_tables() -> [[u32; SYMBOLS + 1]; CLASSES] {
     tables
 }
 
+/// Where `symbol` (0 the end mark, `byte + 1` a byte) starts in the context of the byte before
+/// it (`None`: the key's first symbol), in units of `2^-TOTAL_BITS`; symbol 257 is the end.
+pub(crate) fn cumulative(previous: Option<u8>, symbol: usize) -> u64 {
+    CUMULATIVE[previous.map_or(START, class_of)][symbol] as u64
+}
+
 /// The low end of the key's interval in `[0, 2^64)`, as a double (rounding keeps the order).
 /// Coding stops at the end of the key or when the interval is empty (after ~15 bytes of text).
 pub fn encode(bytes: &[u8]) -> f64 {
+    code_after(None, bytes) as f64
+}
+
+/// The low end of the interval of `bytes` coded as the continuation of a key whose previous byte
+/// is `previous` (its class is the first context), as an integer of `[0, 2^64)`. Monotone
+/// non-decreasing in `bytes` for a fixed `previous`, and 0 only for the empty key.
+pub fn code_after(previous: Option<u8>, bytes: &[u8]) -> u64 {
     let mut low: u64 = 0;
     let mut width: u128 = 1 << 64;
-    let mut context = START;
+    let mut context = previous.map_or(START, class_of);
     let mut rest = bytes.iter();
     loop {
         let next = rest.next();
@@ -145,7 +158,7 @@ pub fn encode(bytes: &[u8]) -> f64 {
         width = end - start;
         match next {
             Some(&byte) if width > 0 => context = class_of(byte),
-            _ => return low as f64,
+            _ => return low,
         }
     }
 }

@@ -3,10 +3,15 @@
 
 use dlht_core::curve::{Curve, CurveKind};
 use dlht_core::fedavg::{self, AverageOptions, Contribution};
+use std::sync::Arc;
+
 use dlht_core::format;
+use dlht_core::keyed_training::train_with_key_code;
 use dlht_core::keys;
 use dlht_core::rmi::{Leaf, RootModel};
-use dlht_core::{Error as CoreError, KeyScale, ModelType, ReservoirSampler, Rmi, RmiConfig};
+use dlht_core::{
+    Error as CoreError, KeyCode, KeyScale, ModelType, ReservoirSampler, Rmi, RmiConfig,
+};
 use napi::bindgen_prelude::{
     AsyncTask, BigInt, BigUint64ArraySlice, Float64Array, Float64ArraySlice, Uint32Array,
     Uint8Array,
@@ -144,6 +149,8 @@ pub struct RmiParts {
     pub num_keys: f64,
     pub key_min: f64,
     pub key_max: f64,
+    /// The key code's bytes, when the model has one.
+    pub key_code: Option<Uint8Array>,
 }
 
 fn coefficients(values: &[f64]) -> Result<[f64; 4]> {
@@ -346,6 +353,10 @@ impl NativeRmi {
             num_keys: self.inner.num_keys() as f64,
             key_min,
             key_max,
+            key_code: self
+                .inner
+                .key_code()
+                .map(|code| Uint8Array::from(code.to_bytes())),
         }
     }
 
@@ -363,8 +374,99 @@ impl NativeRmi {
             parts.num_keys as u64,
             (parts.key_min, parts.key_max),
         )
+        .and_then(|rmi| {
+            let code = parts
+                .key_code
+                .as_ref()
+                .map(|bytes| KeyCode::from_bytes(bytes));
+            rmi.with_key_code(code.transpose()?.map(Arc::new))
+        })
         .map_err(to_js)?;
         Ok(NativeRmi { inner })
+    }
+
+    /// Trains a new model off the main thread on numeric keys (encoded) and byte keys packed as
+    /// one buffer (key i is `data[offsets[i]..offsets[i + 1]]`, any order): the byte keys' code is
+    /// learned from them and carried by the model. Inputs are checked here, synchronously.
+    #[napi(ts_return_type = "Promise<NativeRmi>")]
+    pub fn train_on_keys(
+        options: RmiOptions,
+        numbers: Float64ArraySlice,
+        data: Uint8Array,
+        offsets: Uint32Array,
+    ) -> Result<AsyncTask<TrainOnKeysTask>> {
+        keys::validate_offsets(&data, &offsets).map_err(to_js)?;
+        keys::validate_finite(&numbers).map_err(to_js)?;
+        if numbers.is_empty() && offsets.len() == 1 {
+            return Err(to_js(CoreError::EmptyKeys));
+        }
+        Ok(AsyncTask::new(TrainOnKeysTask {
+            config: to_config(&options)?,
+            numbers: numbers.to_vec(),
+            data: data.to_vec(),
+            offsets: offsets.to_vec(),
+        }))
+    }
+
+    /// Whether byte keys are encoded by a key code learned with this model (else the text code).
+    #[napi(getter)]
+    pub fn has_key_code(&self) -> bool {
+        self.inner.key_code().is_some()
+    }
+
+    /// Whether this model and `other` encode byte keys alike.
+    #[napi]
+    pub fn same_key_code(&self, other: &NativeRmi) -> bool {
+        self.inner.key_code() == other.inner.key_code()
+    }
+
+    /// This model, encoding byte keys by `other`'s key code (its keys must have been encoded so).
+    #[napi]
+    pub fn with_key_code_of(&self, other: &NativeRmi) -> Result<NativeRmi> {
+        let inner = self
+            .inner
+            .clone()
+            .with_key_code(other.inner.key_code().cloned())
+            .map_err(to_js)?;
+        Ok(NativeRmi { inner })
+    }
+
+    /// A string key (its UTF-8 bytes) as this model's input.
+    #[napi]
+    pub fn encode_string(&self, key: String) -> f64 {
+        self.inner.encode_bytes(key.as_bytes())
+    }
+
+    #[napi]
+    pub fn encode_bytes(&self, key: Uint8Array) -> f64 {
+        self.inner.encode_bytes(&key)
+    }
+
+    #[napi]
+    pub fn encode_strings(&self, keys: Vec<String>) -> Float64Array {
+        Float64Array::from(
+            keys.iter()
+                .map(|key| self.inner.encode_bytes(key.as_bytes()))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// Byte keys packed as one buffer: key i is `data[offsets[i]..offsets[i + 1]]`.
+    #[napi]
+    pub fn encode_bytes_batch(
+        &self,
+        data: Uint8Array,
+        offsets: Uint32Array,
+    ) -> Result<Float64Array> {
+        let mut out = vec![0.0; offsets.len().saturating_sub(1)];
+        keys::encode_bytes_batch_by(
+            |key| self.inner.encode_bytes(key),
+            &data,
+            &offsets,
+            &mut out,
+        )
+        .map_err(to_js)?;
+        Ok(Float64Array::from(out))
     }
 
     #[napi]
@@ -391,6 +493,33 @@ impl Task for TrainTask {
     fn compute(&mut self) -> napi::Result<Rmi> {
         // Keys were validated before scheduling, so a failure here is a core bug worth surfacing as is.
         Rmi::train(self.config, &self.keys).map_err(|err| napi::Error::from_reason(err.to_string()))
+    }
+
+    fn resolve(&mut self, _env: Env, inner: Rmi) -> napi::Result<NativeRmi> {
+        Ok(NativeRmi { inner })
+    }
+}
+
+pub struct TrainOnKeysTask {
+    config: RmiConfig,
+    numbers: Vec<f64>,
+    data: Vec<u8>,
+    offsets: Vec<u32>,
+}
+
+impl Task for TrainOnKeysTask {
+    type Output = Rmi;
+    type JsValue = NativeRmi;
+
+    fn compute(&mut self) -> napi::Result<Rmi> {
+        let byte_keys: Vec<&[u8]> = self
+            .offsets
+            .windows(2)
+            .map(|w| &self.data[w[0] as usize..w[1] as usize])
+            .collect();
+        // Inputs were validated before scheduling, so a failure here is a core bug worth surfacing as is.
+        train_with_key_code(self.config, &self.numbers, &byte_keys)
+            .map_err(|err| napi::Error::from_reason(err.to_string()))
     }
 
     fn resolve(&mut self, _env: Env, inner: Rmi) -> napi::Result<NativeRmi> {
