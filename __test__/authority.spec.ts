@@ -122,7 +122,7 @@ test('forged state-changing ring messages are refused with a logged reason; noth
     const err = await t.throwsAsync(attempt, { instanceOf: UnauthorizedMessageError }, what)
     t.regex(err?.message ?? '', new RegExp(strangerId), what)
   }
-  t.true(logs.filter((line) => line.includes(`from ${strangerId}`)).length >= forged.length)
+  t.true(logs.filter((line) => String(line).includes(`from ${strangerId}`)).length >= forged.length)
 
   // Nothing moved: the same model everywhere, the same vnodes, every value as written.
   for (const node of nodes) t.is(node.learnedHash.version, version)

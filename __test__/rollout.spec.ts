@@ -365,7 +365,12 @@ test.serial(
   'keys with long shared prefixes: the round learns one key code, and 8 processes share the keys evenly',
   async (t) => {
     const keys = [...userKeys(12_000), ...orderKeys(12_000), ...urlKeys(12_000)]
-    const cluster = await startCluster(t, 8, { callTimeout: HANDOVER_TIMEOUT, rebalance: true })
+    // One copy of each key: keys per process measure placement, not replication.
+    const cluster = await startCluster(t, 8, {
+      callTimeout: HANDOVER_TIMEOUT,
+      rebalance: true,
+      replicationFactor: 1,
+    })
     const { nodes } = cluster
     for (let i = 0; i < keys.length; i += 6000) {
       await nodes[i % nodes.length].call(

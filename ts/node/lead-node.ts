@@ -428,6 +428,8 @@ export class LeadNode extends EventTarget {
     const router = this.#router
     if (router.readReplicas === undefined || !(err instanceof DlhtError && FAILOVER.has(err.code)))
       return Promise.reject(err)
+    // The owner's failure is counted even when the replicas serve the read.
+    this.#metrics.error(err)
     return router.readReplicas(keys, positions, skip)
   }
 
@@ -736,6 +738,7 @@ export class LeadNode extends EventTarget {
     const router = this.#router
     if (router.scanReplicas === undefined || !(err instanceof DlhtError && FAILOVER.has(err.code)))
       return Promise.reject(err)
+    this.#metrics.error(err)
     return router.scanReplicas(piece.hashMin, piece.hashMax, filter, piece.peerId)
   }
 

@@ -179,6 +179,15 @@ export class LocalStore implements DataPlane {
       : { version: tombstone.version, origin: tombstone.origin, deleted: true }
   }
 
+  #storable(key: NodeKey): boolean {
+    try {
+      checkStorableKey(key, this.#learnedHash.dims, this.#maxKeyBytes, 'key')
+      return true
+    } catch {
+      return false
+    }
+  }
+
   #checkRecord(record: StoredRecord, at: string): void {
     if (typeof record !== 'object' || record === null)
       throw new InvalidArgumentError(`${at} must be a record`)
@@ -214,12 +223,10 @@ export class LocalStore implements DataPlane {
     const dims = this.#learnedHash.dims
     for (const { key } of keys) checkNodeKey(key, dims)
     const present = keys.map(({ key }) => this.has(key))
-    const tombstones = keys.map(({ key, position }) => ({
-      key,
-      value: EMPTY,
-      position,
-      stamp: this.newStamp(true),
-    }))
+    // A key too long to store was never stored: its delete needs no tombstone.
+    const tombstones = keys
+      .filter(({ key }) => this.#storable(key))
+      .map(({ key, position }) => ({ key, value: EMPTY, position, stamp: this.newStamp(true) }))
     await this.merge(tombstones)
     return { present, tombstones }
   }
