@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { sleep } from '../abortable-sleep.js'
 import {
   type Arc,
   ArcMap,
@@ -254,16 +255,6 @@ export function vnodePosition(peerId: string, index: number, hashSpaceSize: bigi
 
 const bigMin = (a: bigint, b: bigint): bigint => (a < b ? a : b)
 const bigMax = (a: bigint, b: bigint): bigint => (a > b ? a : b)
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer)
-      resolve()
-    })
-  })
-}
 
 /** The position arc `(from, to]` as inclusive, non-wrapping position ranges. */
 function arcRanges({ from, to }: Arc, hashSpaceSize: bigint): Array<[bigint, bigint]> {

@@ -9,6 +9,7 @@
 // sender catches up. So requests are always served under the version their sender routed by.
 
 import { performance } from 'node:perf_hooks'
+import { sleep } from '../abortable-sleep.js'
 import { DlhtError } from '../errors.js'
 import { RecursiveModelIndex } from '../learned/rmi.js'
 import type { ScannedRecord } from '../node/data-plane.js'
@@ -130,21 +131,6 @@ interface Prepared {
   members: PeerRef[]
   coordinator: string
   at: number
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const timer = setTimeout(resolve, ms)
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer)
-        resolve()
-      },
-      { once: true },
-    )
-  })
 }
 
 /** How often a retrain waiting for a busy ring looks again. */

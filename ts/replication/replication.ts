@@ -1,6 +1,7 @@
 // Replication on a peer of the ring: the owner's writes sent to the other replicas (with a write
 // quorum), the replica side of those messages, reads from replicas when an owner is down, and repair.
 
+import { sleep } from '../abortable-sleep.js'
 import type { ScanFilter, ScannedRecord } from '../node/data-plane.js'
 import { ReplicasUnavailableError } from '../node/errors.js'
 import type { LocalStore } from '../node/local-store.js'
@@ -76,16 +77,6 @@ export interface ReplicationStats extends ReplicatorStats {
 
 function recordBytes(record: ScannedRecord): number {
   return record.value.byteLength + 32
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer)
-      resolve()
-    })
-  })
 }
 
 /** Splits records into messages of about `budget` bytes. */
