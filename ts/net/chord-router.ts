@@ -162,6 +162,10 @@ export interface ChordRouterOptions {
   repairIntervalMs?: number
   /** Bytes per second a repair round may ship. Default 16 MiB. */
   repairBytesPerSecond?: number
+  /** Bytes of writes held for replicas that do not answer (hinted hand-off). Default 64 MiB. */
+  hintMaxBytes?: number
+  /** Milliseconds a write is held for a replica that does not answer. Default 10 minutes. */
+  hintMaxAgeMs?: number
 }
 
 /** Counters of the overlay, reported in `getRoutingTableStats().overlay`. */
@@ -283,7 +287,12 @@ export class ChordRouter implements Router {
   readonly #options: Required<
     Omit<
       ChordRouterOptions,
-      'privateKey' | 'stabilizeIntervalMs' | 'repairIntervalMs' | 'repairBytesPerSecond'
+      | 'privateKey'
+      | 'stabilizeIntervalMs'
+      | 'repairIntervalMs'
+      | 'repairBytesPerSecond'
+      | 'hintMaxBytes'
+      | 'hintMaxAgeMs'
     >
   >
   readonly #privateKey: PrivateKey
@@ -392,7 +401,7 @@ export class ChordRouter implements Router {
       store: this.#dataPlane,
       replicationFactor: this.#config.replicationFactor,
       writeQuorum: this.#config.writeQuorum,
-      replicasOwnedHere: (position) => this.#replicasOwnedHere(position),
+      ownedReplicaSets: () => this.#ownedReplicaSets(),
       ownedArcs: () => this.#ownedArcs(),
       walkRing: (signal) => this.#walkRing(signal),
       ownsLocally: (position) => this.#ownsLocally(position),
@@ -405,6 +414,8 @@ export class ChordRouter implements Router {
       repairIntervalMs: options.repairIntervalMs ?? Math.max(1000, 10 * this.#stabilizeMs),
       repairBytesPerSecond: options.repairBytesPerSecond ?? 16 * 1024 * 1024,
       maxMessageBytes: Math.floor(this.#options.maxFrameSize / 4),
+      hints: { maxBytes: options.hintMaxBytes, maxAgeMs: options.hintMaxAgeMs },
+      hintIntervalMs: this.#stabilizeMs,
     })
     if (this.#replication.enabled)
       this.#dataPlane.retainCopies((position) => this.#replication.holds(position))
@@ -708,13 +719,14 @@ export class ChordRouter implements Router {
     )
   }
 
-  /** The other replicas (one vnode per peer) of a position a local vnode owns: next peers of its successor list. */
-  #replicasOwnedHere(position: bigint): VnodeRef[] | undefined {
-    for (const vnode of this.#vnodes.values()) {
-      if (vnode.active && vnode.chord.owns(position))
-        return distinctPeers(vnode.chord.successors, this.#config.replicationFactor - 1, this.peerId)
-    }
-    return undefined
+  /** This peer's active vnodes, each with its other replicas (one vnode per peer): next peers of its successor list. */
+  #ownedReplicaSets(): Array<{ owns(position: bigint): boolean; replicas: VnodeRef[] }> {
+    return [...this.#vnodes.values()]
+      .filter((vnode) => vnode.active)
+      .map(({ chord }) => ({
+        owns: (position: bigint) => chord.owns(position),
+        replicas: distinctPeers(chord.successors, this.#config.replicationFactor - 1, this.peerId),
+      }))
   }
 
   /** The arcs of this peer's active vnodes, with their other replicas (for repair). */

@@ -16,6 +16,7 @@ import {
   type NotifyRequest,
   Prepare,
   type PrepareRequest,
+  Replicate,
   RING_PROTOCOL,
   SuccessorLeft,
   type SuccessorLeftRequest,
@@ -44,8 +45,8 @@ const SELF_CLAIMS: ReadonlyMap<number, (request: never) => VnodeRef> = new Map([
 /** Ring messages only a member of the ring may send: a rollout's prepare and commit, a rebalance move. */
 const MEMBERS_ONLY_RING: ReadonlySet<number> = new Set([Prepare.type, Commit.type, MoveVnode.type])
 
-/** Data messages only a member may send: migration batches. */
-const MEMBERS_ONLY_DATA: ReadonlySet<number> = new Set([Migrate.type])
+/** Data messages only a member may send: migration batches and replicas' copies. */
+const MEMBERS_ONLY_DATA: ReadonlySet<number> = new Set([Migrate.type, Replicate.type])
 
 /**
  * Checks the sender of every state-changing message before it is served. A refusal throws

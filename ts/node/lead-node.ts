@@ -242,7 +242,9 @@ export class LeadNode extends EventTarget {
     )
     this.#trainingManager = new AdaptiveTrainingManager(this.config.training, { hashSpaceSize })
     this.#values =
-      this.config.dataDir === null ? new MemoryValueStore() : new LmdbValueStore(this.config.dataDir)
+      this.config.dataDir === null
+        ? new MemoryValueStore()
+        : new LmdbValueStore(this.config.dataDir, this.config.durability)
     this.#store = new LocalStore({
       learnedHash: this.learnedHash,
       values: this.#values,
