@@ -162,3 +162,38 @@ test.serial(
     t.is(new Set(scanned).size, keys.length)
   },
 )
+
+for (const replicationFactor of [1, 3]) {
+  test.serial(
+    `r = ${replicationFactor}: a peer that leaves right after a forced retrain takes no entry with it`,
+    async (t) => {
+      const keys = wordKeys(4000)
+      const cluster = await startCluster(t, 5, {
+        trainOn: keys.slice(0, 500),
+        replicationFactor,
+        repairIntervalMs: 1000,
+        callTimeout: 3000,
+      })
+      const [anchor, , coordinator, , leaver] = cluster.nodes
+      await until(async () =>
+        successorListsComplete((await stats(cluster.nodes)).map((stat) => stat.routing)),
+      )
+      await anchor.call(
+        'putMany',
+        keys.map((key) => [key, key]),
+      )
+      const retrained = await coordinator.call<{ retrained: boolean }>('retrain')
+      t.true(retrained.retrained)
+      await leaver.stop()
+      t.deepEqual(await anchor.call<unknown[]>('getMany', keys), keys, 'every key reads its value')
+      const stored = new Set<string>()
+      for (const node of cluster.alive)
+        for (const key of await node.call<string[]>('storedKeys')) stored.add(key)
+      t.deepEqual(
+        keys.filter((key) => !stored.has(key)),
+        [],
+        'every key is stored by a live process',
+      )
+    },
+  )
+}

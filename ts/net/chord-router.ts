@@ -344,6 +344,13 @@ export class ChordRouter implements Router {
     vnodesOf: async (peerId, signal) =>
       (await this.#call({ peerId, multiaddrs: [] }, RING_PROTOCOL, GetConfig, undefined, signal)).vnodes,
     ownerOf: async (position, signal) => (await this.#lookup(position, signal)).owner,
+    knows: (peerId) =>
+      [...this.#vnodes.values()].some(
+        ({ chord }) =>
+          chord.predecessor?.peerId === peerId ||
+          chord.successors.some((successor) => successor.peerId === peerId) ||
+          chord.fingers.some((finger) => finger?.peerId === peerId),
+      ),
     log: (message) => this.#log(message),
   })
 
