@@ -27,6 +27,7 @@ export {
 export { type RangeSegment, type RangeWalk, rangeWalk } from './range-walk.js'
 export {
   advance,
+  arcRanges,
   checkHashSpaceSize,
   checkPosition,
   clockwiseDistance,
@@ -35,6 +36,8 @@ export {
   inHalfOpenArc,
   inOpenArc,
   inRange,
+  unwrappedRanges,
+  vnodePosition,
 } from './ring.js'
 export {
   type Arc,
