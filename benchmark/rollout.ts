@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks'
 import { Cluster, clusterClient, until, wordKeys } from '../__test__/helpers/cluster.js'
 import { seededRandom } from '../__test__/helpers/datasets.js'
 import { vnodePosition } from '../ts/chord/index.js'
-import type { RolloutStats } from '../ts/net/model-rollout.js'
+import type { RolloutStats } from '../ts/federation/model-rollout.js'
 import type { NodeStats, RetrainResult } from '../ts/node/lead-node.js'
 import { closedLoop, percentile, writeResults } from './measure.js'
 

@@ -1,5 +1,5 @@
 // The Chord routing logic, transport-free: ring arithmetic, vnode state, lookups, arcs, range walk.
-// The live overlay (ts/net) and the simulator drive the same code through a ChordRemote.
+// The live overlay (ts/overlay) and the simulator drive the same code through a ChordRemote.
 
 export { ArcMap, type OwnedArc } from './arcs.js'
 export { HandOverRefusedError, JoinFailedError, LookupFailedError } from './errors.js'

@@ -58,7 +58,7 @@ export function hashedVnodeIds(
 /**
  * Where dlht puts vnodes: `sample-quantiles` at the predicted positions of evenly spaced sample
  * quantiles (so each vnode holds an equal share of the sample, whatever the model's fit error),
- * `even` evenly spaced (right if predicted positions were exactly uniform), `hashed` as ts/net does today.
+ * `even` evenly spaced (right if predicted positions were exactly uniform), `hashed` as the live overlay does (`vnodePosition`).
  */
 export type VnodePlacement = 'sample-quantiles' | 'even' | 'hashed'
 

@@ -1,9 +1,9 @@
 // Entries move and are served only between peers on one model version: the checks a served
 // request passes, and learning a peer's newer version when it refused ours.
 
+import type { ModelRollout } from '../federation/model-rollout.js'
 import { UnknownModelVersionError } from '../protocol/errors.js'
 import { GetConfig, RING_PROTOCOL } from '../protocol/messages.js'
-import type { ModelRollout } from './model-rollout.js'
 import type { OverlayState, PeerAddressRef } from './overlay-state.js'
 
 const MODEL_VERSION_HINT = 'use the same model on every peer (model versions differ)'

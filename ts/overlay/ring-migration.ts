@@ -1,12 +1,12 @@
 // Entries that move between peers because the model changed: a rollout's migration to the new
 // owners, the previous holders a read asks while it runs, hand-over entries placed by another version.
 
+import { encodedRangeOf, MigratingDataPlane, type PreviousHolder } from '../federation/migrating-plane.js'
+import type { ModelRollout } from '../federation/model-rollout.js'
 import type { DataPlane, ScannedRecord } from '../node/data-plane.js'
 import type { NodeKey } from '../node/keys.js'
 import type { VnodeRef } from '../node/router.js'
 import type { DataServer } from './data-server.js'
-import { encodedRangeOf, MigratingDataPlane, type PreviousHolder } from './migrating-plane.js'
-import type { ModelRollout } from './model-rollout.js'
 import { LEAVE_PATIENCE_TIMEOUTS, type OverlayState } from './overlay-state.js'
 import type { Routing } from './routing.js'
 

@@ -4,10 +4,10 @@
 import { sleep } from '../abortable-sleep.js'
 import { chooseVnodeIds, LoadProfile, planRebalance, type VnodeMove, vnodePosition } from '../chord/index.js'
 import { DlhtError } from '../errors.js'
+import type { RebalanceOutcome } from '../federation/model-rollout.js'
 import type { VnodeRef } from '../node/router.js'
 import { UnknownModelVersionError } from '../protocol/errors.js'
 import { LoadSample, MoveVnode, RING_PROTOCOL } from '../protocol/messages.js'
-import type { RebalanceOutcome } from './model-rollout.js'
 import type { OverlayState } from './overlay-state.js'
 import { walkRing } from './ring-walk.js'
 

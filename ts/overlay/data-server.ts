@@ -6,6 +6,7 @@ import { DlhtError } from '../errors.js'
 import type { ScanFilter, ScannedRecord } from '../node/data-plane.js'
 import { compareAnyKeys, type NodeKey } from '../node/keys.js'
 import type { VnodeRef } from '../node/router.js'
+import { pageOf, recordBytes, recordsAfter, valuesWithin } from '../protocol/answer-pages.js'
 import { PeerUnavailableError, UnknownMessageError, UnknownModelVersionError } from '../protocol/errors.js'
 import {
   DATA_PROTOCOL,
@@ -29,7 +30,6 @@ import {
   type ScanRequest,
 } from '../protocol/messages.js'
 import { Replication } from '../replication/replication.js'
-import { pageOf, recordBytes, recordsAfter, valuesWithin } from './answer-pages.js'
 import type { OverlayState, PeerAddressRef } from './overlay-state.js'
 import { RemoteDataPlane } from './remote-data-plane.js'
 import type { Routing } from './routing.js'

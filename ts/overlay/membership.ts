@@ -13,9 +13,11 @@ import {
   vnodePosition,
 } from '../chord/index.js'
 import { DlhtError, InvalidArgumentError } from '../errors.js'
+import type { ModelRollout } from '../federation/model-rollout.js'
 import type { ScannedRecord } from '../node/data-plane.js'
 import { InvalidConfigError, NotStartedError } from '../node/errors.js'
 import type { VnodeRef } from '../node/router.js'
+import { partsWithin } from '../protocol/answer-pages.js'
 import {
   RemoteCallTimeoutError,
   UnknownModelVersionError,
@@ -34,16 +36,14 @@ import {
   RING_PROTOCOL,
   SuccessorLeft,
 } from '../protocol/messages.js'
-import { partsWithin } from './answer-pages.js'
+import type { PeerAddress } from '../protocol/service.js'
 import { bootstrapAddress } from './libp2p.js'
 import type { LoadPlacement } from './load-placement.js'
-import { explainJoinFailure } from './membership.js'
-import type { ModelRollout } from './model-rollout.js'
 import { LEAVE_PATIENCE_TIMEOUTS, type LocalVnode, type OverlayState } from './overlay-state.js'
+import { explainJoinFailure } from './private-network.js'
 import type { RingMigration } from './ring-migration.js'
 import type { RingServer } from './ring-server.js'
 import type { Routing } from './routing.js'
-import type { PeerAddress } from './service.js'
 import type { VersionAgreement } from './version-agreement.js'
 
 /** Attempts to join one vnode while the ring settles around its place. */

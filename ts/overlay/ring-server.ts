@@ -9,8 +9,10 @@ import {
   JoinFailedError,
   type NotifyOutcome,
 } from '../chord/index.js'
+import type { ModelRollout } from '../federation/model-rollout.js'
 import type { ScannedRecord } from '../node/data-plane.js'
 import type { VnodeRef } from '../node/router.js'
+import { recordsWithin } from '../protocol/answer-pages.js'
 import { UnknownMessageError, VnodeUnavailableError } from '../protocol/errors.js'
 import { KeySample, type KeySampleRequest } from '../protocol/key-sample.js'
 import {
@@ -48,9 +50,7 @@ import {
   SuccessorLeft,
   type SuccessorLeftRequest,
 } from '../protocol/messages.js'
-import { recordsWithin } from './answer-pages.js'
 import { StagedHandOvers } from './hand-over-parts.js'
-import type { ModelRollout } from './model-rollout.js'
 import { LEAVE_PATIENCE_TIMEOUTS, type LocalVnode, type OverlayState } from './overlay-state.js'
 import type { RingMigration } from './ring-migration.js'
 import type { VersionAgreement } from './version-agreement.js'

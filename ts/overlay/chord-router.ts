@@ -6,10 +6,14 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { sleep } from '../abortable-sleep.js'
 import { arcRanges } from '../chord/index.js'
 import { DlhtError } from '../errors.js'
+import { ModelRollout, type RolloutStats } from '../federation/model-rollout.js'
+import type { RecursiveModelIndex } from '../learned/rmi.js'
+import type { LeadConfig } from '../node/config.js'
 import type { DataPlane, ScanFilter, ScannedRecord } from '../node/data-plane.js'
 import { NotStartedError } from '../node/errors.js'
 import type { NodeKey } from '../node/keys.js'
-import type { RouterComponents } from '../node/lead-node.js'
+import type { LearnedHash } from '../node/learned-hash.js'
+import type { LocalStore } from '../node/local-store.js'
 import type {
   ClusterRetrainOutcome,
   RangeSegment,
@@ -27,10 +31,9 @@ import { configuredPrivateKey } from './identity.js'
 import { createDlhtLibp2p, type DlhtLibp2p } from './libp2p.js'
 import { listenFailure } from './listen-errors.js'
 import { LoadPlacement } from './load-placement.js'
-import { ModelRollout, type RolloutStats } from './model-rollout.js'
+import { Membership } from './membership.js'
 import { type ChordRouterOptions, OverlayState, type OverlayStats, overlayOptions } from './overlay-state.js'
 import { RingAuthority } from './ring-authority.js'
-import { Membership } from './ring-membership.js'
 import { RingMigration } from './ring-migration.js'
 import { RingServer } from './ring-server.js'
 import { ringMembers, walkRing } from './ring-walk.js'
@@ -39,6 +42,18 @@ import { Routing } from './routing.js'
 import { VersionAgreement } from './version-agreement.js'
 
 export type { ChordRouterOptions, OverlayStats } from './overlay-state.js'
+
+/** What a Router factory is given: the overlay builds its router from these. */
+export interface RouterComponents {
+  config: Readonly<LeadConfig>
+  /** This peer's store, to be served to remote peers. */
+  store: LocalStore
+  learnedHash: LearnedHash
+  /** Called after the router installed a model from the ring (persists it, resets the training manager). */
+  modelAdopted(model: RecursiveModelIndex, version: number): Promise<void>
+  /** Reports something an operator should know (a refused model, a failed migration). */
+  log(message: string): void
+}
 
 /**
  * How long, in call timeouts, `stop()` takes at most before libp2p stops: half of it for a
