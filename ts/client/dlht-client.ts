@@ -3,6 +3,7 @@
 
 import type { NodeKey } from '../node/keys.js'
 import { deserializeValue, serializeValue } from '../node/value-codec.js'
+import { bootstrapAddress, createDlhtLibp2p, type DlhtLibp2p } from '../overlay/libp2p.js'
 import {
   CLIENT_PROTOCOL,
   ClientDelete,
@@ -13,8 +14,7 @@ import {
   ClientStats,
 } from '../protocol/client-messages.js'
 import type { MessageCodec } from '../protocol/messages.js'
-import { bootstrapAddress, createDlhtLibp2p, type DlhtLibp2p } from './libp2p.js'
-import type { PeerAddress } from './service.js'
+import type { PeerAddress } from '../protocol/service.js'
 
 /** Options of `DlhtClient.connect`. */
 export interface DlhtClientOptions {
