@@ -1,7 +1,7 @@
 // Serves the client protocol for one LeadNode on its libp2p: each request runs as the node's own
 // operation (routed over the ring, retried when the ring changes), so a client needs no vnodes or model.
 
-import type { Libp2p } from '@libp2p/interface'
+import type { StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import {
   CLIENT_MESSAGES,
   CLIENT_PROTOCOL,
@@ -67,12 +67,18 @@ async function answer(node: LeadNode, type: number, body: unknown): Promise<unkn
   }
 }
 
+/** Where protocols are served: a libp2p node, or its registrar (what a service is given). */
+export interface ProtocolHandlers {
+  handle(protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>
+  unhandle(protocol: string): Promise<void>
+}
+
 /**
  * Serves CLIENT_PROTOCOL for `node` on `libp2p` (the node's own, so clients dial the ring address).
  * Returns what stops serving; stopping libp2p stops it too.
  */
 export async function serveClients(
-  libp2p: Libp2p,
+  libp2p: ProtocolHandlers,
   node: LeadNode,
   options: ClientGatewayOptions = {},
 ): Promise<() => Promise<void>> {
