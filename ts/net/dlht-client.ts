@@ -14,12 +14,15 @@ import {
 } from '../protocol/client-messages.js'
 import type { MessageCodec } from '../protocol/messages.js'
 import { bootstrapAddress, createDlhtLibp2p, type DlhtLibp2p } from './libp2p.js'
+import { explainJoinFailure, type SwarmKey } from './membership.js'
 import type { PeerAddress } from './service.js'
 
 /** Options of `DlhtClient.connect`. */
 export interface DlhtClientOptions {
   /** Deadline of each request (dial included), in milliseconds. Default 30000. */
   timeout?: number
+  /** The key of a private ring (LeadConfig.swarmKey); without it such a ring refuses the connection. */
+  swarmKey?: SwarmKey
 }
 
 /** An entry of a key range, its value decoded. */
@@ -49,7 +52,8 @@ export class DlhtClient {
 
   /**
    * Dials `peer` ("host:port" or a multiaddr).
-   * @throws InvalidArgumentError for a bad address, PeerUnavailableError or RemoteCallTimeoutError when unreachable
+   * @throws InvalidArgumentError for a bad address, PeerUnavailableError or RemoteCallTimeoutError when
+   *   unreachable, MembershipRefusedError when a private ring refuses the handshake (no or another swarm key)
    */
   static async connect(peer: string, options: DlhtClientOptions = {}): Promise<DlhtClient> {
     const address = bootstrapAddress(peer)
@@ -57,12 +61,13 @@ export class DlhtClient {
       ip: '127.0.0.1',
       port: 0,
       callTimeout: options.timeout ?? 30_000,
+      swarmKey: options.swarmKey,
     })
     try {
       return new DlhtClient(libp2p, await libp2p.services.dlht.connect(address))
     } catch (err) {
       await libp2p.stop()
-      throw err
+      throw explainJoinFailure(err, peer, { swarmKey: options.swarmKey !== undefined, allowedPeers: false })
     }
   }
 
