@@ -10,6 +10,7 @@ import { tcp } from '@libp2p/tcp'
 import test from 'ava'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import {
+  DlhtClient,
   type DlhtServiceConfig,
   dlht,
   generateSwarmKey,
@@ -25,7 +26,10 @@ import { type RingView, ringIsConsistent } from './helpers/ring.js'
 type UserNode = Libp2p<{ dlht: LeadNodeService; identify: ReturnType<ReturnType<typeof identify>> }>
 
 /** A libp2p node as an application would build it, with dlht among its services. */
-function userNode(config: DlhtServiceConfig, options: { swarmKey?: string } = {}): Promise<UserNode> {
+function userNode(
+  config: DlhtServiceConfig,
+  options: { swarmKey?: string; serveClients?: boolean } = {},
+): Promise<UserNode> {
   return createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
@@ -37,7 +41,10 @@ function userNode(config: DlhtServiceConfig, options: { swarmKey?: string } = {}
     services: {
       identify: identify(),
       ping: ping(),
-      dlht: dlht({ numVirtualNodes: 2, stabilizeInterval: 0.2, autoRetrain: false, ...config }),
+      dlht: dlht(
+        { numVirtualNodes: 2, stabilizeInterval: 0.2, autoRetrain: false, ...config },
+        { serveClients: options.serveClients },
+      ),
     },
   })
 }
@@ -170,7 +177,7 @@ test.serial(
   'a private ring: a user node with swarmKeyProtector and a LeadNode with the same swarmKey',
   async (t) => {
     const swarmKey = generateSwarmKey()
-    const user = await userNode({}, { swarmKey })
+    const user = await userNode({}, { swarmKey, serveClients: true })
     const member = new LeadNode({
       ip: '127.0.0.1',
       basePort: 0,
@@ -184,6 +191,10 @@ test.serial(
       await consistent([user.services.dlht, member])
       await member.put('secret', 'only members read this')
       t.is(await user.services.dlht.get('secret'), 'only members read this')
+      // The service serves clients when asked to: a client with the key runs operations there.
+      const client = await DlhtClient.connect(user.services.dlht.multiaddrs()[0], { swarmKey })
+      t.is(await client.get('secret'), 'only members read this')
+      await client.close()
     } finally {
       await member.stop()
       await user.stop()

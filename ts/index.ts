@@ -97,6 +97,7 @@ export {
   PeerBusyError,
   PeerUnavailableError,
   ProtocolError,
+  ProtocolMismatchError,
   RemoteCallTimeoutError,
   RemoteError,
   UnauthorizedMessageError,

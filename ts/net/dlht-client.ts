@@ -1,6 +1,7 @@
 // A client of a running dlht ring: dials one node over libp2p and asks it, over the client protocol, to
 // put, get, delete, range-query, report stats or retrain. It joins no ring and holds no data or model.
 
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { NodeKey } from '../node/keys.js'
 import { deserializeValue, serializeValue } from '../node/value-codec.js'
 import {
@@ -11,7 +12,9 @@ import {
   ClientRange,
   ClientRetrain,
   ClientStats,
+  RETIRED_CLIENT_PROTOCOLS,
 } from '../protocol/client-messages.js'
+import { ProtocolMismatchError } from '../protocol/errors.js'
 import type { MessageCodec } from '../protocol/messages.js'
 import { bootstrapAddress, createDlhtLibp2p, type DlhtLibp2p } from './libp2p.js'
 import { explainJoinFailure, type SwarmKey } from './membership.js'
@@ -76,8 +79,36 @@ export class DlhtClient {
     return this.#peer.peerId
   }
 
-  #call<Request, Answer>(codec: MessageCodec<Request, Answer>, request: Request): Promise<Answer> {
-    return this.#libp2p.services.dlht.call(this.#peer, CLIENT_PROTOCOL, codec, request)
+  /** @throws ProtocolMismatchError when the node does not speak this client's CLIENT_PROTOCOL */
+  async #call<Request, Answer>(codec: MessageCodec<Request, Answer>, request: Request): Promise<Answer> {
+    try {
+      return await this.#libp2p.services.dlht.call(this.#peer, CLIENT_PROTOCOL, codec, request)
+    } catch (err) {
+      throw isUnsupportedProtocol(err) ? await this.#mismatch(err) : err
+    }
+  }
+
+  /** The error of a node that refused CLIENT_PROTOCOL, naming the earlier one it speaks if any. */
+  async #mismatch(cause: unknown): Promise<ProtocolMismatchError> {
+    const node = `the node ${this.#peer.peerId}`
+    try {
+      const stream = await this.#libp2p.dialProtocol(
+        peerIdFromString(this.#peer.peerId),
+        [...RETIRED_CLIENT_PROTOCOLS],
+        { signal: AbortSignal.timeout(this.#libp2p.services.dlht.callTimeout) },
+      )
+      stream.abort(new ProtocolMismatchError('only asked which version the node speaks'))
+      return new ProtocolMismatchError(
+        `${node} speaks ${stream.protocol}, this client ${CLIENT_PROTOCOL}: use a dlht client of the ring's release`,
+        { cause },
+      )
+    } catch {
+      return new ProtocolMismatchError(
+        `${node} serves no ${CLIENT_PROTOCOL}: it runs a later dlht release, or does not serve clients ` +
+          '(dlht start does; a dlht() service with serveClients: true)',
+        { cause },
+      )
+    }
   }
 
   /** Stores a value (anything `structuredClone` accepts) under a key. */
@@ -120,4 +151,12 @@ export class DlhtClient {
   async close(): Promise<void> {
     await this.#libp2p.stop()
   }
+}
+
+/** Whether a call failed because the peer refused its protocol (multistream-select found none in common). */
+function isUnsupportedProtocol(err: unknown): boolean {
+  for (let cause: unknown = err; cause instanceof Error; cause = cause.cause) {
+    if (cause.name === 'UnsupportedProtocolError') return true
+  }
+  return false
 }
