@@ -2,10 +2,11 @@
 // or proposing, committing, migrating and moving without being on the ring, is refused and logged.
 
 import test from 'ava'
+import { modelDigest } from '../ts/federation/model-validation.js'
 import { RecursiveModelIndex } from '../ts/learned/rmi.js'
-import { createDlhtLibp2p } from '../ts/net/libp2p.js'
 import { LeadNode } from '../ts/node/lead-node.js'
 import type { VnodeRef } from '../ts/node/router.js'
+import { createDlhtLibp2p } from '../ts/overlay/libp2p.js'
 import { UnauthorizedMessageError } from '../ts/protocol/errors.js'
 import {
   Commit,
@@ -20,7 +21,6 @@ import {
   RING_PROTOCOL,
   SuccessorLeft,
 } from '../ts/protocol/messages.js'
-import { modelDigest } from '../ts/rollout/model-validation.js'
 import { wordKeys } from './helpers/cluster.js'
 
 const SIZE = 2n ** 62n

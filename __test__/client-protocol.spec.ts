@@ -3,7 +3,7 @@
 
 import test from 'ava'
 import { DlhtClient, LeadNode, ProtocolMismatchError, serveClients } from '../ts/index.js'
-import { createDlhtLibp2p } from '../ts/net/libp2p.js'
+import { createDlhtLibp2p } from '../ts/overlay/libp2p.js'
 import { CLIENT_PROTOCOL, ClientGet, RETIRED_CLIENT_PROTOCOLS } from '../ts/protocol/client-messages.js'
 import { serveRpc } from '../ts/protocol/rpc.js'
 

@@ -1,11 +1,21 @@
 // dlht: a distributed learned hash table. The public API of the package.
 
+export { type ClientRangeEntry, DlhtClient, type DlhtClientOptions } from './client/dlht-client.js'
 export {
   CorruptModelError,
   DlhtError,
   InvalidArgumentError,
   InvalidKeyError,
 } from './errors.js'
+// rollout
+export {
+  type ModelProposal,
+  ModelRejectedError,
+  modelDigest,
+  type RejectionReason,
+  type ValidationPolicy,
+  validateProposal,
+} from './federation/model-validation.js'
 export { type CurveKind, type CurveOptions, SpaceFillingCurve } from './learned/curve.js'
 export { encodeKey, encodeKeys, KEY_ENCODING_VERSION, type Key } from './learned/keys.js'
 export { DEFAULT_RESERVOIR_CAPACITY, type ReservoirOptions, ReservoirSampler } from './learned/reservoir.js'
@@ -22,20 +32,6 @@ export {
   type RootDict,
   type TrainingStats,
 } from './learned/rmi.js'
-// overlay
-export { ChordRouter, type ChordRouterOptions, chordRouter } from './net/chord-router.js'
-export { type ClientRangeEntry, DlhtClient, type DlhtClientOptions } from './net/dlht-client.js'
-export { exportPrivateKey, generatePrivateKey } from './net/identity.js'
-export { createDlhtLibp2p, type DlhtLibp2p } from './net/libp2p.js'
-export {
-  generateSwarmKey,
-  InvalidSwarmKeyError,
-  MembershipRefusedError,
-  parseSwarmKey,
-  type SwarmKey,
-  swarmKeyProtector,
-} from './net/membership.js'
-export { DlhtService, type DlhtServiceInit, dlhtService, NodeNotReadyError } from './net/service.js'
 // node
 export { type ClientGatewayOptions, type ProtocolHandlers, serveClients } from './node/client-gateway.js'
 export type { LeadConfig, LeadConfigInit, SpatialConfig } from './node/config.js'
@@ -61,7 +57,6 @@ export {
   type OperationOptions,
   type RetrainOptions,
   type RetrainResult,
-  type RouterComponents,
   type VnodeStats,
 } from './node/lead-node.js'
 export { LearnedHash, type LearnedHashDict } from './node/learned-hash.js'
@@ -84,6 +79,23 @@ export {
   type RoutingTableStats,
   type VnodeRef,
 } from './node/router.js'
+// overlay
+export {
+  ChordRouter,
+  type ChordRouterOptions,
+  chordRouter,
+  type RouterComponents,
+} from './overlay/chord-router.js'
+export { exportPrivateKey, generatePrivateKey } from './overlay/identity.js'
+export { createDlhtLibp2p, type DlhtLibp2p } from './overlay/libp2p.js'
+export {
+  generateSwarmKey,
+  InvalidSwarmKeyError,
+  MembershipRefusedError,
+  parseSwarmKey,
+  type SwarmKey,
+  swarmKeyProtector,
+} from './overlay/private-network.js'
 export {
   isSupportedNode,
   MIN_NODE_VERSION,
@@ -105,15 +117,7 @@ export {
   UnknownModelVersionError,
   VnodeUnavailableError,
 } from './protocol/errors.js'
-// rollout
-export {
-  type ModelProposal,
-  ModelRejectedError,
-  modelDigest,
-  type RejectionReason,
-  type ValidationPolicy,
-  validateProposal,
-} from './rollout/model-validation.js'
+export { DlhtService, type DlhtServiceInit, dlhtService, NodeNotReadyError } from './protocol/service.js'
 export {
   AdaptiveTrainingManager,
   type AdaptiveTrainingManagerOptions,

@@ -3,10 +3,10 @@
 
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { chordRouter } from '../../ts/net/chord-router.js'
 import type { LeadConfigInit } from '../../ts/node/config.js'
 import { LeadNode } from '../../ts/node/lead-node.js'
 import type { LogRecord } from '../../ts/node/node-log.js'
+import { chordRouter } from '../../ts/overlay/chord-router.js'
 
 /** What the harness sends as its first IPC message. */
 export interface ClusterNodeOptions {

@@ -1,7 +1,7 @@
 // The client subcommands of `dlht` (put, get, delete, range, stats, retrain): each dials one node of a
 // running ring with a DlhtClient, asks it once, prints the answer as JSON and exits with a script's code.
 
-import { DlhtClient } from '../net/dlht-client.js'
+import { DlhtClient } from '../client/dlht-client.js'
 import {
   type Command,
   ExitCode,

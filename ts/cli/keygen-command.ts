@@ -2,7 +2,7 @@
 // ring and every client is then given with --swarm-key-file.
 
 import { writeFileSync } from 'node:fs'
-import { generateSwarmKey } from '../net/membership.js'
+import { generateSwarmKey } from '../overlay/private-network.js'
 import { type Command, ExitCode, parseCommand, stringOption, UsageError } from './command.js'
 
 const HELP = `Usage: dlht keygen [--out <file>]

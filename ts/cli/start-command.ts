@@ -2,10 +2,10 @@
 // SIGINT or SIGTERM, when it leaves gracefully (its entries go to its successors first).
 
 import { readFileSync } from 'node:fs'
-import { type ChordRouter, chordRouter } from '../net/chord-router.js'
 import { serveClients } from '../node/client-gateway.js'
 import type { LeadConfigInit } from '../node/config.js'
 import { LeadNode } from '../node/lead-node.js'
+import { type ChordRouter, chordRouter } from '../overlay/chord-router.js'
 import {
   type Command,
   ExitCode,

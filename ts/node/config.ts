@@ -4,8 +4,8 @@
 import { isIP } from 'node:net'
 import type { CurveKind } from '../learned/curve.js'
 import type { ModelType } from '../learned/rmi.js'
-import { readPrivateKey } from '../net/identity.js'
-import { parsePeerIds, parseSwarmKey } from '../net/membership.js'
+import { readPrivateKey } from '../overlay/identity.js'
+import { parsePeerIds, parseSwarmKey } from '../overlay/private-network.js'
 import { resolveTrainingConfig, type TrainingConfig } from '../training/training-config.js'
 import { InvalidConfigError } from './errors.js'
 

@@ -5,14 +5,14 @@ import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { TypedEventEmitter } from 'main-event'
 import { DlhtError, InvalidArgumentError } from '../errors.js'
+import type { RolloutStats } from '../federation/model-rollout.js'
 import { KEY_ENCODING_VERSION } from '../learned/keys.js'
 import { RecursiveModelIndex } from '../learned/rmi.js'
 import { instrumentRouter } from '../metrics/instrument-router.js'
 import { type MetricsServer, serveMetrics } from '../metrics/metrics-server.js'
 import { NodeMetrics } from '../metrics/node-metrics.js'
-import { chordRouter } from '../net/chord-router.js'
-import type { RolloutStats } from '../net/model-rollout.js'
-import { raceSignal } from '../net/service.js'
+import { chordRouter, type RouterComponents } from '../overlay/chord-router.js'
+import { raceSignal } from '../protocol/service.js'
 import type { ReplicationStats } from '../replication/replication.js'
 import { ENTRY_FORMAT_VERSION, LmdbValueStore } from '../storage/lmdb-store.js'
 import { MemoryValueStore } from '../storage/memory-store.js'
@@ -44,18 +44,6 @@ import {
 import { deserializeValue } from './value-codec.js'
 import { toPosition } from './vnodes.js'
 import { prepareWrite, prepareWrites, type WriteLimits } from './write-batch.js'
-
-/** What a Router factory is given: the overlay builds its router from these. */
-export interface RouterComponents {
-  config: Readonly<LeadConfig>
-  /** This peer's store, to be served to remote peers. */
-  store: LocalStore
-  learnedHash: LearnedHash
-  /** Called after the router installed a model from the ring (persists it, resets the training manager). */
-  modelAdopted(model: RecursiveModelIndex, version: number): Promise<void>
-  /** Reports something an operator should know (a refused model, a failed migration). */
-  log(message: string): void
-}
 
 /** How a LeadNode is built besides its configuration (its router). */
 export interface LeadNodeInit {

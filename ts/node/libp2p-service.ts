@@ -11,9 +11,9 @@ import {
   type TypedEventTarget,
 } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { type ChordRouterOptions, chordRouter } from '../net/chord-router.js'
-import { type DlhtLibp2p, startOnUserNode } from '../net/libp2p.js'
-import { DlhtService, type DlhtServiceComponents, type DlhtServiceInit } from '../net/service.js'
+import { type ChordRouterOptions, chordRouter } from '../overlay/chord-router.js'
+import { type DlhtLibp2p, startOnUserNode } from '../overlay/libp2p.js'
+import { DlhtService, type DlhtServiceComponents, type DlhtServiceInit } from '../protocol/service.js'
 import { serveClients } from './client-gateway.js'
 import type { LeadConfigInit } from './config.js'
 import { InvalidConfigError } from './errors.js'

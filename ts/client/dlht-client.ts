@@ -4,6 +4,8 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { NodeKey } from '../node/keys.js'
 import { deserializeValue, serializeValue } from '../node/value-codec.js'
+import { bootstrapAddress, createDlhtLibp2p, type DlhtLibp2p } from '../overlay/libp2p.js'
+import { explainJoinFailure, type SwarmKey } from '../overlay/private-network.js'
 import {
   CLIENT_PROTOCOL,
   ClientDelete,
@@ -16,9 +18,7 @@ import {
 } from '../protocol/client-messages.js'
 import { ProtocolMismatchError } from '../protocol/errors.js'
 import type { MessageCodec } from '../protocol/messages.js'
-import { bootstrapAddress, createDlhtLibp2p, type DlhtLibp2p } from './libp2p.js'
-import { explainJoinFailure, type SwarmKey } from './membership.js'
-import type { PeerAddress } from './service.js'
+import type { PeerAddress } from '../protocol/service.js'
 
 /** Options of `DlhtClient.connect`. */
 export interface DlhtClientOptions {

@@ -18,9 +18,9 @@ import { tcp } from '@libp2p/tcp'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { InvalidArgumentError } from '../errors.js'
+import { type DlhtService, type DlhtServiceInit, dlhtService } from '../protocol/service.js'
 import { generatePrivateKey } from './identity.js'
-import { allowListGater, type SwarmKey, swarmKeyProtector } from './membership.js'
-import { type DlhtService, type DlhtServiceInit, dlhtService } from './service.js'
+import { allowListGater, type SwarmKey, swarmKeyProtector } from './private-network.js'
 
 /** Options of `createDlhtLibp2p`. */
 export interface DlhtLibp2pInit extends DlhtServiceInit {

@@ -13,11 +13,11 @@ import type {
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { DlhtError } from '../errors.js'
-import { PeerUnavailableError, RemoteCallTimeoutError } from '../protocol/errors.js'
-import { BytePool, FrameAccount } from '../protocol/frame-budget.js'
-import type { MessageCodec } from '../protocol/messages.js'
-import { DATA_MESSAGES, DATA_PROTOCOL, RING_MESSAGES, RING_PROTOCOL } from '../protocol/messages.js'
-import { DEFAULT_MAX_FRAME_SIZE, RequestCounter, RpcClient, serveRpc } from '../protocol/rpc.js'
+import { PeerUnavailableError, RemoteCallTimeoutError } from './errors.js'
+import { BytePool, FrameAccount } from './frame-budget.js'
+import type { MessageCodec } from './messages.js'
+import { DATA_MESSAGES, DATA_PROTOCOL, RING_MESSAGES, RING_PROTOCOL } from './messages.js'
+import { DEFAULT_MAX_FRAME_SIZE, RequestCounter, RpcClient, serveRpc } from './rpc.js'
 
 /** Options of the dlht service. */
 export interface DlhtServiceInit {
