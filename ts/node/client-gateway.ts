@@ -70,7 +70,9 @@ async function answer(node: LeadNode, type: number, body: unknown): Promise<unkn
 
 /** Where protocols are served: a libp2p node, or its registrar (what a service is given). */
 export interface ProtocolHandlers {
+  /** Serves `protocol`'s incoming streams with `handler`. */
   handle(protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>
+  /** Stops serving `protocol`. */
   unhandle(protocol: string): Promise<void>
 }
 

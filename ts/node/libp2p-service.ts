@@ -48,7 +48,12 @@ export interface DlhtInit extends Omit<DlhtServiceInit, 'callTimeout' | 'maxFram
 export interface LeadNodeServiceComponents extends DlhtServiceComponents {
   privateKey: PrivateKey
   events: TypedEventTarget<Libp2pEvents>
-  addressManager: { getAddresses(): Multiaddr[]; getListenAddrs(): Multiaddr[] }
+  addressManager: {
+    /** Where the node listens now, each address ending in /p2p/<peer id>. */
+    getAddresses(): Multiaddr[]
+    /** The addresses the node was configured to listen on. */
+    getListenAddrs(): Multiaddr[]
+  }
 }
 
 /** @throws InvalidConfigError naming a field that the libp2p node owns */

@@ -39,11 +39,15 @@ export interface DlhtServiceInit {
 export interface DlhtServiceComponents {
   peerId: PeerId
   registrar: {
+    /** Serves `protocol`'s incoming streams with `handler`. */
     handle(protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>
+    /** Stops serving `protocol`. */
     unhandle(protocol: string): Promise<void>
   }
   connectionManager: {
+    /** Open connections, to `peerId` or to every peer. */
     getConnections(peerId?: PeerId): Connection[]
+    /** Dials a peer, or reuses a connection to it. */
     openConnection(
       target: PeerId | Multiaddr | Multiaddr[],
       options?: { signal?: AbortSignal },
