@@ -399,7 +399,11 @@ export class DlhtService implements Startable {
   }
 }
 
-/** The service factory for `createLibp2p({ services: { dlht: dlhtService(init) } })`. */
+/**
+ * The protocol layer alone, as a libp2p service: it serves and calls the dlht protocols for a Chord
+ * router that attaches to it (`createDlhtLibp2p` builds it so). To run a dlht node on your own libp2p
+ * node, use `dlht(config)` instead, which brings its router and store.
+ */
 export function dlhtService(init: DlhtServiceInit = {}): (components: DlhtServiceComponents) => DlhtService {
   return (components) => new DlhtService(components, init)
 }
