@@ -280,6 +280,11 @@ export function resolveLeadConfig(init: LeadConfigInit = {}): Readonly<LeadConfi
   if (typeof init !== 'object' || init === null || Array.isArray(init))
     throw new InvalidConfigError('', `must be an object of LeadConfig fields, got ${describeInit(init)}`)
   for (const field of Object.keys(init)) {
+    if (field === 'libp2p')
+      throw new InvalidConfigError(
+        field,
+        'is not a LeadConfig field: to run dlht on your own libp2p node, add it as a service, createLibp2p({ services: { dlht: dlht(config) } })',
+      )
     if (!(field in DEFAULTS) && field !== 'training')
       throw new InvalidConfigError(field, 'is not a LeadConfig field')
   }

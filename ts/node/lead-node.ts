@@ -3,6 +3,7 @@
 
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
+import { TypedEventEmitter } from 'main-event'
 import { DlhtError, InvalidArgumentError } from '../errors.js'
 import type { RolloutStats } from '../federation/model-rollout.js'
 import { KEY_ENCODING_VERSION } from '../learned/keys.js'
@@ -25,6 +26,7 @@ import {
 import { type LeadConfig, type LeadConfigInit, resolveLeadConfig } from './config.js'
 import type { DataPlane, ScanFilter, ScannedRecord } from './data-plane.js'
 import { NotStartedError, StorageMismatchError } from './errors.js'
+import type { LeadNodeEvents } from './events.js'
 import type { NodeKey } from './keys.js'
 import { LearnedHash } from './learned-hash.js'
 import { LocalStore } from './local-store.js'
@@ -191,7 +193,8 @@ function mergeArcs(arcs: Array<{ hashMin: bigint; hashMax: bigint }>): Array<[bi
 
 /**
  * A dlht node. Start it, then put, get, delete and query; it retrains its learned hash when the
- * training manager's triggers fire.
+ * training manager's triggers fire. Its events ({@link LeadNodeEvents}) are typed:
+ * `node.addEventListener('retrain', (event) => event.detail.modelVersion)`.
  *
  * @example
  * const node = new LeadNode({ numVirtualNodes: 3, branchingFactor: 100 })
@@ -200,7 +203,7 @@ function mergeArcs(arcs: Array<{ hashMin: bigint; hashMax: bigint }>): Array<[bi
  * await node.get('mykey') // { data: 'value' }
  * await node.stop()
  */
-export class LeadNode extends EventTarget {
+export class LeadNode extends TypedEventEmitter<LeadNodeEvents> {
   readonly config: Readonly<LeadConfig>
   readonly learnedHash: LearnedHash
   readonly #store: LocalStore
@@ -765,7 +768,7 @@ export class LeadNode extends EventTarget {
       // Another peer's round is running: the ring retrains anyway, and this trigger fires again if needed.
       if (err instanceof DlhtError && err.code === 'ERR_DLHT_ROLLOUT_BUSY') return
       this.#lastRetrainError = (err as Error).message
-      this.dispatchEvent(new CustomEvent('error', { detail: err }))
+      this.safeDispatchEvent('error', { detail: err as Error })
     })
   }
 
@@ -867,9 +870,7 @@ export class LeadNode extends EventTarget {
     await this.#values.writeMeta(MODEL_META, Buffer.concat([header, model.serialize()]))
     this.#operations.retrains++
     this.#log('info', `adopted model version ${version} (${dataSize} keys)`)
-    this.dispatchEvent(
-      new CustomEvent('retrain', { detail: { modelVersion: version, trainingDataSize: dataSize } }),
-    )
+    this.safeDispatchEvent('retrain', { detail: { modelVersion: version, trainingDataSize: dataSize } })
   }
 
   /** Keys, bytes, per-vnode accounting, operation counters and training metrics (O(keys) for the vnode counts). */
