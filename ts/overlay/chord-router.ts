@@ -337,9 +337,9 @@ export class ChordRouter implements Router {
     const state = this.#state
     return [...state.vnodes.values()]
       .filter((vnode) => vnode.active)
-      .map(({ chord }) => ({
-        owns: (position: bigint) => chord.owns(position),
-        replicas: distinctPeers(chord.successors, state.config.replicationFactor - 1, this.peerId),
+      .map((vnode) => ({
+        owns: (position: bigint) => vnode.chord.owns(position),
+        replicas: distinctPeers(state.successorsOf(vnode), state.config.replicationFactor - 1, this.peerId),
       }))
   }
 
@@ -348,9 +348,9 @@ export class ChordRouter implements Router {
     const state = this.#state
     return [...state.vnodes.values()]
       .filter((vnode) => vnode.active && !vnode.leaving)
-      .map(({ chord, ref }) => ({
-        ranges: arcRanges(chord.arcStart, ref.id, state.hashSpaceSize),
-        replicas: distinctPeers(chord.successors, state.config.replicationFactor - 1, this.peerId),
+      .map((vnode) => ({
+        ranges: arcRanges(vnode.chord.arcStart, vnode.ref.id, state.hashSpaceSize),
+        replicas: distinctPeers(state.successorsOf(vnode), state.config.replicationFactor - 1, this.peerId),
       }))
   }
 

@@ -199,6 +199,29 @@ export class OverlayState {
       .sort((a, b) => (a.id < b.id ? -1 : 1))
   }
 
+  /**
+   * The vnodes that follow `vnode`, as far as this peer knows: its successor list, continued
+   * through the lists of this peer's own vnodes on it. A list lags the ring by a stabilization
+   * period or more after a join, while the lists of this peer's other vnodes (one store, one peer)
+   * may already name what lies beyond; a vnode of ours that left handed its arc on to its own
+   * successors. This peer's active vnodes stay in, in ring order.
+   */
+  successorsOf(vnode: LocalVnode): VnodeRef[] {
+    const found: VnodeRef[] = []
+    const seen = new Set<bigint>([vnode.ref.id])
+    const visit = (list: readonly VnodeRef[]) => {
+      for (const next of list) {
+        if (seen.has(next.id)) continue
+        seen.add(next.id)
+        const local = next.peerId === this.peerId ? this.vnodes.get(next.id) : undefined
+        if (local?.active || next.peerId !== this.peerId) found.push(next)
+        if (local !== undefined) visit(local.chord.successors)
+      }
+    }
+    visit(vnode.chord.successors)
+    return found
+  }
+
   /** The arc holding `position` when an active local vnode owns it. */
   localArc(position: bigint): OwnedArc<VnodeRef> | undefined {
     for (const vnode of this.vnodes.values()) {
