@@ -218,6 +218,8 @@ export class LeadNode extends EventTarget {
   readonly #store: LocalStore
   readonly #values: ValueStore
   readonly #router: Router
+  /** The only data plane of a single-node ring (this peer's store): no key needs placing to find its owner. */
+  readonly #solePlane: DataPlane | null
   #trainingManager: AdaptiveTrainingManager
   #state: State = 'stopped'
   #transition: Promise<void> = Promise.resolve()
@@ -269,6 +271,8 @@ export class LeadNode extends EventTarget {
               dataPlane: this.#store,
             }))
     this.#router = instrumentRouter(router(components), this.#metrics)
+    this.#solePlane =
+      this.#router instanceof LocalRouter ? this.#router.dataPlane(this.#router.localVnodes()[0]) : null
     this.#store.origin = originOf(this.#router.peerId)
   }
 
@@ -382,6 +386,7 @@ export class LeadNode extends EventTarget {
   /** The owner's data plane of a key, and the key's position (which remote planes send along). */
   async #owner(key: NodeKey): Promise<{ plane: DataPlane; position: bigint }> {
     const position = this.learnedHash.predict(key)
+    if (this.#solePlane !== null) return { plane: this.#solePlane, position }
     return { plane: this.#router.dataPlane(await this.#router.findSuccessor(position)), position }
   }
 
@@ -393,6 +398,7 @@ export class LeadNode extends EventTarget {
   }
 
   #putAtOwner(key: NodeKey, value: Uint8Array): Promise<void> {
+    if (this.#solePlane !== null) return this.#solePlane.put({ key, value })
     const position = this.learnedHash.predict(key)
     return this.#router
       .findSuccessor(position)
@@ -404,6 +410,7 @@ export class LeadNode extends EventTarget {
    * from its other replicas when the owner does not answer or `readQuorum` asks for more.
    */
   #getOne(key: NodeKey): Promise<Uint8Array | undefined> {
+    if (this.#solePlane !== null) return this.#solePlane.get(key)
     const position = this.learnedHash.predict(key)
     const quorum = this.config.readQuorum
     if (quorum > 1 && this.#router.readReplicas !== undefined)
@@ -477,11 +484,11 @@ export class LeadNode extends EventTarget {
   ): Promise<void> {
     this.#assertStarted()
     const records = prepareWrites(entries, this.#writeLimits)
-    const keys = records.map((record) => record.key)
     await this.#routed({ repeatable: true, signal: options.signal }, async () => {
+      if (this.#solePlane !== null) return this.#solePlane.putMany(records)
       const held = this.#router.beforeWrite?.() // No extra turn unless writes are held.
       if (held !== undefined) await held
-      const { groups, positions } = await this.#owners(keys)
+      const { groups, positions } = await this.#owners(records.map((record) => record.key))
       await Promise.all(
         Array.from(groups, ([plane, indices]) =>
           plane.putMany(pick(records, indices), pickPositions(positions, indices)),
@@ -505,8 +512,12 @@ export class LeadNode extends EventTarget {
     options: OperationOptions = {},
   ): Promise<Array<V | undefined>> {
     this.#assertStarted()
-    const found = new Array<Uint8Array | undefined>(keys.length)
+    let found = new Array<Uint8Array | undefined>(keys.length)
     await this.#routed({ repeatable: true, signal: options.signal }, async () => {
+      if (this.#solePlane !== null) {
+        found = await this.#solePlane.getMany(keys)
+        return
+      }
       const quorum = this.config.readQuorum
       if (quorum > 1 && this.#router.readReplicas !== undefined) {
         const positions = this.learnedHash.model.predictMany(this.learnedHash.encodeMany(keys))
@@ -665,6 +676,11 @@ export class LeadNode extends EventTarget {
   ): Promise<Array<RangeEntry<V>>> {
     const scanned: ScannedRecord[][] = []
     for (const [hashMin, hashMax] of arcs) {
+      const sole = this.#solePlane
+      if (sole !== null) {
+        scanned.push(await this.#routed({ signal }, () => sole.scan(hashMin, hashMax, filter)))
+        continue
+      }
       const segments = await this.#router.coveringSegments(hashMin, hashMax, { signal })
       const pieces = this.#byPeer(segments)
       scanned.push(
