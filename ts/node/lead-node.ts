@@ -6,7 +6,8 @@ import { performance } from 'node:perf_hooks'
 import { DlhtError, InvalidArgumentError } from '../errors.js'
 import { KEY_ENCODING_VERSION } from '../learned/keys.js'
 import { RecursiveModelIndex } from '../learned/rmi.js'
-import { instrumentRouter } from '../metrics/instrument-router.js'
+import type { CallSeries } from '../metrics/data-plane-calls.js'
+import { instrumentRouter, observeCall } from '../metrics/instrument-router.js'
 import { type MetricsServer, serveMetrics } from '../metrics/metrics-server.js'
 import { NodeMetrics } from '../metrics/node-metrics.js'
 import { chordRouter } from '../net/chord-router.js'
@@ -27,7 +28,7 @@ import type { DataPlane, ScanFilter, ScannedRecord } from './data-plane.js'
 import { NotStartedError, StorageMismatchError } from './errors.js'
 import type { NodeKey } from './keys.js'
 import { LearnedHash } from './learned-hash.js'
-import { LocalStore } from './local-store.js'
+import { ABSENT, LocalStore } from './local-store.js'
 import { trainOwnModel } from './local-training.js'
 import { type LogLevel, nodeLog } from './node-log.js'
 import { RangeEntry } from './range-entry.js'
@@ -220,6 +221,8 @@ export class LeadNode extends EventTarget {
   readonly #router: Router
   /** The only data plane of a single-node ring (this peer's store): no key needs placing to find its owner. */
   readonly #solePlane: DataPlane | null
+  /** Series of the reads a single-node ring makes on its store directly (decoding values in place). */
+  readonly #localReads: { get: CallSeries; getMany: CallSeries; scan: CallSeries }
   #trainingManager: AdaptiveTrainingManager
   #state: State = 'stopped'
   #transition: Promise<void> = Promise.resolve()
@@ -273,6 +276,12 @@ export class LeadNode extends EventTarget {
     this.#router = instrumentRouter(router(components), this.#metrics)
     this.#solePlane =
       this.#router instanceof LocalRouter ? this.#router.dataPlane(this.#router.localVnodes()[0]) : null
+    const calls = this.#metrics.calls
+    this.#localReads = {
+      get: calls.series('get', 'local'),
+      getMany: calls.series('getMany', 'local'),
+      scan: calls.series('scan', 'local'),
+    }
     this.#store.origin = originOf(this.#router.peerId)
   }
 
@@ -501,6 +510,14 @@ export class LeadNode extends EventTarget {
   /** The value stored under `key`, or undefined. */
   async get<V = unknown>(key: NodeKey, options: OperationOptions = {}): Promise<V | undefined> {
     this.#assertStarted()
+    if (this.#solePlane !== null) {
+      const store = this.#store
+      const value = await this.#routed({ signal: options.signal }, () =>
+        observeCall(this.#localReads.get, async () => store.decode(key)),
+      )
+      this.#countGets(value === ABSENT ? 0 : 1, 1)
+      return value === ABSENT ? undefined : (value as V)
+    }
     const bytes = await this.#routed({ repeatable: true, signal: options.signal }, () => this.#getOne(key))
     this.#countGets(bytes === undefined ? 0 : 1, 1)
     return bytes === undefined ? undefined : (deserializeValue(bytes) as V)
@@ -512,12 +529,16 @@ export class LeadNode extends EventTarget {
     options: OperationOptions = {},
   ): Promise<Array<V | undefined>> {
     this.#assertStarted()
-    let found = new Array<Uint8Array | undefined>(keys.length)
+    if (this.#solePlane !== null) {
+      const store = this.#store
+      const { values, hits } = await this.#routed({ signal: options.signal }, () =>
+        observeCall(this.#localReads.getMany, async () => store.decodeMany(keys)),
+      )
+      this.#countGets(hits, keys.length)
+      return values as Array<V | undefined>
+    }
+    const found = new Array<Uint8Array | undefined>(keys.length)
     await this.#routed({ repeatable: true, signal: options.signal }, async () => {
-      if (this.#solePlane !== null) {
-        found = await this.#solePlane.getMany(keys)
-        return
-      }
       const quorum = this.config.readQuorum
       if (quorum > 1 && this.#router.readReplicas !== undefined) {
         const positions = this.learnedHash.model.predictMany(this.learnedHash.encodeMany(keys))
@@ -674,13 +695,9 @@ export class LeadNode extends EventTarget {
     filter: ScanFilter,
     signal: AbortSignal | undefined,
   ): Promise<Array<RangeEntry<V>>> {
+    if (this.#solePlane !== null) return this.#queryStore<V>(arcs, filter, signal)
     const scanned: ScannedRecord[][] = []
     for (const [hashMin, hashMax] of arcs) {
-      const sole = this.#solePlane
-      if (sole !== null) {
-        scanned.push(await this.#routed({ signal }, () => sole.scan(hashMin, hashMax, filter)))
-        continue
-      }
       const segments = await this.#router.coveringSegments(hashMin, hashMax, { signal })
       const pieces = this.#byPeer(segments)
       scanned.push(
@@ -699,6 +716,25 @@ export class LeadNode extends EventTarget {
     const entries: Array<RangeEntry<V>> = []
     for (const records of scanned) for (const record of records) entries.push(new RangeEntry<V>(record))
     return entries
+  }
+
+  /** `#query` on a single-node ring: this peer's store scanned directly, values decoded when read. */
+  async #queryStore<V>(
+    arcs: Array<[bigint, bigint]>,
+    filter: ScanFilter,
+    signal: AbortSignal | undefined,
+  ): Promise<Array<RangeEntry<V>>> {
+    const store = this.#store
+    let entries: Array<RangeEntry<V>> | null = null
+    for (const [hashMin, hashMax] of arcs) {
+      const found = await this.#routed({ signal }, () =>
+        observeCall(this.#localReads.scan, async () => store.scanEntries<V>(hashMin, hashMax, filter)),
+      )
+      if (entries === null) entries = found
+      else for (const entry of found) entries.push(entry)
+    }
+    this.#operations.rangeQueries++
+    return entries ?? []
   }
 
   /**

@@ -11,8 +11,19 @@ import { ValueArena } from '../storage/value-arena.js'
 import type { PlacedEntry, StoredEntry, Tombstone, ValueStore } from '../storage/value-store.js'
 import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './data-plane.js'
 import { ValueTooLargeError } from './errors.js'
-import { checkNodeKey, compareAnyKeys, compareKeys, KeyMap, keyFamily, type NodeKey, ownKey } from './keys.js'
+import {
+  checkNodeKey,
+  compareAnyKeys,
+  compareKeys,
+  compareUtf8,
+  KeyMap,
+  keyFamily,
+  type NodeKey,
+  ownKey,
+} from './keys.js'
 import type { LearnedHash } from './learned-hash.js'
+import { RangeEntry } from './range-entry.js'
+import { deserializeValue } from './value-codec.js'
 import { checkStorableKey } from './write-batch.js'
 
 export interface LocalStoreInit {
@@ -39,6 +50,14 @@ export interface PredictionProbe {
   predicted: bigint
   /** The key's rank scaled to the hash space (a double: errors are only ever compared as fractions). */
   actual: number
+}
+
+/** What `decode` answers for a key that is not stored. */
+export const ABSENT: unique symbol = Symbol('absent')
+
+/** `compareAnyKeys`, with the common case of two strings (keys the key code could not tell apart) first. */
+function compareTied(a: NodeKey, b: NodeKey): number {
+  return typeof a === 'string' && typeof b === 'string' ? compareUtf8(a, b) : compareAnyKeys(a, b)
 }
 
 /** Entries scanned between two yields to the event loop when re-positioning after a retrain. */
@@ -83,7 +102,7 @@ export class LocalStore implements DataPlane {
     this.#arena = init.values.volatile === true ? new ValueArena() : null
     const learnedHash = init.learnedHash
     const entries = this.#entries
-    this.#index = new RingIndex((a, b) => compareAnyKeys(entries.keyOf(a), entries.keyOf(b)), {
+    this.#index = new RingIndex((a, b) => compareTied(entries.keyOf(a), entries.keyOf(b)), {
       version: () => learnedHash.version,
       place: (keys, out) => learnedHash.model.predictMany(keys, out),
     })
@@ -406,6 +425,59 @@ export class LocalStore implements DataPlane {
       const id = this.#entries.find(keys[i])
       found[i] = id < 0 ? undefined : this.#readValue(id)
     }
+    return found
+  }
+
+  /** The decoded value of `key`, or ABSENT. */
+  decode(key: NodeKey): unknown {
+    checkNodeKey(key, this.#learnedHash.dims)
+    const id = this.#entries.find(key)
+    return id < 0 ? ABSENT : this.#decodeValue(id)
+  }
+
+  /** The decoded values of `keys` (undefined where absent) and how many were present. */
+  decodeMany(keys: readonly NodeKey[]): { values: unknown[]; hits: number } {
+    const dims = this.#learnedHash.dims
+    for (const key of keys) checkNodeKey(key, dims)
+    const values = new Array<unknown>(keys.length).fill(undefined)
+    let hits = 0
+    for (let i = 0; i < keys.length; i++) {
+      const id = this.#entries.find(keys[i])
+      if (id < 0) continue
+      values[i] = this.#decodeValue(id)
+      hits++
+    }
+    return { values, hits }
+  }
+
+  /** Entry `id`'s value decoded straight from where it is kept (no view of the bytes is made). */
+  #decodeValue(id: number): unknown {
+    const arena = this.#arena
+    if (arena === null) return deserializeValue(this.#read(id))
+    const offset = arena.offsetOf(id)
+    return deserializeValue(arena.bytesOf(id) as Uint8Array, offset, offset + arena.lengthOf(id))
+  }
+
+  /**
+   * `scan` as range entries whose values are decoded when first read, straight from the arena
+   * (whose bytes never change): no copy or view of a value is made unless it is read.
+   */
+  scanEntries<V>(hashMin: bigint, hashMax: bigint, filter: ScanFilter = {}): Array<RangeEntry<V>> {
+    const arena = this.#arena
+    if (arena === null)
+      return this.scanSync(hashMin, hashMax, filter).map((record) => new RangeEntry<V>(record))
+    const keep = this.#filterOf(filter)
+    const entries = this.#entries
+    const found: Array<RangeEntry<V>> = []
+    this.#index.scan(hashMin, hashMax, (id, position) => {
+      if (keep !== null && !keep(id)) return
+      const value = arena.bytesOf(id)
+      if (value === undefined) throw new Error('value of a stored key is missing from the memory store')
+      const offset = arena.offsetOf(id)
+      found.push(
+        new RangeEntry<V>({ key: entries.keyOf(id), value, position }, offset, offset + arena.lengthOf(id)),
+      )
+    })
     return found
   }
 

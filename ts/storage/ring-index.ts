@@ -83,16 +83,18 @@ export class RingIndex {
     let hi = this.#chunks.length
     while (lo < hi) {
       const mid = (lo + hi) >>> 1
-      const difference = this.#lastKeys[mid] - key
-      let before = difference < 0
-      if (difference === 0) {
-        const chunk = this.#chunks[mid]
-        before = this.#tie(chunk.slots[(chunk.length - 1) * STRIDE + ID], id) < 0
-      }
-      if (before) lo = mid + 1
+      if (this.#after(mid, key, id)) lo = mid + 1
       else hi = mid
     }
     return lo
+  }
+
+  /** Whether (`key`, `id`) comes after the last entry of chunk `at`. */
+  #after(at: number, key: number, id: number): boolean {
+    const difference = key - this.#lastKeys[at]
+    if (difference !== 0) return difference > 0
+    const chunk = this.#chunks[at]
+    return this.#tie(chunk.slots[(chunk.length - 1) * STRIDE + ID], id) < 0
   }
 
   /** First index in a chunk whose entry is not before (`key`, `id`). */
@@ -144,13 +146,33 @@ export class RingIndex {
 
   /** Adds entry `id` (not in the index yet) with its encoded key and its position under the current version. */
   insert(id: number, key: number, position: bigint): void {
-    if (this.#chunks.length === 0) this.#insertChunk(0, this.#newChunk(this.#placement.version()))
-    let at = this.#chunkFor(key, id)
-    if (at === this.#chunks.length) at--
+    const last = this.#chunks.length - 1
+    if (last < 0) {
+      this.#append(this.#newChunk(this.#placement.version()), id, key, position)
+      return
+    }
+    if (this.#after(last, key, id)) {
+      // Past the last entry: keys arriving in order skip both searches.
+      this.#insertAt(last, this.#chunks[last].length, id, key, position)
+      return
+    }
+    const at = Math.min(this.#chunkFor(key, id), last)
+    this.#insertAt(at, this.#indexIn(this.#chunks[at], key, id), id, key, position)
+  }
+
+  /** Adds a chunk of one entry at the end. */
+  #append(chunk: Chunk, id: number, key: number, position: bigint): void {
+    chunk.slots[ID] = id
+    chunk.slots[KEY] = key
+    chunk.positions[POSITION] = position
+    chunk.length = 1
+    this.#size++
+    this.#insertChunk(this.#chunks.length, chunk)
+  }
+
+  #insertAt(at: number, index: number, id: number, key: number, position: bigint): void {
     const chunk = this.#chunks[at]
-    const index = this.#indexIn(chunk, key, id)
-    const length = chunk.length
-    const { slots } = chunk
+    const { slots, length } = chunk
     // A byte copy: the positions' bits move untouched.
     if (index < length) slots.copyWithin((index + 1) * STRIDE, index * STRIDE, length * STRIDE)
     slots[index * STRIDE + ID] = id

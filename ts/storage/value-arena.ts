@@ -61,6 +61,24 @@ export class ValueArena {
     this.#lengthOf = grown(this.#lengthOf, length)
   }
 
+  /**
+   * The bytes that hold the value of `id` from `offsetOf(id)` on (`lengthOf(id)` of them), or
+   * undefined. They never change: decoding later still reads this value.
+   */
+  bytesOf(id: number): Uint8Array | undefined {
+    const page = this.#pageOf[id]
+    if (page === 0 || page === undefined) return undefined
+    return page === LARGE ? this.#large.get(id) : this.#pages[page - 1]
+  }
+
+  offsetOf(id: number): number {
+    return this.#pageOf[id] === LARGE ? 0 : this.#offsetOf[id]
+  }
+
+  lengthOf(id: number): number {
+    return this.#lengthOf[id]
+  }
+
   /** The value of `id` (a view: valid until the caller drops it, whatever the arena does next). */
   get(id: number): Uint8Array | undefined {
     const page = this.#pageOf[id]
