@@ -335,7 +335,9 @@ export class LocalStore implements DataPlane {
         fresh.push(id)
       }
       entries.setStamp(id, stamp.version, stamp.origin)
-      this.#bytes += value.length - entries.sizeOf(id)
+      const size = entries.sizeOf(id)
+      this.#arena?.delete(id, size)
+      this.#bytes += value.length - size
       entries.setSize(id, value.length)
       updates.push(id)
       values.push(value)
@@ -361,6 +363,7 @@ export class LocalStore implements DataPlane {
     const arena = this.#arena
     if (arena !== null) {
       for (let i = 0; i < ids.length; i++) arena.set(ids[i], values[i])
+      arena.compactIfWasteful((id) => this.#entries.sizeOf(id))
       return Promise.resolve()
     }
     const updates = ids.map((id, i) => {
@@ -455,7 +458,7 @@ export class LocalStore implements DataPlane {
     const arena = this.#arena
     if (arena === null) return deserializeValue(this.#read(id))
     const offset = arena.offsetOf(id)
-    return deserializeValue(arena.bytesOf(id) as Uint8Array, offset, offset + arena.lengthOf(id))
+    return deserializeValue(arena.bytesOf(id) as Uint8Array, offset, offset + this.#entries.sizeOf(id))
   }
 
   /**
@@ -475,7 +478,7 @@ export class LocalStore implements DataPlane {
       if (value === undefined) throw new Error('value of a stored key is missing from the memory store')
       const offset = arena.offsetOf(id)
       found.push(
-        new RangeEntry<V>({ key: entries.keyOf(id), value, position }, offset, offset + arena.lengthOf(id)),
+        new RangeEntry<V>({ key: entries.keyOf(id), value, position }, offset, offset + entries.sizeOf(id)),
       )
     })
     return found
@@ -483,7 +486,7 @@ export class LocalStore implements DataPlane {
 
   /** The value of entry `id`, wherever it is kept. */
   #readValue(id: number): Uint8Array | undefined {
-    if (this.#arena !== null) return this.#arena.get(id)
+    if (this.#arena !== null) return this.#arena.get(id, this.#entries.sizeOf(id))
     return this.#values.read(this.#pending.get(id) ?? this.#entryAt(id))
   }
 
@@ -519,7 +522,7 @@ export class LocalStore implements DataPlane {
     const placed = { key: entries.keyOf(id), encoded: entries.encodedOf(id) }
     this.#index.remove(id, placed.encoded)
     this.#bytes -= entries.sizeOf(id)
-    this.#arena?.delete(id)
+    this.#arena?.delete(id, entries.sizeOf(id))
     this.#pending.delete(id)
     entries.remove(id)
     return placed

@@ -224,7 +224,8 @@ export class RingIndex {
    */
   load(ids: ArrayLike<number>, keys: ArrayLike<number>): void {
     this.clear()
-    const fill = this.#maxChunk - (this.#maxChunk >>> 2)
+    // Full chunks: a chunk splits in halves on its first insert after this, as B-trees do.
+    const fill = this.#maxChunk
     for (let from = 0; from < ids.length; from += fill) {
       const chunk = this.#newChunk(Number.NaN)
       const to = Math.min(ids.length, from + fill)

@@ -1,5 +1,5 @@
 // Values held in memory, packed one after another into 1 MiB pages instead of one buffer each:
-// a small value costs its bytes plus 12 bytes of columns. Replaced and removed values are garbage
+// a small value costs its bytes plus 8 bytes of columns (its length is the caller's to keep). Replaced and removed values are garbage
 // until the arena is compacted into fresh pages (views handed out earlier keep their old page).
 
 const PAGE_BYTES = 1 << 20
@@ -16,7 +16,7 @@ function grown(column: Uint32Array, length: number): Uint32Array<ArrayBuffer> {
   return bigger
 }
 
-/** Serialized values by entry id. */
+/** Serialized values by entry id; every call about an id that holds a value passes its length. */
 export class ValueArena {
   #pages: Uint8Array[] = []
   /** Bytes used of the last page. */
@@ -24,24 +24,25 @@ export class ValueArena {
   /** Per id: 0, the page number + 1, or LARGE. */
   #pageOf = new Uint32Array(16)
   #offsetOf = new Uint32Array(16)
-  #lengthOf = new Uint32Array(16)
   readonly #large = new Map<number, Uint8Array>()
   #live = 0
   #garbage = 0
 
-  /** Stores a copy of `bytes` as the value of `id`, replacing any. */
+  /** Stores a copy of `bytes` as the value of `id`, which holds none (see `delete`). */
   set(id: number, bytes: Uint8Array): void {
-    this.delete(id)
     if (id >= this.#pageOf.length) this.#grow(Math.max(id + 1, this.#pageOf.length * 2))
     this.#live += bytes.length
-    this.#lengthOf[id] = bytes.length
     if (bytes.length >= LARGE_VALUE) {
       this.#pageOf[id] = LARGE
       this.#large.set(id, Uint8Array.from(bytes))
       return
     }
     this.#append(id, bytes)
-    if (this.#garbage > this.#live && this.#garbage > MIN_COMPACTED_GARBAGE) this.#compact()
+  }
+
+  /** Copies the live values into fresh pages when most of the arena is garbage. */
+  compactIfWasteful(lengthOf: (id: number) => number): void {
+    if (this.#garbage > this.#live && this.#garbage > MIN_COMPACTED_GARBAGE) this.#compact(lengthOf)
   }
 
   #append(id: number, bytes: Uint8Array): void {
@@ -58,7 +59,6 @@ export class ValueArena {
   #grow(length: number): void {
     this.#pageOf = grown(this.#pageOf, length)
     this.#offsetOf = grown(this.#offsetOf, length)
-    this.#lengthOf = grown(this.#lengthOf, length)
   }
 
   /**
@@ -75,24 +75,19 @@ export class ValueArena {
     return this.#pageOf[id] === LARGE ? 0 : this.#offsetOf[id]
   }
 
-  lengthOf(id: number): number {
-    return this.#lengthOf[id]
-  }
-
   /** The value of `id` (a view: valid until the caller drops it, whatever the arena does next). */
-  get(id: number): Uint8Array | undefined {
+  get(id: number, length: number): Uint8Array | undefined {
     const page = this.#pageOf[id]
     if (page === 0 || page === undefined) return undefined
     if (page === LARGE) return this.#large.get(id)
     const offset = this.#offsetOf[id]
-    return this.#pages[page - 1].subarray(offset, offset + this.#lengthOf[id])
+    return this.#pages[page - 1].subarray(offset, offset + length)
   }
 
-  /** Drops the value of `id`, if any. */
-  delete(id: number): void {
+  /** Drops the value of `id` (of `length` bytes), if any. */
+  delete(id: number, length: number): void {
     const page = this.#pageOf[id]
     if (page === 0 || page === undefined) return
-    const length = this.#lengthOf[id]
     this.#live -= length
     if (page === LARGE) this.#large.delete(id)
     else this.#garbage += length
@@ -100,7 +95,7 @@ export class ValueArena {
   }
 
   /** Copies every live value into fresh pages, in id order. */
-  #compact(): void {
+  #compact(lengthOf: (id: number) => number): void {
     const pages = this.#pages
     this.#pages = []
     this.#used = PAGE_BYTES
@@ -109,7 +104,7 @@ export class ValueArena {
       const page = this.#pageOf[id]
       if (page === 0 || page === LARGE) continue
       const offset = this.#offsetOf[id]
-      this.#append(id, pages[page - 1].subarray(offset, offset + this.#lengthOf[id]))
+      this.#append(id, pages[page - 1].subarray(offset, offset + lengthOf(id)))
     }
   }
 
@@ -118,7 +113,6 @@ export class ValueArena {
     this.#used = PAGE_BYTES
     this.#pageOf = new Uint32Array(16)
     this.#offsetOf = new Uint32Array(16)
-    this.#lengthOf = new Uint32Array(16)
     this.#large.clear()
     this.#live = 0
     this.#garbage = 0
