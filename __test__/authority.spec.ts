@@ -2,10 +2,11 @@
 // or proposing, committing, migrating and moving without being on the ring, is refused and logged.
 
 import test from 'ava'
+import { modelDigest } from '../ts/federation/model-validation.js'
 import { RecursiveModelIndex } from '../ts/learned/rmi.js'
-import { createDlhtLibp2p } from '../ts/net/libp2p.js'
 import { LeadNode } from '../ts/node/lead-node.js'
 import type { VnodeRef } from '../ts/node/router.js'
+import { createDlhtLibp2p } from '../ts/overlay/libp2p.js'
 import { UnauthorizedMessageError } from '../ts/protocol/errors.js'
 import {
   Commit,
@@ -17,10 +18,10 @@ import {
   MoveVnode,
   Notify,
   Prepare,
+  Replicate,
   RING_PROTOCOL,
   SuccessorLeft,
 } from '../ts/protocol/messages.js'
-import { modelDigest } from '../ts/rollout/model-validation.js'
 import { wordKeys } from './helpers/cluster.js'
 
 const SIZE = 2n ** 62n
@@ -115,6 +116,21 @@ test('forged state-changing ring messages are refused with a logged reason; noth
         modelVersion: version,
         ttl: 0,
         records: [{ position: 1n, key: keys[0], value: new Uint8Array([9]) }],
+      }),
+    ],
+    [
+      'replica copy from a peer off the ring',
+      send(DATA_PROTOCOL, Replicate, {
+        modelVersion: version,
+        ttl: 0,
+        records: [
+          {
+            position: 1n,
+            key: keys[1],
+            value: new Uint8Array([9]),
+            stamp: { version: Number.MAX_SAFE_INTEGER, origin: 1, deleted: false },
+          },
+        ],
       }),
     ],
   ]

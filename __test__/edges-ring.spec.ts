@@ -5,6 +5,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import test from 'ava'
+import { vnodePosition } from '../ts/chord/index.js'
 import {
   chordRouter,
   InvalidKeyError,
@@ -13,7 +14,6 @@ import {
   type NodeKey,
   ValueTooLargeError,
 } from '../ts/index.js'
-import { vnodePosition } from '../ts/net/chord-router.js'
 import { wordKeys } from './helpers/cluster.js'
 import { startTwoNodeRing, type TwoNodeRing } from './helpers/two-node-ring.js'
 

@@ -16,7 +16,7 @@ import {
   ValueNotSerializableError,
   ValueTooLargeError,
 } from '../ts/index.js'
-import { listenFailure } from '../ts/net/listen-errors.js'
+import { listenFailure } from '../ts/overlay/listen-errors.js'
 
 async function tempDir(t: { teardown: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'dlht-edges-'))

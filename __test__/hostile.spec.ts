@@ -3,8 +3,8 @@
 
 import { fc } from '@fast-check/ava'
 import test from 'ava'
-import { createDlhtLibp2p, type DlhtLibp2p } from '../ts/net/libp2p.js'
 import { LeadNode } from '../ts/node/lead-node.js'
+import { createDlhtLibp2p, type DlhtLibp2p } from '../ts/overlay/libp2p.js'
 import { EnvelopeKind, encodeEnvelope } from '../ts/protocol/codec.js'
 import { DATA_PROTOCOL, Get, Put, RING_PROTOCOL, Step } from '../ts/protocol/messages.js'
 import { wordKeys } from './helpers/cluster.js'

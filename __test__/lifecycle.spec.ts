@@ -6,8 +6,8 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import test from 'ava'
 import { DlhtError } from '../ts/errors.js'
-import { chordRouter } from '../ts/net/chord-router.js'
 import { LeadNode } from '../ts/node/lead-node.js'
+import { chordRouter } from '../ts/overlay/chord-router.js'
 import { startCluster, wordKeys } from './helpers/cluster.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))

@@ -3,7 +3,7 @@
 
 import type { Stream } from '@libp2p/interface'
 import test from 'ava'
-import { createDlhtLibp2p, type DlhtLibp2p } from '../ts/net/libp2p.js'
+import { createDlhtLibp2p, type DlhtLibp2p } from '../ts/overlay/libp2p.js'
 import { PeerBusyError } from '../ts/protocol/errors.js'
 import { DATA_PROTOCOL, Ping, Put, RING_PROTOCOL, Step } from '../ts/protocol/messages.js'
 import { until } from './helpers/cluster.js'

@@ -3,8 +3,8 @@
 // of each entry, replicationFactor 1: the tests count entries per node).
 
 import test from 'ava'
-import { chordRouter } from '../ts/net/chord-router.js'
 import { LeadNode } from '../ts/node/lead-node.js'
+import { chordRouter } from '../ts/overlay/chord-router.js'
 import { englishWords } from './helpers/datasets.js'
 import { type RingView, ringIsConsistent } from './helpers/ring.js'
 

@@ -6,7 +6,7 @@ import test from 'ava'
 import * as lp from 'it-length-prefixed'
 import { Packr } from 'msgpackr'
 import { DlhtError } from '../ts/errors.js'
-import { bootstrapAddress, createDlhtLibp2p, type DlhtLibp2p } from '../ts/net/libp2p.js'
+import { bootstrapAddress, createDlhtLibp2p, type DlhtLibp2p } from '../ts/overlay/libp2p.js'
 import { decodeFrame, EnvelopeKind, encodeEnvelope } from '../ts/protocol/codec.js'
 import {
   FrameTooLargeError,

@@ -4,7 +4,7 @@
 import type { Stream } from '@libp2p/interface'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { startNode } from '../__test__/helpers/cluster.js'
-import { createDlhtLibp2p, type DlhtLibp2p } from '../ts/net/libp2p.js'
+import { createDlhtLibp2p, type DlhtLibp2p } from '../ts/overlay/libp2p.js'
 import { DATA_PROTOCOL, Ping, RING_PROTOCOL } from '../ts/protocol/messages.js'
 import { writeResults } from './measure.js'
 

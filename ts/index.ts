@@ -1,11 +1,21 @@
 // dlht: a distributed learned hash table. The public API of the package.
 
+export { type ClientRangeEntry, DlhtClient, type DlhtClientOptions } from './client/dlht-client.js'
 export {
   CorruptModelError,
   DlhtError,
   InvalidArgumentError,
   InvalidKeyError,
 } from './errors.js'
+// rollout
+export {
+  type ModelProposal,
+  ModelRejectedError,
+  modelDigest,
+  type RejectionReason,
+  type ValidationPolicy,
+  validateProposal,
+} from './federation/model-validation.js'
 export { type CurveKind, type CurveOptions, SpaceFillingCurve } from './learned/curve.js'
 export { encodeKey, encodeKeys, KEY_ENCODING_VERSION, type Key } from './learned/keys.js'
 export { DEFAULT_RESERVOIR_CAPACITY, type ReservoirOptions, ReservoirSampler } from './learned/reservoir.js'
@@ -22,21 +32,8 @@ export {
   type RootDict,
   type TrainingStats,
 } from './learned/rmi.js'
-// overlay
-export { ChordRouter, type ChordRouterOptions, chordRouter } from './net/chord-router.js'
-export { type ClientRangeEntry, DlhtClient, type DlhtClientOptions } from './net/dlht-client.js'
-export { exportPrivateKey, generatePrivateKey } from './net/identity.js'
-export { createDlhtLibp2p, type DlhtLibp2p } from './net/libp2p.js'
-export {
-  generateSwarmKey,
-  InvalidSwarmKeyError,
-  MembershipRefusedError,
-  parseSwarmKey,
-  type SwarmKey,
-} from './net/membership.js'
-export { DlhtService, type DlhtServiceInit, dlhtService, NodeNotReadyError } from './net/service.js'
 // node
-export { type ClientGatewayOptions, serveClients } from './node/client-gateway.js'
+export { type ClientGatewayOptions, type ProtocolHandlers, serveClients } from './node/client-gateway.js'
 export type { LeadConfig, LeadConfigInit, SpatialConfig } from './node/config.js'
 export type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './node/data-plane.js'
 export {
@@ -50,6 +47,7 @@ export {
   ValueNotSerializableError,
   ValueTooLargeError,
 } from './node/errors.js'
+export type { LeadNodeEvents, ModelInstalled } from './node/events.js'
 export { decodeKeyBytes, encodeKeyBytes, type KeyFamily, type NodeKey } from './node/keys.js'
 export {
   DEFAULT_RETRAIN_WAIT_MS,
@@ -59,10 +57,17 @@ export {
   type OperationOptions,
   type RetrainOptions,
   type RetrainResult,
-  type RouterComponents,
   type VnodeStats,
 } from './node/lead-node.js'
 export { LearnedHash, type LearnedHashDict } from './node/learned-hash.js'
+export {
+  type DlhtInit,
+  type DlhtServiceConfig,
+  dlht,
+  LeadNodeService,
+  type LeadNodeServiceComponents,
+} from './node/libp2p-service.js'
+export type { LogLevel, LogRecord } from './node/node-log.js'
 export { RangeEntry } from './node/range-entry.js'
 export type { RangeIterationOptions } from './node/range-iterator.js'
 export {
@@ -74,6 +79,23 @@ export {
   type RoutingTableStats,
   type VnodeRef,
 } from './node/router.js'
+// overlay
+export {
+  ChordRouter,
+  type ChordRouterOptions,
+  chordRouter,
+  type RouterComponents,
+} from './overlay/chord-router.js'
+export { exportPrivateKey, generatePrivateKey } from './overlay/identity.js'
+export { createDlhtLibp2p, type DlhtLibp2p } from './overlay/libp2p.js'
+export {
+  generateSwarmKey,
+  InvalidSwarmKeyError,
+  MembershipRefusedError,
+  parseSwarmKey,
+  type SwarmKey,
+  swarmKeyProtector,
+} from './overlay/private-network.js'
 export {
   isSupportedNode,
   MIN_NODE_VERSION,
@@ -87,6 +109,7 @@ export {
   PeerBusyError,
   PeerUnavailableError,
   ProtocolError,
+  ProtocolMismatchError,
   RemoteCallTimeoutError,
   RemoteError,
   UnauthorizedMessageError,
@@ -94,15 +117,7 @@ export {
   UnknownModelVersionError,
   VnodeUnavailableError,
 } from './protocol/errors.js'
-// rollout
-export {
-  type ModelProposal,
-  ModelRejectedError,
-  modelDigest,
-  type RejectionReason,
-  type ValidationPolicy,
-  validateProposal,
-} from './rollout/model-validation.js'
+export { DlhtService, type DlhtServiceInit, dlhtService, NodeNotReadyError } from './protocol/service.js'
 export {
   AdaptiveTrainingManager,
   type AdaptiveTrainingManagerOptions,

@@ -33,7 +33,7 @@ export interface PlacementRun {
     ours: number
     /** SHA-256 positions for keys and vnode ids (classic consistent hashing). */
     consistentHashing: number
-    /** Learned positions for keys, SHA-256 vnode ids (ts/net today). */
+    /** Learned positions for keys, SHA-256 vnode ids (as the live overlay places them). */
     learnedHashedIds: number
     /** No placement does better: the most keys sharing one learned position, over the mean. */
     floor: number

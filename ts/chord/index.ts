@@ -1,5 +1,5 @@
 // The Chord routing logic, transport-free: ring arithmetic, vnode state, lookups, arcs, range walk.
-// The live overlay (ts/net) and the simulator drive the same code through a ChordRemote.
+// The live overlay (ts/overlay) and the simulator drive the same code through a ChordRemote.
 
 export { ArcMap, type OwnedArc } from './arcs.js'
 export { HandOverRefusedError, JoinFailedError, LookupFailedError } from './errors.js'
@@ -27,6 +27,7 @@ export {
 export { type RangeSegment, type RangeWalk, rangeWalk } from './range-walk.js'
 export {
   advance,
+  arcRanges,
   checkHashSpaceSize,
   checkPosition,
   clockwiseDistance,
@@ -35,6 +36,8 @@ export {
   inHalfOpenArc,
   inOpenArc,
   inRange,
+  unwrappedRanges,
+  vnodePosition,
 } from './ring.js'
 export {
   type Arc,

@@ -1,6 +1,7 @@
 // Arithmetic on the Chord ring: positions are bigints in [0, hashSpaceSize), arcs wrap past zero.
 // Pure functions with no notion of nodes or transport, shared by the live overlay and the simulator.
 
+import { createHash } from 'node:crypto'
 import { InvalidArgumentError } from '../errors.js'
 
 /**
@@ -37,6 +38,29 @@ export function clockwiseDistance(from: bigint, to: bigint, hashSpaceSize: bigin
 /** `position + steps` on the ring. */
 export function advance(position: bigint, steps: bigint, hashSpaceSize: bigint): bigint {
   return (((position + steps) % hashSpaceSize) + hashSpaceSize) % hashSpaceSize
+}
+
+/**
+ * The inclusive range `[low, high]` (`low > high` wraps past zero) as at most two ranges that do
+ * not wrap, in ring order from `low`.
+ */
+export function unwrappedRanges(low: bigint, high: bigint, hashSpaceSize: bigint): Array<[bigint, bigint]> {
+  return low <= high
+    ? [[low, high]]
+    : [
+        [low, hashSpaceSize - 1n],
+        [0n, high],
+      ]
+}
+
+/** The arc `(from, to]` as inclusive ranges that do not wrap (an arc whose ends coincide is the whole ring). */
+export function arcRanges(from: bigint, to: bigint, hashSpaceSize: bigint): Array<[bigint, bigint]> {
+  return unwrappedRanges(advance(from, 1n, hashSpaceSize), to, hashSpaceSize)
+}
+
+/** Where vnode `index` of a peer sits: a hash of the peer id and the index, so peers spread evenly. */
+export function vnodePosition(peerId: string, index: number, hashSpaceSize: bigint): bigint {
+  return createHash('sha256').update(`${peerId}/${index}`).digest().readBigUInt64BE(0) % hashSpaceSize
 }
 
 /** Number of fingers a vnode keeps: one per power of two below the size of the ring. */

@@ -2,7 +2,7 @@
 // latency by kind, errors by code, and a snapshot of the node's stats taken at each scrape.
 
 import { Counter, Gauge, Registry } from 'prom-client'
-import type { RolloutState } from '../net/model-rollout.js'
+import type { RolloutState } from '../federation/model-rollout.js'
 import type { NodeStats } from '../node/lead-node.js'
 import type { RoutingTableStats } from '../node/router.js'
 import { DataPlaneCalls } from './data-plane-calls.js'

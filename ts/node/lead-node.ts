@@ -3,16 +3,17 @@
 
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
+import { TypedEventEmitter } from 'main-event'
 import { DlhtError, InvalidArgumentError } from '../errors.js'
+import type { RolloutStats } from '../federation/model-rollout.js'
 import { KEY_ENCODING_VERSION } from '../learned/keys.js'
 import { RecursiveModelIndex } from '../learned/rmi.js'
 import type { CallSeries } from '../metrics/data-plane-calls.js'
 import { instrumentRouter, observeCall } from '../metrics/instrument-router.js'
 import { type MetricsServer, serveMetrics } from '../metrics/metrics-server.js'
 import { NodeMetrics } from '../metrics/node-metrics.js'
-import { chordRouter } from '../net/chord-router.js'
-import type { RolloutStats } from '../net/model-rollout.js'
-import { raceSignal } from '../net/service.js'
+import { chordRouter, type RouterComponents } from '../overlay/chord-router.js'
+import { raceSignal } from '../protocol/service.js'
 import type { ReplicationStats } from '../replication/replication.js'
 import { ENTRY_FORMAT_VERSION, LmdbValueStore } from '../storage/lmdb-store.js'
 import { MemoryValueStore } from '../storage/memory-store.js'
@@ -26,6 +27,7 @@ import {
 import { type LeadConfig, type LeadConfigInit, resolveLeadConfig } from './config.js'
 import type { DataPlane, ScanFilter, ScannedRecord } from './data-plane.js'
 import { NotStartedError, StorageMismatchError } from './errors.js'
+import type { LeadNodeEvents } from './events.js'
 import type { NodeKey } from './keys.js'
 import { LearnedHash } from './learned-hash.js'
 import { ABSENT, LocalStore } from './local-store.js'
@@ -43,18 +45,6 @@ import {
 import { deserializeValue } from './value-codec.js'
 import { toPosition } from './vnodes.js'
 import { prepareWrite, prepareWrites, type WriteLimits } from './write-batch.js'
-
-/** What a Router factory is given: the overlay builds its router from these. */
-export interface RouterComponents {
-  config: Readonly<LeadConfig>
-  /** This peer's store, to be served to remote peers. */
-  store: LocalStore
-  learnedHash: LearnedHash
-  /** Called after the router installed a model from the ring (persists it, resets the training manager). */
-  modelAdopted(model: RecursiveModelIndex, version: number): Promise<void>
-  /** Reports something an operator should know (a refused model, a failed migration). */
-  log(message: string): void
-}
 
 /** How a LeadNode is built besides its configuration (its router). */
 export interface LeadNodeInit {
@@ -204,7 +194,8 @@ function mergeArcs(arcs: Array<{ hashMin: bigint; hashMax: bigint }>): Array<[bi
 
 /**
  * A dlht node. Start it, then put, get, delete and query; it retrains its learned hash when the
- * training manager's triggers fire.
+ * training manager's triggers fire. Its events ({@link LeadNodeEvents}) are typed:
+ * `node.addEventListener('retrain', (event) => event.detail.modelVersion)`.
  *
  * @example
  * const node = new LeadNode({ numVirtualNodes: 3, branchingFactor: 100 })
@@ -213,7 +204,7 @@ function mergeArcs(arcs: Array<{ hashMin: bigint; hashMax: bigint }>): Array<[bi
  * await node.get('mykey') // { data: 'value' }
  * await node.stop()
  */
-export class LeadNode extends EventTarget {
+export class LeadNode extends TypedEventEmitter<LeadNodeEvents> {
   readonly config: Readonly<LeadConfig>
   readonly learnedHash: LearnedHash
   readonly #store: LocalStore
@@ -247,7 +238,9 @@ export class LeadNode extends EventTarget {
     )
     this.#trainingManager = new AdaptiveTrainingManager(this.config.training, { hashSpaceSize })
     this.#values =
-      this.config.dataDir === null ? new MemoryValueStore() : new LmdbValueStore(this.config.dataDir)
+      this.config.dataDir === null
+        ? new MemoryValueStore()
+        : new LmdbValueStore(this.config.dataDir, this.config.durability)
     this.#store = new LocalStore({
       learnedHash: this.learnedHash,
       values: this.#values,
@@ -827,7 +820,7 @@ export class LeadNode extends EventTarget {
       // Another peer's round is running: the ring retrains anyway, and this trigger fires again if needed.
       if (err instanceof DlhtError && err.code === 'ERR_DLHT_ROLLOUT_BUSY') return
       this.#lastRetrainError = (err as Error).message
-      this.dispatchEvent(new CustomEvent('error', { detail: err }))
+      this.safeDispatchEvent('error', { detail: err as Error })
     })
   }
 
@@ -929,9 +922,7 @@ export class LeadNode extends EventTarget {
     await this.#values.writeMeta(MODEL_META, Buffer.concat([header, model.serialize()]))
     this.#operations.retrains++
     this.#log('info', `adopted model version ${version} (${dataSize} keys)`)
-    this.dispatchEvent(
-      new CustomEvent('retrain', { detail: { modelVersion: version, trainingDataSize: dataSize } }),
-    )
+    this.safeDispatchEvent('retrain', { detail: { modelVersion: version, trainingDataSize: dataSize } })
   }
 
   /** Keys, bytes, per-vnode accounting, operation counters and training metrics (O(keys) for the vnode counts). */

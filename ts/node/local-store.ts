@@ -111,14 +111,19 @@ export class LocalStore implements DataPlane {
 
   /**
    * Encodes every key again under the model just installed, whose key code differs, and re-sorts
-   * the index (the order of byte keys against numbers changes with the code). Synchronous, so
-   * no operation sees a half-encoded index.
+   * the index (the order of byte keys against numbers changes with the code). Tombstones too: they
+   * are placed by their codes, and a tombstone left at its old place would never match its
+   * replicas' digests. Synchronous, so no operation sees a half-encoded index.
    */
   #recode(): void {
     const ids = Array.from(this.#index.ids())
     const encoded = this.#learnedHash.encodeMany(ids.map((id) => this.#entries.keyOf(id)))
     for (let i = 0; i < ids.length; i++) this.#entries.setEncoded(ids[i], encoded[i])
     this.#loadIndex(ids)
+    if (this.#tombstoneCount === 0) return
+    const tombstones = [...this.#tombstones.values()]
+    const recoded = this.#learnedHash.encodeMany(tombstones.map((tombstone) => tombstone.key))
+    for (let i = 0; i < tombstones.length; i++) tombstones[i].encoded = recoded[i]
   }
 
   /** Fills the index with `ids`, sorted here into ring order: by encoded key (so by position under any model), ties broken by the keys themselves. */

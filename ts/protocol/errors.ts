@@ -46,6 +46,16 @@ export class UnknownModelVersionError extends ProtocolError {
   }
 }
 
+/**
+ * The two ends speak different versions of a dlht protocol (a client of one release and a node of
+ * another): nothing was asked. Use a client of the ring's version.
+ */
+export class ProtocolMismatchError extends ProtocolError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'ERR_DLHT_PROTOCOL_MISMATCH', options)
+  }
+}
+
 /** A remote call did not get its answer before its deadline. */
 export class RemoteCallTimeoutError extends DlhtError {
   constructor(message: string, options?: ErrorOptions) {
@@ -101,6 +111,7 @@ const BY_CODE: Record<string, new (message: string) => DlhtError> = {
   [HandOverRefusedError.code]: HandOverRefusedError,
   ERR_DLHT_UNAUTHORIZED: UnauthorizedMessageError,
   ERR_DLHT_PEER_BUSY: PeerBusyError,
+  ERR_DLHT_PROTOCOL_MISMATCH: ProtocolMismatchError,
   ERR_DLHT_QUORUM_NOT_REACHED: QuorumNotReachedError,
   ERR_DLHT_REPLICAS_UNAVAILABLE: ReplicasUnavailableError,
 }

@@ -2,9 +2,8 @@
 // hash, classic consistent hashing (SHA-256), and order-preserving hashing without learning (linear).
 
 import { hash } from 'node:crypto'
-import { LoadProfile, planRebalance, type RebalanceOptions } from '../chord/index.js'
+import { LoadProfile, planRebalance, type RebalanceOptions, vnodePosition } from '../chord/index.js'
 import { RecursiveModelIndex, type RmiOptions } from '../learned/rmi.js'
-import { vnodePosition } from '../net/chord-router.js'
 
 /** Keys in the learned model's number domain; `label(i)` is the key's identity for SHA-256 when it has one. */
 export interface KeySet {
@@ -44,7 +43,7 @@ export function evenlySpacedVnodeIds(
   )
 }
 
-/** Ids the live overlay gives vnodes: SHA-256 of `peerId/index` (ts/net `vnodePosition`). */
+/** Ids the live overlay gives vnodes: SHA-256 of `peerId/index` (`vnodePosition`). */
 export function hashedVnodeIds(
   peers: number,
   vnodesPerPeer: number,
@@ -59,7 +58,7 @@ export function hashedVnodeIds(
 /**
  * Where dlht puts vnodes: `sample-quantiles` at the predicted positions of evenly spaced sample
  * quantiles (so each vnode holds an equal share of the sample, whatever the model's fit error),
- * `even` evenly spaced (right if predicted positions were exactly uniform), `hashed` as ts/net does today.
+ * `even` evenly spaced (right if predicted positions were exactly uniform), `hashed` as the live overlay does (`vnodePosition`).
  */
 export type VnodePlacement = 'sample-quantiles' | 'even' | 'hashed'
 

@@ -35,13 +35,13 @@ import {
   type RolloutStatusAnswer,
   type RolloutStatusRequest,
 } from '../protocol/messages.js'
+import { KEY_SAMPLE_LIMIT, learnRoundKeyCode, sampleByteKeys, trainContribution } from './key-code-round.js'
 import {
   ModelRejectedError,
   modelDigest,
   type RejectionReason,
   validateProposal,
-} from '../rollout/model-validation.js'
-import { KEY_SAMPLE_LIMIT, learnRoundKeyCode, sampleByteKeys, trainContribution } from './key-code-round.js'
+} from './model-validation.js'
 
 /**
  * Largest leaf error a proposal may have, as a fraction of the ring: beyond a quarter the model is
