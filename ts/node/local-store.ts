@@ -451,17 +451,24 @@ export class LocalStore implements DataPlane {
     let hits = 0
     for (let i = 0; i < keys.length; i++) {
       const id = this.#entries.find(keys[i])
-      if (id < 0) continue
-      values[i] = this.#decodeValue(id)
+      const value = id < 0 ? ABSENT : this.#decodeValue(id)
+      if (value === ABSENT) continue
+      values[i] = value
       hits++
     }
     return { values, hits }
   }
 
-  /** Entry `id`'s value decoded straight from where it is kept (no view of the bytes is made). */
+  /**
+   * Entry `id`'s value decoded straight from where it is kept (no view of the bytes is made), or
+   * ABSENT when a durable store has lost it (as `get` answers undefined then).
+   */
   #decodeValue(id: number): unknown {
     const arena = this.#arena
-    if (arena === null) return deserializeValue(this.#read(id))
+    if (arena === null) {
+      const bytes = this.#readValue(id)
+      return bytes === undefined ? ABSENT : deserializeValue(bytes)
+    }
     const offset = arena.offsetOf(id)
     return deserializeValue(arena.bytesOf(id) as Uint8Array, offset, offset + this.#entries.sizeOf(id))
   }
