@@ -2,6 +2,7 @@
 
 export { type ClientRangeEntry, DlhtClient, type DlhtClientOptions } from './client/dlht-client.js'
 export {
+  CodedError,
   CorruptModelError,
   DlhtError,
   InvalidArgumentError,
