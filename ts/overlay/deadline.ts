@@ -14,7 +14,8 @@ export function deadlineIn(ms: number): Deadline {
   const end = performance.now() + ms
   let signal: AbortSignal | undefined
   return () => {
-    signal ??= AbortSignal.timeout(Math.max(0, end - performance.now()))
+    // AbortSignal.timeout takes whole milliseconds.
+    signal ??= AbortSignal.timeout(Math.max(0, Math.ceil(end - performance.now())))
     return signal
   }
 }
