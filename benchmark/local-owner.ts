@@ -45,6 +45,8 @@ const ratio = (operation: string) =>
   Number((rows[`${operation} local`].opsPerSecond / rows[`${operation} networked`].opsPerSecond).toFixed(2))
 const results = { rows, slowdown: { put: ratio('put'), get: ratio('get') }, target: 1.2 }
 console.table(rows)
-console.log(`networked single node is slower by put ${results.slowdown.put}x, get ${results.slowdown.get}x (target 1.2x)`)
+console.log(
+  `networked single node is slower by put ${results.slowdown.put}x, get ${results.slowdown.get}x (target 1.2x)`,
+)
 writeResults('local-owner', results)
 for (const node of Object.values(nodes)) await node.stop()

@@ -60,17 +60,9 @@ export {
   type VnodeStats,
 } from './node/lead-node.js'
 export { LearnedHash, type LearnedHashDict } from './node/learned-hash.js'
+export { LocalRouter, type LocalRouterInit } from './node/local-router.js'
 export { RangeEntry } from './node/range-entry.js'
 export type { RangeIterationOptions } from './node/range-iterator.js'
-export {
-  LocalRouter,
-  type LocalRouterInit,
-  type RangeSegment,
-  type RouteOptions,
-  type Router,
-  type RoutingTableStats,
-  type VnodeRef,
-} from './node/router.js'
 // overlay
 export {
   ChordRouter,
@@ -108,6 +100,13 @@ export {
   VnodeUnavailableError,
 } from './protocol/errors.js'
 export { DlhtService, type DlhtServiceInit, dlhtService, NodeNotReadyError } from './protocol/service.js'
+export type {
+  RangeSegment,
+  RouteOptions,
+  Router,
+  RoutingTableStats,
+  VnodeRef,
+} from './shared/router.js'
 export {
   AdaptiveTrainingManager,
   type AdaptiveTrainingManagerOptions,

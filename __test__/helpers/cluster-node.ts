@@ -7,6 +7,7 @@ import type { LeadConfigInit } from '../../ts/node/config.js'
 import { LeadNode } from '../../ts/node/lead-node.js'
 import type { LogRecord } from '../../ts/node/node-log.js'
 import { chordRouter } from '../../ts/overlay/chord-router.js'
+import { listenAddresses } from './ring.js'
 
 /** What the harness sends as its first IPC message. */
 export interface ClusterNodeOptions {
@@ -117,4 +118,4 @@ process.on('message', async (request: ClusterRequest) => {
 
 await node.start()
 if (options.trainOn !== undefined) await node.retrainModel({ sampleKeys: options.trainOn, force: true })
-process.send?.({ ready: true, multiaddrs: node.getRoutingTableStats().multiaddrs, peerId: node.peerId })
+process.send?.({ ready: true, multiaddrs: listenAddresses(node), peerId: node.peerId })

@@ -16,7 +16,6 @@ import type { ScannedRecord } from '../node/data-plane.js'
 import type { NodeKey } from '../node/keys.js'
 import type { LearnedHash, LearnedHashDict } from '../node/learned-hash.js'
 import type { LocalStore } from '../node/local-store.js'
-import type { ClusterRetrainOutcome } from '../node/router.js'
 import { PeerUnavailableError } from '../protocol/errors.js'
 import { KeySample, type KeySampleAnswer } from '../protocol/key-sample.js'
 import {
@@ -35,6 +34,7 @@ import {
   type RolloutStatusAnswer,
   type RolloutStatusRequest,
 } from '../protocol/messages.js'
+import type { ClusterRetrainOutcome } from '../shared/router.js'
 import { KEY_SAMPLE_LIMIT, learnRoundKeyCode, sampleByteKeys, trainContribution } from './key-code-round.js'
 import {
   ModelRejectedError,

@@ -13,6 +13,7 @@ import { NodeMetrics } from '../metrics/node-metrics.js'
 import { chordRouter, type RouterComponents } from '../overlay/chord-router.js'
 import { raceSignal } from '../protocol/service.js'
 import type { ReplicationStats } from '../replication/replication.js'
+import type { RangeSegment, Router, RoutingTableStats, VnodeRef } from '../shared/router.js'
 import { ENTRY_FORMAT_VERSION, LmdbValueStore } from '../storage/lmdb-store.js'
 import { MemoryValueStore } from '../storage/memory-store.js'
 import { originOf } from '../storage/stamp.js'
@@ -27,18 +28,12 @@ import type { DataPlane, ScanFilter, ScannedRecord } from './data-plane.js'
 import { NotStartedError, StorageMismatchError } from './errors.js'
 import type { NodeKey } from './keys.js'
 import { LearnedHash } from './learned-hash.js'
+import { LocalRouter } from './local-router.js'
 import { LocalStore } from './local-store.js'
 import { trainOwnModel } from './local-training.js'
 import { type LogLevel, nodeLog } from './node-log.js'
 import { RangeEntry } from './range-entry.js'
 import { checkLimit, iterateArcs, type RangeIterationOptions } from './range-iterator.js'
-import {
-  LocalRouter,
-  type RangeSegment,
-  type Router,
-  type RoutingTableStats,
-  type VnodeRef,
-} from './router.js'
 import { deserializeValue } from './value-codec.js'
 import { toPosition } from './vnodes.js'
 import { prepareWrite, prepareWrites, type WriteLimits } from './write-batch.js'

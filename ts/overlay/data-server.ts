@@ -5,7 +5,6 @@ import { clockwiseDistance, LookupFailedError, type OwnedArc, rangeWalk } from '
 import { DlhtError } from '../errors.js'
 import type { ScanFilter, ScannedRecord } from '../node/data-plane.js'
 import { compareAnyKeys, type NodeKey } from '../node/keys.js'
-import type { VnodeRef } from '../node/router.js'
 import { pageOf, recordBytes, recordsAfter, valuesWithin } from '../protocol/answer-pages.js'
 import { PeerUnavailableError, UnknownMessageError, UnknownModelVersionError } from '../protocol/errors.js'
 import {
@@ -30,6 +29,7 @@ import {
   type ScanRequest,
 } from '../protocol/messages.js'
 import { Replication } from '../replication/replication.js'
+import type { VnodeRef } from '../shared/router.js'
 import { type Deadline, signalOf } from './deadline.js'
 import { LocalDataPlane } from './local-data-plane.js'
 import type { OverlayState, PeerAddressRef } from './overlay-state.js'

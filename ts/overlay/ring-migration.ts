@@ -5,7 +5,7 @@ import { encodedRangeOf, MigratingDataPlane, type PreviousHolder } from '../fede
 import type { ModelRollout } from '../federation/model-rollout.js'
 import type { DataPlane, ScannedRecord } from '../node/data-plane.js'
 import type { NodeKey } from '../node/keys.js'
-import type { VnodeRef } from '../node/router.js'
+import type { VnodeRef } from '../shared/router.js'
 import type { DataServer } from './data-server.js'
 import { LEAVE_PATIENCE_TIMEOUTS, type OverlayState } from './overlay-state.js'
 import type { Routing } from './routing.js'

@@ -12,9 +12,9 @@ import {
   rangeWalk,
 } from '../chord/index.js'
 import { NotStartedError } from '../node/errors.js'
-import type { RangeSegment, RouteOptions, VnodeRef } from '../node/router.js'
 import { VnodeUnavailableError } from '../protocol/errors.js'
 import { type NeighbourRefs, Neighbours, type NotifyAnswer, Step } from '../protocol/messages.js'
+import type { RangeSegment, RouteOptions, VnodeRef } from '../shared/router.js'
 import type { LocalVnode, OverlayState } from './overlay-state.js'
 
 /** Notifies a (possibly remote) vnode that `candidate` may be its predecessor (see the joiner). */

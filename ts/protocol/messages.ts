@@ -4,7 +4,7 @@
 import type { Neighbours as ChordNeighbours, NotifyOutcome } from '../chord/index.js'
 import type { ScanFilter, ScannedRecord } from '../node/data-plane.js'
 import { decodeKeyBytes, encodeKeyBytes, type NodeKey } from '../node/keys.js'
-import type { VnodeRef } from '../node/router.js'
+import type { VnodeRef } from '../shared/router.js'
 import type { Stamp } from '../storage/stamp.js'
 import {
   readArray,

@@ -3,7 +3,7 @@
 
 import type { ScannedRecord } from '../node/data-plane.js'
 import { QuorumNotReachedError } from '../node/errors.js'
-import type { VnodeRef } from '../node/router.js'
+import type { VnodeRef } from '../shared/router.js'
 
 /** Records that share their other replicas (those of one owning vnode). */
 export interface ReplicaGroup {
