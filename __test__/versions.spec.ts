@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
-import { LeadNode, StorageMismatchError } from '../ts/index.js'
+import { LeadNode, RecursiveModelIndex, StorageMismatchError } from '../ts/index.js'
 import { LearnedHash } from '../ts/node/learned-hash.js'
 import { LocalStore } from '../ts/node/local-store.js'
 import { LmdbValueStore } from '../ts/storage/lmdb-store.js'
@@ -20,8 +20,11 @@ async function tempDir(t: { teardown: (fn: () => Promise<void>) => void }): Prom
   return dir
 }
 
-function store(values: ValueStore = new MemoryValueStore(), origin = 1): LocalStore {
-  const learnedHash = new LearnedHash({ hashSpaceSize: 2n ** 62n, branchingFactor: 16 })
+function store(
+  values: ValueStore = new MemoryValueStore(),
+  origin = 1,
+  learnedHash = new LearnedHash({ hashSpaceSize: 2n ** 62n, branchingFactor: 16 }),
+): LocalStore {
   const local = new LocalStore({ learnedHash, values, maxValueBytes: 1 << 20, maxKeyBytes: 1024 })
   local.origin = origin
   return local
@@ -77,6 +80,27 @@ test('copies of a key converge on the newest write whatever the order they meet 
   t.true(compareStamps(revived, second.find((record) => record.stamp?.deleted)?.stamp ?? revived) > 0)
   await replicas[0].merge([{ key: words[250], value: bytes('v3'), position: 0n, stamp: revived }])
   t.is(text(await replicas[0].get(words[250])), 'v3')
+})
+
+test('a model with a new key code places tombstones where it places their keys', async (t) => {
+  const learnedHash = new LearnedHash({ hashSpaceSize: 2n ** 62n, branchingFactor: 16 })
+  const local = store(new MemoryValueStore(), 1, learnedHash)
+  await local.open()
+  const keys = Array.from({ length: 2000 }, (_, i) => `user:${String(i * 7919).padStart(8, '0')}`)
+  await local.putMany(keys.map((key) => ({ key, value: bytes(key) })))
+  await local.deleteMany(keys.filter((_, i) => i % 10 === 0))
+  const placed = (scanned: Array<{ key: unknown; position: bigint }>) =>
+    new Map(scanned.map((record) => [record.key as string, record.position]))
+  const before = placed(local.scanStamped(0n, 2n ** 62n - 1n))
+
+  const model = await RecursiveModelIndex.trainOnKeys(keys, { hashSpaceSize: 2n ** 62n, branchingFactor: 16 })
+  t.true(model.hasKeyCode)
+  learnedHash.install(model, 1)
+  const after = local.scanStamped(0n, 2n ** 62n - 1n)
+  t.is(after.filter((record) => record.stamp?.deleted).length, 200)
+  const moved = after.filter((record) => before.get(record.key as string) !== record.position).length
+  t.true(moved > 1000, 'the new code moved keys')
+  for (const record of after) t.is(record.position, learnedHash.predict(record.key as string))
 })
 
 test('a delete survives a restart on the data directory: an older copy never brings the key back', async (t) => {

@@ -90,8 +90,9 @@ export class LocalStore implements DataPlane {
 
   /**
    * Encodes every key again under the model just installed, whose key code differs, and re-sorts
-   * the index (the order of byte keys against numbers changes with the code). Synchronous, so
-   * no operation sees a half-encoded index.
+   * the index (the order of byte keys against numbers changes with the code). Tombstones too: they
+   * are placed by their codes, and a tombstone left at its old place would never match its
+   * replicas' digests. Synchronous, so no operation sees a half-encoded index.
    */
   #recode(): void {
     const entries = this.#index.entries()
@@ -99,6 +100,10 @@ export class LocalStore implements DataPlane {
     for (let i = 0; i < entries.length; i++) entries[i].encoded = encoded[i]
     entries.sort(compareEntries)
     this.#index.load(entries)
+    if (this.#tombstoneCount === 0) return
+    const tombstones = [...this.#tombstones.values()]
+    const recoded = this.#learnedHash.encodeMany(tombstones.map((tombstone) => tombstone.key))
+    for (let i = 0; i < tombstones.length; i++) tombstones[i].encoded = recoded[i]
   }
 
   /** Up to `limit` stored keys, evenly spread over the ring order (all of them when they fit). */
