@@ -49,7 +49,12 @@ export async function walkRing(
     const current = exact
       ? ring.find((vnode) => !asked.has(vnode.id))
       : ring.findLast((vnode) => !asked.has(vnode.id))
-    if (current === undefined) return ring
+    if (current === undefined) {
+      // Round the ring, or into a successor pointer that lags a local join and leads back to a
+      // vnode already seen: the vnode before ours may be one nobody names as successor yet.
+      if (exact && takeInBefore(startPredecessor, ring.length)) continue
+      return ring
+    }
     asked.add(current.id)
     let neighbours: NeighbourRefs
     try {
@@ -73,8 +78,7 @@ export async function walkRing(
     }
     for (const successor of neighbours.successors) {
       if (successor.id === start.id) {
-        // Round the ring; the vnode before ours may not know it has a new successor yet either.
-        if (exact && takeInBefore(startPredecessor, ring.length)) break
+        if (exact) break
         return ring
       }
       if (seen.has(successor.id)) continue
