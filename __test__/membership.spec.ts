@@ -84,7 +84,7 @@ test('a swarm key is checked when the node is made: malformed keys, identities a
 
 test('a private ring of 3 processes: an outsider without the key or with another one cannot read, write or join; a member can', async (t) => {
   const swarmKey = generateSwarmKey()
-  const cluster = await startCluster(t, 3, { swarmKey, numVirtualNodes: 2 })
+  const cluster = await startCluster(t, 3, { config: { swarmKey }, numVirtualNodes: 2 })
   const [first] = cluster.nodes
   const entries = Array.from({ length: 300 }, (_, i) => [`key-${i}`, i] as [string, number])
   await first.call('putMany', entries)

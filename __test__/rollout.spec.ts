@@ -61,7 +61,7 @@ test.serial(
     const cluster = await startCluster(t, 8, {
       trainOn: words.slice(0, 2600),
       callTimeout: HANDOVER_TIMEOUT,
-      replicationFactor: 1,
+      config: { replicationFactor: 1 },
     })
     const { nodes } = cluster
     const stable = words.filter((_, i) => i % 2 === 0)
@@ -172,7 +172,7 @@ test.serial('a node that joins during a rollout catches up; nothing is lost', as
   const cluster = await startCluster(t, 4, {
     trainOn: words.slice(0, 2000),
     callTimeout: HANDOVER_TIMEOUT,
-    replicationFactor: 1,
+    config: { replicationFactor: 1 },
   })
   const { nodes } = cluster
   await nodes[0].call(
@@ -199,7 +199,7 @@ test.serial('a node stopped gracefully during a migration hands everything over'
   const cluster = await startCluster(t, 5, {
     trainOn: words.slice(0, 7000),
     callTimeout: HANDOVER_TIMEOUT,
-    replicationFactor: 1,
+    config: { replicationFactor: 1 },
   })
   const { nodes } = cluster
   await nodes[0].call(
@@ -291,7 +291,7 @@ test.serial('a training trigger firing on any node retrains the whole ring', asy
   const cluster = await startCluster(t, 3, {
     autoRetrain: true,
     newKeysTriggerCount: 1500,
-    replicationFactor: 1,
+    config: { replicationFactor: 1 },
   })
   const { nodes } = cluster
   const words = wordKeys(6000)
@@ -329,7 +329,7 @@ test.serial(
       trainOn: words.slice(0, 2600),
       callTimeout: HANDOVER_TIMEOUT,
       rebalance: true,
-      replicationFactor: 1,
+      config: { replicationFactor: 1 },
     })
     const { nodes } = cluster
     await nodes[0].call(
@@ -370,7 +370,7 @@ test.serial(
     const cluster = await startCluster(t, 8, {
       callTimeout: HANDOVER_TIMEOUT,
       rebalance: true,
-      replicationFactor: 1,
+      config: { replicationFactor: 1 },
     })
     const { nodes } = cluster
     for (let i = 0; i < keys.length; i += 6000) {

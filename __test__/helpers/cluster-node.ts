@@ -22,18 +22,10 @@ export interface ClusterNodeOptions {
   newKeysTriggerCount?: number
   /** Move vnodes after a rollout this node coordinates (`chordRouter({ rebalance })`). */
   rebalance?: boolean
-  /** More LeadConfig fields. */
+  /** More LeadConfig fields (swarm key, replication and quorums, an LMDB data directory, limits). */
   config?: LeadConfigInit
-  /** The ring's swarm key (a private network). */
-  swarmKey?: string
-  /** Copies of each entry and the write quorum (LeadConfig defaults when absent). */
-  replicationFactor?: number
-  writeQuorum?: number
-  readQuorum?: number
   /** Milliseconds between repair rounds (`chordRouter({ repairIntervalMs })`). */
   repairIntervalMs?: number
-  /** An LMDB data directory (entries survive a restart of the process on it). */
-  dataDir?: string
 }
 
 /** A request from the harness: an operation with its arguments. */
@@ -58,11 +50,6 @@ const config: LeadConfigInit = {
   modelUpdateThreshold: 100,
   training: { newKeysTriggerCount: options.newKeysTriggerCount ?? 1000 },
   ...options.config,
-  swarmKey: options.swarmKey ?? null,
-  replicationFactor: options.replicationFactor,
-  writeQuorum: options.writeQuorum,
-  readQuorum: options.readQuorum,
-  dataDir: options.dataDir,
 }
 const node = new LeadNode(config, {
   router: chordRouter({

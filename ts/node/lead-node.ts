@@ -1,8 +1,9 @@
-// LeadNode: the node an application embeds (the seed's LEADNode). It turns keys into ring positions
+// LeadNode: the node an application embeds. It turns keys into ring positions
 // with its learned hash, asks its Router who owns them, and runs the owners' data planes.
 
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
+import { unwrappedRanges } from '../chord/index.js'
 import { DlhtError, InvalidArgumentError } from '../errors.js'
 import type { RolloutStats } from '../federation/model-rollout.js'
 import { KEY_ENCODING_VERSION } from '../learned/keys.js'
@@ -162,16 +163,6 @@ function pickPositions(positions: BigUint64Array, indices: number[]): ArrayLike<
   return indices.length === positions.length ? positions : indices.map((i) => positions[i])
 }
 
-/** Two arcs [hashMin, hashMax] of a wrapping range, in ring order from hashMin. */
-function unwrap(hashMin: bigint, hashMax: bigint, hashSpaceSize: bigint): Array<[bigint, bigint]> {
-  return hashMin <= hashMax
-    ? [[hashMin, hashMax]]
-    : [
-        [hashMin, hashSpaceSize - 1n],
-        [0n, hashMax],
-      ]
-}
-
 /** Merges sorted, possibly overlapping or touching arcs. */
 function mergeArcs(arcs: Array<{ hashMin: bigint; hashMax: bigint }>): Array<[bigint, bigint]> {
   const merged: Array<[bigint, bigint]> = []
@@ -255,7 +246,7 @@ export class LeadNode extends EventTarget {
     this.#store.origin = originOf(this.#router.peerId)
   }
 
-  /** The manager that decides when to retrain; replaceable, as in the seed (`node.trainingManager = ...`). */
+  /** The manager that decides when to retrain; replaceable (`node.trainingManager = ...`). */
   get trainingManager(): AdaptiveTrainingManager {
     return this.#trainingManager
   }
@@ -598,7 +589,11 @@ export class LeadNode extends EventTarget {
   ): Promise<Array<RangeEntry<V>>> {
     this.#assertStarted()
     const size = this.config.hashSpaceSize
-    const arcs = unwrap(toPosition(hashMin, size, 'hashMin'), toPosition(hashMax, size, 'hashMax'), size)
+    const arcs = unwrappedRanges(
+      toPosition(hashMin, size, 'hashMin'),
+      toPosition(hashMax, size, 'hashMax'),
+      size,
+    )
     return this.#query<V>(arcs, {}, options.signal)
   }
 
@@ -679,7 +674,11 @@ export class LeadNode extends EventTarget {
   ): AsyncGenerator<RangeEntry<V>, void, undefined> {
     this.#assertStarted()
     const size = this.config.hashSpaceSize
-    const arcs = unwrap(toPosition(hashMin, size, 'hashMin'), toPosition(hashMax, size, 'hashMax'), size)
+    const arcs = unwrappedRanges(
+      toPosition(hashMin, size, 'hashMin'),
+      toPosition(hashMax, size, 'hashMax'),
+      size,
+    )
     return this.#iterate<V>(arcs, {}, options)
   }
 
@@ -893,7 +892,7 @@ export class LeadNode extends EventTarget {
     let keys = 0
     let bytes = 0
     const from = arcStart + 1n === size ? 0n : arcStart + 1n
-    for (const [hashMin, hashMax] of unwrap(from, id, size)) {
+    for (const [hashMin, hashMax] of unwrappedRanges(from, id, size)) {
       const measured = this.#store.measure(hashMin, hashMax)
       keys += measured.keys
       bytes += measured.bytes

@@ -63,13 +63,12 @@ export class LocalRouter implements Router {
   }
 
   async coveringSegments(hashMin: bigint, hashMax: bigint): Promise<RangeSegment[]> {
-    const walk = rangeWalk(
+    return rangeWalk(
       toPosition(hashMin, this.#hashSpaceSize, 'hashMin'),
       toPosition(hashMax, this.#hashSpaceSize, 'hashMax'),
       (position) => this.#arcs.find(position),
       this.#hashSpaceSize,
-    )
-    return walk.segments.map(({ owner, from, to }) => ({ owner, hashMin: from, hashMax: to }))
+    ).segments
   }
 
   dataPlane(owner: VnodeRef): DataPlane {

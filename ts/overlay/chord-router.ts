@@ -41,7 +41,7 @@ import { checkChordRouterOptions } from './router-options.js'
 import { Routing } from './routing.js'
 import { VersionAgreement } from './version-agreement.js'
 
-export type { ChordRouterOptions, OverlayStats } from './overlay-state.js'
+export type { ChordRouterOptions } from './overlay-state.js'
 
 /** What a Router factory is given: the overlay builds its router from these. */
 export interface RouterComponents {

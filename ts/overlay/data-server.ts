@@ -434,7 +434,8 @@ export class DataServer {
     let cursor = hashMin
     for (;;) {
       const walk = rangeWalk(cursor, hashMax, localArc, size)
-      for (const segment of walk.segments) pieces.push({ from: segment.from, to: segment.to, local: true })
+      for (const segment of walk.segments)
+        pieces.push({ from: segment.hashMin, to: segment.hashMax, local: true })
       if (walk.unknownFrom === undefined) return pieces
       const gapStart = walk.unknownFrom
       const remaining = clockwiseDistance(gapStart, hashMax, size)

@@ -174,9 +174,7 @@ export class Routing {
         (position) => this.knownArc(position, false),
         this.#state.hashSpaceSize,
       )
-      for (const segment of walk.segments) {
-        segments.push({ owner: segment.owner, hashMin: segment.from, hashMax: segment.to })
-      }
+      segments.push(...walk.segments)
       if (walk.unknownFrom === undefined) return segments
       if (++rounds > 4 * (segments.length + 16)) {
         throw new LookupFailedError(`could not route the range [${hashMin}, ${hashMax}]`)

@@ -18,7 +18,10 @@ export class TransitionGate {
   async shared<T>(work: () => Promise<T>, deadline?: Deadline): Promise<T> {
     let signal = typeof deadline === 'function' ? undefined : deadline
     // Checked again right before counting in: an `await` in between would let a hand-over slip in.
-    while (this.#exclusive > 0) await this.#wait((signal ??= deadline && signalOf(deadline)))
+    while (this.#exclusive > 0) {
+      if (deadline !== undefined) signal ??= signalOf(deadline)
+      await this.#wait(signal)
+    }
     signal?.throwIfAborted()
     this.#shared++
     try {

@@ -16,9 +16,12 @@ export interface VnodeRef {
   multiaddrs: string[]
 }
 
-/** A piece of a position range and the vnode that owns it; bounds inclusive, never wrapping. */
-export interface RangeSegment {
-  owner: VnodeRef
+/**
+ * A piece `[hashMin, hashMax]` of a position range (inclusive) and the vnode that owns it. Pieces
+ * a router hands out never wrap; a range walk's may, when the range itself wraps past zero.
+ */
+export interface RangeSegment<Owner = VnodeRef> {
+  owner: Owner
   hashMin: bigint
   hashMax: bigint
 }
