@@ -5,7 +5,6 @@ import test from 'ava'
 import { modelDigest } from '../ts/federation/model-validation.js'
 import { RecursiveModelIndex } from '../ts/learned/rmi.js'
 import { LeadNode } from '../ts/node/lead-node.js'
-import type { VnodeRef } from '../ts/node/router.js'
 import { createDlhtLibp2p } from '../ts/overlay/libp2p.js'
 import { UnauthorizedMessageError } from '../ts/protocol/errors.js'
 import {
@@ -22,7 +21,9 @@ import {
   RING_PROTOCOL,
   SuccessorLeft,
 } from '../ts/protocol/messages.js'
+import type { VnodeRef } from '../ts/shared/router.js'
 import { wordKeys } from './helpers/cluster.js'
+import { listenAddresses } from './helpers/ring.js'
 
 const SIZE = 2n ** 62n
 
@@ -40,7 +41,7 @@ function ringNode(bootstrapPeer: string | null): LeadNode {
 test('forged state-changing ring messages are refused with a logged reason; nothing moves, no model is adopted', async (t) => {
   const founder = ringNode(null)
   await founder.start()
-  const port = founder.getRoutingTableStats().multiaddrs[0].split('/')[4]
+  const port = listenAddresses(founder)[0].split('/')[4]
   const others = [ringNode(`localhost:${port}`), ringNode(`localhost:${port}`)]
   for (const other of others) await other.start()
   const nodes = [founder, ...others]
@@ -60,7 +61,7 @@ test('forged state-changing ring messages are refused with a logged reason; noth
   const target = founder.getRoutingTableStats().vnodes[0]
   const victim = others[0].getRoutingTableStats().vnodes[0]
   const asVnode = ({ arcStart: _, ...ref }: VnodeRef & { arcStart: bigint }): VnodeRef => ref
-  const peer = { peerId: founder.peerId, multiaddrs: founder.getRoutingTableStats().multiaddrs }
+  const peer = { peerId: founder.peerId, multiaddrs: listenAddresses(founder) }
   const send = <R>(protocol: string, codec: MessageCodec<R, unknown>, request: R) =>
     stranger.services.dlht.call(peer, protocol, codec, request as never, { hashSpaceSize: SIZE })
 

@@ -403,16 +403,16 @@ test('the range walk visits exactly the owners of a range, in ring order, wrappi
     t.is(walk.unknownFrom, undefined)
     const covered: bigint[] = []
     for (const segment of walk.segments) {
-      t.is(owner(segment.from), segment.owner.id)
-      t.is(owner(segment.to), segment.owner.id)
-      covered.push(clockwiseDistance(segment.from, segment.to, size) + 1n)
+      t.is(owner(segment.hashMin), segment.owner.id)
+      t.is(owner(segment.hashMax), segment.owner.id)
+      covered.push(clockwiseDistance(segment.hashMin, segment.hashMax, size) + 1n)
     }
     t.is(
       covered.reduce((a, b) => a + b, 0n),
       clockwiseDistance(low, high, size) + 1n,
     )
     for (let s = 1; s < walk.segments.length; s++) {
-      t.is(walk.segments[s].from, advance(walk.segments[s - 1].to, 1n, size))
+      t.is(walk.segments[s].hashMin, advance(walk.segments[s - 1].hashMax, 1n, size))
     }
   }
   const whole = rangeWalk(5n, 4n, (p) => ring.find(p), size)

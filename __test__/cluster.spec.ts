@@ -35,7 +35,7 @@ test.serial(
   '10k keys from random nodes: read back everywhere, ranges equal brute force, deletes seen',
   async (t) => {
     const keys = wordKeys(10_000)
-    const { nodes } = await cluster(t, 3, { trainOn: keys, replicationFactor: 1 })
+    const { nodes } = await cluster(t, 3, { trainOn: keys, config: { replicationFactor: 1 } })
     const random = seededRandom(5)
     const pick = () => nodes[Math.floor(random() * nodes.length)]
     for (let i = 0; i < keys.length; i += 500) {
@@ -85,7 +85,7 @@ test.serial(
   'grow 3 -> 8 and shrink 8 -> 3 while a reader checks that every key stays readable',
   async (t) => {
     const keys = wordKeys(2000)
-    const started = await cluster(t, 3, { trainOn: keys, replicationFactor: 1 })
+    const started = await cluster(t, 3, { trainOn: keys, config: { replicationFactor: 1 } })
     const [anchor] = started.nodes
     await anchor.call(
       'putMany',
@@ -145,7 +145,11 @@ test.serial(
   'a SIGKILLed node: callers get errors within the timeout, the rest of the ring re-stabilizes',
   async (t) => {
     const keys = wordKeys(1500)
-    const started = await cluster(t, 4, { trainOn: keys, callTimeout: 2000, replicationFactor: 1 })
+    const started = await cluster(t, 4, {
+      trainOn: keys,
+      callTimeout: 2000,
+      config: { replicationFactor: 1 },
+    })
     const [anchor, , , victim] = started.nodes
     await anchor.call(
       'putMany',

@@ -32,7 +32,7 @@ for (const durability of ['process', 'power'] as const) {
     async (t) => {
       const dir = await mkdtemp(join(tmpdir(), 'dlht-crash-'))
       t.teardown(() => rm(dir, { recursive: true, force: true }))
-      const options = { replicationFactor: 1, dataDir: dir, config: { durability } }
+      const options = { config: { replicationFactor: 1, dataDir: dir, durability } }
       const node = await startNode(null, { ...options, trainOn: wordKeys(1000) })
       t.teardown(() => node.kill())
       // Every key is written once, by one batch: what a key reads is its batch's value or nothing.
@@ -83,7 +83,7 @@ test.serial(
     const keys = wordKeys(3000)
     const cluster = await startCluster(t, 5, {
       trainOn: keys,
-      replicationFactor: 3,
+      config: { replicationFactor: 3 },
       repairIntervalMs: 1000,
       callTimeout: 1500,
     })
@@ -170,7 +170,7 @@ for (const replicationFactor of [1, 3]) {
       const keys = wordKeys(4000)
       const cluster = await startCluster(t, 5, {
         trainOn: keys.slice(0, 500),
-        replicationFactor,
+        config: { replicationFactor },
         repairIntervalMs: 1000,
         callTimeout: 3000,
       })

@@ -40,7 +40,7 @@ test('finds, adds and removes keys of every type as a Map does', (t) => {
     const id = table.find(key)
     t.is(id >= 0, model.has(identity(key)))
     if (id >= 0) {
-      t.is(id, model.get(identity(key)))
+      t.is(id, model.get(identity(key)) as number)
       if (random() < 0.5) {
         table.remove(id)
         model.delete(identity(key))

@@ -9,6 +9,7 @@ import {
   ModelRejectedError,
   modelDigest,
   RecursiveModelIndex,
+  type RejectionReason,
   validateProposal,
 } from '../ts/index.js'
 import { cities, englishWords, lognormalKeys, sorted, splitByRange } from './helpers/datasets.js'
@@ -89,7 +90,7 @@ test('a valid proposal passes; poisoned ones are refused with their reason', (t)
   const bytes = model.serialize()
   const policy = { options: model.options, currentVersion: 1 }
   t.deepEqual(validateProposal(proposal(bytes), policy).serialize(), bytes)
-  const refused = (candidate: Parameters<typeof validateProposal>[0], reason: string) => {
+  const refused = (candidate: Parameters<typeof validateProposal>[0], reason: RejectionReason) => {
     const err = t.throws(() => validateProposal(candidate, policy), { instanceOf: ModelRejectedError })
     t.is(err?.reason, reason, err?.message)
     t.is(err?.code, 'ERR_DLHT_MODEL_REJECTED')

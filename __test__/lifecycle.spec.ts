@@ -9,6 +9,7 @@ import { DlhtError } from '../ts/errors.js'
 import { LeadNode } from '../ts/node/lead-node.js'
 import { chordRouter } from '../ts/overlay/chord-router.js'
 import { startCluster, wordKeys } from './helpers/cluster.js'
+import { listenAddresses } from './helpers/ring.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const run = promisify(execFile)
@@ -84,8 +85,7 @@ async function stopTimed(stop: () => Promise<void>): Promise<number> {
 test('stopping every member of a ring at once ends within the bound', async (t) => {
   const nodes: LeadNode[] = []
   for (let i = 0; i < 4; i++) {
-    const bootstrapPeer =
-      i === 0 ? null : `127.0.0.1:${nodes[0].getRoutingTableStats().multiaddrs[0].split('/')[4]}`
+    const bootstrapPeer = i === 0 ? null : `127.0.0.1:${listenAddresses(nodes[0])[0].split('/')[4]}`
     const node = new LeadNode(
       { ip: '127.0.0.1', basePort: 0, bootstrapPeer, stabilizeInterval: 0.2, autoRetrain: false },
       { router: chordRouter({ callTimeout: CALL_TIMEOUT }) },

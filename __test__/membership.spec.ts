@@ -15,6 +15,7 @@ import { generateSwarmKey, MembershipRefusedError, parseSwarmKey } from '../ts/o
 import { PeerUnavailableError } from '../ts/protocol/errors.js'
 import { DATA_PROTOCOL, GetConfig, Put, RING_PROTOCOL, Scan } from '../ts/protocol/messages.js'
 import { startCluster } from './helpers/cluster.js'
+import { listenAddresses } from './helpers/ring.js'
 
 const SIZE = 2n ** 62n
 
@@ -23,7 +24,7 @@ function node(config: LeadConfigInit): LeadNode {
 }
 
 function portOf(member: LeadNode): number {
-  return Number(member.getRoutingTableStats().multiaddrs[0].split('/')[4])
+  return Number(listenAddresses(member)[0].split('/')[4])
 }
 
 /**
@@ -83,7 +84,7 @@ test('a swarm key is checked when the node is made: malformed keys, identities a
 
 test('a private ring of 3 processes: an outsider without the key or with another one cannot read, write or join; a member can', async (t) => {
   const swarmKey = generateSwarmKey()
-  const cluster = await startCluster(t, 3, { swarmKey, numVirtualNodes: 2 })
+  const cluster = await startCluster(t, 3, { config: { swarmKey }, numVirtualNodes: 2 })
   const [first] = cluster.nodes
   const entries = Array.from({ length: 300 }, (_, i) => [`key-${i}`, i] as [string, number])
   await first.call('putMany', entries)
@@ -140,7 +141,7 @@ test('allowedPeers: listed peers join, others are refused by the connection gate
   await t.throwsAsync(stranger.start(), { instanceOf: MembershipRefusedError })
   const outsider = await createDlhtLibp2p({ callTimeout: 5000 })
   t.teardown(() => outsider.stop())
-  const peer = { peerId: founder.peerId, multiaddrs: founder.getRoutingTableStats().multiaddrs }
+  const peer = { peerId: founder.peerId, multiaddrs: listenAddresses(founder) }
   for (const attempt of await tryEverything(outsider, peer)) t.is(attempt.status, 'rejected')
 
   const allowed = node({
@@ -164,7 +165,7 @@ test('peerKeyFile keeps the PeerId across restarts; the file is its owner’s on
   const again = node({ peerKeyFile })
   t.is(again.peerId, peerId)
   await again.start()
-  t.true(again.getRoutingTableStats().multiaddrs[0].endsWith(peerId))
+  t.true(listenAddresses(again)[0].endsWith(peerId))
   await again.stop()
   t.is(node({ privateKey: readFileSync(peerKeyFile) }).peerId, peerId)
 })

@@ -83,7 +83,7 @@ test.serial(
   async (t) => {
     const keys = wordKeys(600)
     // One copy of each entry: the keys add up to the keys put, and a dead peer's reads fail.
-    const cluster = await startCluster(t, 3, { trainOn: keys, replicationFactor: 1 })
+    const cluster = await startCluster(t, 3, { trainOn: keys, config: { replicationFactor: 1 } })
     const [first, , third] = cluster.nodes
     await first.call(
       'putMany',

@@ -4,7 +4,7 @@
 
 import { isDeepStrictEqual } from 'node:util'
 import { testProp } from '@fast-check/ava'
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import {
   InvalidArgumentError,
   InvalidKeyError,
@@ -27,7 +27,7 @@ import {
 } from './helpers/store-model.js'
 import { startTwoNodeRing, type TwoNodeRing } from './helpers/two-node-ring.js'
 
-type Assertions = Parameters<Parameters<typeof test>[1]>[0]
+type Assertions = ExecutionContext
 type Model = Map<string, { key: NodeKey; value: unknown }>
 
 const LIMITS = { maxKeyBytes: MAX_KEY_BYTES, maxValueBytes: MAX_VALUE_BYTES, autoRetrain: false }

@@ -3,10 +3,10 @@
 
 import test from 'ava'
 import { QuorumNotReachedError } from '../ts/node/errors.js'
-import type { VnodeRef } from '../ts/node/router.js'
 import type { HintInit } from '../ts/replication/hints.js'
 import { distinctPeers, ReplicaMap } from '../ts/replication/replica-set.js'
 import { Replicator } from '../ts/replication/replicator.js'
+import type { VnodeRef } from '../ts/shared/router.js'
 
 const vnode = (peerId: string, id: bigint): VnodeRef => ({ peerId, vnodeId: 0, id, multiaddrs: [] })
 

@@ -108,7 +108,7 @@ test.serial(
     const keys = wordKeys(3000)
     const cluster = await startCluster(t, 6, {
       trainOn: keys,
-      replicationFactor: 3,
+      config: { replicationFactor: 3 },
       repairIntervalMs: 1000,
       callTimeout: 2000,
     })
@@ -192,11 +192,16 @@ test.serial(
     const keys = wordKeys(2000)
     const dirs = await Promise.all([0, 1, 2, 3].map(() => mkdtemp(join(tmpdir(), 'dlht-replica-'))))
     t.teardown(() => Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true }))).then(() => {}))
-    const options = { replicationFactor: 3, repairIntervalMs: 1000, callTimeout: 2000 }
-    const nodes: ClusterNode[] = [await startNode(null, { ...options, trainOn: keys, dataDir: dirs[0] })]
+    const options = { repairIntervalMs: 1000, callTimeout: 2000 }
+    const config = { replicationFactor: 3 }
+    const nodes: ClusterNode[] = [
+      await startNode(null, { ...options, trainOn: keys, config: { ...config, dataDir: dirs[0] } }),
+    ]
     t.teardown(() => Promise.all(nodes.map((node) => node.kill())).then(() => {}))
     for (const dir of dirs.slice(1))
-      nodes.push(await startNode(`localhost:${nodes[0].port}`, { ...options, dataDir: dir }))
+      nodes.push(
+        await startNode(`localhost:${nodes[0].port}`, { ...options, config: { ...config, dataDir: dir } }),
+      )
     const [anchor, , , victim] = nodes
     await until(async () => successorListsComplete((await stats(nodes)).map((stat) => stat.routing)))
     const history = new History()
@@ -222,7 +227,10 @@ test.serial(
       }
     }
     const restartedAt = Date.now()
-    const restarted = await startNode(`localhost:${anchor.port}`, { ...options, dataDir: dirs[3] })
+    const restarted = await startNode(`localhost:${anchor.port}`, {
+      ...options,
+      config: { ...config, dataDir: dirs[3] },
+    })
     nodes.push(restarted)
     const ring = [...survivors, restarted]
     await until(() => replicasInStep(ring, restartedAt), 60_000)
@@ -247,8 +255,7 @@ test.serial(
     // readQuorum 3: every replica must answer. The map of replica sets is walked once, before the kill.
     const cluster = await startCluster(t, 4, {
       trainOn: keys,
-      replicationFactor: 3,
-      readQuorum: 3,
+      config: { replicationFactor: 3, readQuorum: 3 },
       repairIntervalMs: 120_000,
       callTimeout: 2000,
     })
@@ -285,7 +292,7 @@ test.serial(
     const keys = wordKeys(4000)
     const cluster = await startCluster(t, 5, {
       trainOn: keys.slice(0, 500),
-      replicationFactor: 3,
+      config: { replicationFactor: 3 },
       repairIntervalMs: 1000,
       callTimeout: 3000,
     })

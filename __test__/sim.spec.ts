@@ -2,9 +2,6 @@
 // within the targets (hops, range messages, load), balances skew better than hashing, repeats exactly.
 
 import test from 'ava'
-import { SpaceFillingCurve } from '../ts/learned/curve.js'
-import { encodeKeys } from '../ts/learned/keys.js'
-import { ReservoirSampler } from '../ts/learned/reservoir.js'
 import {
   measureChurn,
   measureLoad,
@@ -12,7 +9,7 @@ import {
   measureRangeQueries,
   measureWarmLookups,
   samplePositions,
-} from '../ts/sim/metrics.js'
+} from '../sim/metrics.js'
 import {
   consistentHashingScheme,
   type KeySet,
@@ -20,8 +17,11 @@ import {
   linearScheme,
   type PlacementScheme,
   rebalancedVnodeIds,
-} from '../ts/sim/placement.js'
-import { SimRing } from '../ts/sim/ring.js'
+} from '../sim/placement.js'
+import { SimRing } from '../sim/ring.js'
+import { SpaceFillingCurve } from '../ts/learned/curve.js'
+import { encodeKeys } from '../ts/learned/keys.js'
+import { ReservoirSampler } from '../ts/learned/reservoir.js'
 import {
   burstyTimestamps,
   cities,

@@ -110,7 +110,7 @@ const cluster = await Cluster.start(3, {
   trainOn: sample,
   stabilizeInterval: 1,
   callTimeout: 5000,
-  replicationFactor: 1,
+  config: { replicationFactor: 1 },
 })
 const client = clusterClient(cluster)
 try {

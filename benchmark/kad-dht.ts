@@ -146,7 +146,7 @@ async function startDlht(): Promise<System & { keys: number[] }> {
     trainOn: sample,
     stabilizeInterval: 1,
     callTimeout: 5000,
-    replicationFactor: 1,
+    config: { replicationFactor: 1 },
   })
   const client = clusterClient(cluster)
   const stop = async () => {

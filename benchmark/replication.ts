@@ -45,7 +45,7 @@ async function ring(processes: number, replicationFactor: number) {
     trainOn: sample,
     stabilizeInterval: 1,
     callTimeout: 5000,
-    replicationFactor,
+    config: { replicationFactor },
   })
   const client = clusterClient(cluster)
   await client.start()
@@ -127,7 +127,7 @@ async function restore() {
     trainOn: keys.filter((_, i) => i % 10 === 0),
     stabilizeInterval: 0.5,
     callTimeout: 5000,
-    replicationFactor: 3,
+    config: { replicationFactor: 3 },
     repairIntervalMs: 1000,
   })
   try {

@@ -26,7 +26,7 @@ const cluster = await Cluster.start(NODES, {
   stabilizeInterval: 1,
   callTimeout: 5000,
   rebalance: true,
-  replicationFactor: 1,
+  config: { replicationFactor: 1 },
 })
 const client = clusterClient(cluster)
 

@@ -13,9 +13,6 @@ import {
   zipfKeys,
 } from '../__test__/helpers/datasets.js'
 import { orderKeys, urlKeys, userKeys } from '../__test__/helpers/key-shapes.js'
-import { SpaceFillingCurve } from '../ts/learned/curve.js'
-import { ReservoirSampler } from '../ts/learned/reservoir.js'
-import { RecursiveModelIndex } from '../ts/learned/rmi.js'
 import {
   type LoadSummary,
   measureChurn,
@@ -26,7 +23,7 @@ import {
   PositionRuns,
   perKeyLookups,
   samplePositions,
-} from '../ts/sim/metrics.js'
+} from '../sim/metrics.js'
 import {
   consistentHashingScheme,
   type KeySet,
@@ -35,8 +32,11 @@ import {
   type PlacementScheme,
   rebalancedVnodeIds,
   type VnodePlacement,
-} from '../ts/sim/placement.js'
-import { SimRing } from '../ts/sim/ring.js'
+} from '../sim/placement.js'
+import { SimRing } from '../sim/ring.js'
+import { SpaceFillingCurve } from '../ts/learned/curve.js'
+import { ReservoirSampler } from '../ts/learned/reservoir.js'
+import { RecursiveModelIndex } from '../ts/learned/rmi.js'
 import { writeResults } from './measure.js'
 
 const SIZE = 2n ** 62n

@@ -12,6 +12,18 @@ export class DlhtError extends Error {
   }
 }
 
+/**
+ * A DlhtError whose class fixes its code: a subclass names it in `static code` and is built from a
+ * message alone (`errorFromWire` rebuilds a remote one by that code).
+ */
+export class CodedError extends DlhtError {
+  static readonly code: string = 'ERR_DLHT'
+
+  constructor(message: string, options?: ErrorOptions) {
+    super((new.target as typeof CodedError).code, message, options)
+  }
+}
+
 /** An argument has the wrong type, is out of range, or is otherwise unusable. */
 export class InvalidArgumentError extends DlhtError {
   constructor(message: string, code = 'ERR_DLHT_INVALID_ARGUMENT', options?: ErrorOptions) {

@@ -2,6 +2,7 @@
 
 export { type ClientRangeEntry, DlhtClient, type DlhtClientOptions } from './client/dlht-client.js'
 export {
+  CodedError,
   CorruptModelError,
   DlhtError,
   InvalidArgumentError,
@@ -67,18 +68,10 @@ export {
   LeadNodeService,
   type LeadNodeServiceComponents,
 } from './node/libp2p-service.js'
+export { LocalRouter, type LocalRouterInit } from './node/local-router.js'
 export type { LogLevel, LogRecord } from './node/node-log.js'
 export { RangeEntry } from './node/range-entry.js'
 export type { RangeIterationOptions } from './node/range-iterator.js'
-export {
-  LocalRouter,
-  type LocalRouterInit,
-  type RangeSegment,
-  type RouteOptions,
-  type Router,
-  type RoutingTableStats,
-  type VnodeRef,
-} from './node/router.js'
 // overlay
 export {
   ChordRouter,
@@ -118,6 +111,13 @@ export {
   VnodeUnavailableError,
 } from './protocol/errors.js'
 export { DlhtService, type DlhtServiceInit, dlhtService, NodeNotReadyError } from './protocol/service.js'
+export type {
+  RangeSegment,
+  RouteOptions,
+  Router,
+  RoutingTableStats,
+  VnodeRef,
+} from './shared/router.js'
 export {
   AdaptiveTrainingManager,
   type AdaptiveTrainingManagerOptions,

@@ -28,13 +28,4 @@ export const KEY_ENCODING_VERSION = binding.KEY_ENCODING_VERSION
 export type NativeCurve = Binding.NativeCurve
 export type NativeReservoir = Binding.NativeReservoir
 export type NativeRmi = Binding.NativeRmi
-export type {
-  LeafStats,
-  ModelParts,
-  PositionRange,
-  PositionWithError,
-  RmiOptions,
-  RmiParts,
-  RootParts,
-  TrainingStats,
-} from '../native/index.js'
+export type { ModelParts, RmiParts, RootParts } from '../native/index.js'

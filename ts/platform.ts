@@ -1,7 +1,7 @@
 // What dlht needs of the machine it is imported on: a recent enough Node.js, and a prebuilt addon
 // for the platform (or one built from source). Both failures become typed errors that say what to do.
 
-import { DlhtError } from './errors.js'
+import { CodedError, DlhtError } from './errors.js'
 
 /** The oldest Node.js dlht runs on: libp2p 3 needs `Promise.withResolvers` and other Node 22 APIs. */
 export const MIN_NODE_VERSION = '22.13.0'
@@ -17,10 +17,8 @@ export class UnsupportedNodeError extends DlhtError {
 }
 
 /** The native addon could not be loaded: no prebuilt binary for this platform, or a broken install. */
-export class NativeBindingError extends DlhtError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('ERR_DLHT_NATIVE_BINDING', message, options)
-  }
+export class NativeBindingError extends CodedError {
+  static override readonly code = 'ERR_DLHT_NATIVE_BINDING'
 }
 
 function versionParts(version: string): number[] {

@@ -10,6 +10,7 @@ import { chordRouter } from '../../ts/overlay/chord-router.js'
 import { PeerUnavailableError } from '../../ts/protocol/errors.js'
 import { DATA_PROTOCOL } from '../../ts/protocol/messages.js'
 import { DlhtService } from '../../ts/protocol/service.js'
+import { listenAddresses } from './ring.js'
 
 /** What the harness sends as its first IPC message. */
 export interface ClusterNodeOptions {
@@ -24,18 +25,10 @@ export interface ClusterNodeOptions {
   newKeysTriggerCount?: number
   /** Move vnodes after a rollout this node coordinates (`chordRouter({ rebalance })`). */
   rebalance?: boolean
-  /** More LeadConfig fields. */
+  /** More LeadConfig fields (swarm key, replication and quorums, an LMDB data directory, limits). */
   config?: LeadConfigInit
-  /** The ring's swarm key (a private network). */
-  swarmKey?: string
-  /** Copies of each entry and the write quorum (LeadConfig defaults when absent). */
-  replicationFactor?: number
-  writeQuorum?: number
-  readQuorum?: number
   /** Milliseconds between repair rounds (`chordRouter({ repairIntervalMs })`). */
   repairIntervalMs?: number
-  /** An LMDB data directory (entries survive a restart of the process on it). */
-  dataDir?: string
 }
 
 /** A request from the harness: an operation with its arguments. */
@@ -60,11 +53,6 @@ const config: LeadConfigInit = {
   modelUpdateThreshold: 100,
   training: { newKeysTriggerCount: options.newKeysTriggerCount ?? 1000 },
   ...options.config,
-  swarmKey: options.swarmKey ?? null,
-  replicationFactor: options.replicationFactor,
-  writeQuorum: options.writeQuorum,
-  readQuorum: options.readQuorum,
-  dataDir: options.dataDir,
 }
 const node = new LeadNode(config, {
   router: chordRouter({
@@ -134,4 +122,4 @@ process.on('message', async (request: ClusterRequest) => {
 
 await node.start()
 if (options.trainOn !== undefined) await node.retrainModel({ sampleKeys: options.trainOn, force: true })
-process.send?.({ ready: true, multiaddrs: node.getRoutingTableStats().multiaddrs, peerId: node.peerId })
+process.send?.({ ready: true, multiaddrs: listenAddresses(node), peerId: node.peerId })

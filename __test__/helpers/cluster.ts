@@ -98,18 +98,13 @@ export interface ClusterOptions {
   autoRetrain?: boolean
   newKeysTriggerCount?: number
   rebalance?: boolean
-  /** More LeadConfig fields of every node (e.g. size limits). */
+  /**
+   * More LeadConfig fields of every node: size limits, `swarmKey`, `replicationFactor` and the
+   * quorums, `dataDir` (startNode only: each node needs its own).
+   */
   config?: LeadConfigInit
-  /** The ring's swarm key (a private network). */
-  swarmKey?: string
-  /** Copies of each entry (LeadConfig's default, 3, when absent) and the write quorum. */
-  replicationFactor?: number
-  writeQuorum?: number
-  readQuorum?: number
   /** Milliseconds between repair rounds. */
   repairIntervalMs?: number
-  /** An LMDB data directory for the node (startNode only: each node needs its own). */
-  dataDir?: string
 }
 
 /** Starts one node process; `bootstrapPeer` null starts a new ring. */
@@ -127,12 +122,7 @@ export async function startNode(
     newKeysTriggerCount: options.newKeysTriggerCount,
     rebalance: options.rebalance,
     config: options.config,
-    swarmKey: options.swarmKey,
-    replicationFactor: options.replicationFactor,
-    writeQuorum: options.writeQuorum,
-    readQuorum: options.readQuorum,
     repairIntervalMs: options.repairIntervalMs,
-    dataDir: options.dataDir,
   }
   const child = fork(SCRIPT, [], {
     execPath: NODE,
@@ -249,7 +239,7 @@ export function clusterClient(cluster: Cluster): LeadNode {
     numVirtualNodes: 1,
     stabilizeInterval: 1,
     autoRetrain: false,
-    replicationFactor: cluster.options.replicationFactor,
-    writeQuorum: cluster.options.writeQuorum,
+    replicationFactor: cluster.options.config?.replicationFactor,
+    writeQuorum: cluster.options.config?.writeQuorum,
   })
 }

@@ -39,3 +39,8 @@ export function successorListsComplete(views: readonly RingView[]): boolean {
       vnode.successors.length >= Math.min(8, vnodes.length - 1),
   )
 }
+
+/** Where a started networked node listens (each address ends in /p2p/<peer id>). */
+export function listenAddresses(node: { getRoutingTableStats(): Record<string, unknown> }): string[] {
+  return node.getRoutingTableStats().multiaddrs as string[]
+}

@@ -1,6 +1,7 @@
 // Who owns which arc: a sorted view of arcs `(start, owner.id]` answering "whose arc holds p?".
 // Serves as a full ring view (built from every vnode) and as a routing cache of learned arcs.
 
+import { partitionPoint } from '../shared/partition-point.js'
 import type { NodeRef } from './lookup.js'
 import { inHalfOpenArc } from './ring.js'
 
@@ -61,14 +62,8 @@ export class ArcMap<R extends NodeRef> {
   }
 
   #firstEndingAtOrAfter(position: bigint): number {
-    let low = 0
-    let high = this.#arcs.length
-    while (low < high) {
-      const middle = (low + high) >>> 1
-      if (this.#arcs[middle].owner.id < position) low = middle + 1
-      else high = middle
-    }
-    return low
+    const arcs = this.#arcs
+    return partitionPoint(arcs.length, (i) => arcs[i].owner.id < position)
   }
 }
 

@@ -2,6 +2,7 @@
 // few vnode moves after a rollout. Pure and transport-free, driven by a profile of where keys lie.
 
 import { InvalidArgumentError } from '../errors.js'
+import { partitionPoint } from '../shared/partition-point.js'
 import { advance, checkHashSpaceSize, checkPosition, clockwiseDistance, inOpenArc } from './ring.js'
 
 /** A vnode on the ring: it owns the arc `(predecessor's id, id]` for its peer. */
@@ -102,14 +103,7 @@ export class LoadProfile {
 
 /** Number of entries `<= position` in an ascending array. */
 function countAtMost(sorted: ArrayLike<bigint>, position: bigint): number {
-  let lo = 0
-  let hi = sorted.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (sorted[mid] <= position) lo = mid + 1
-    else hi = mid
-  }
-  return lo
+  return partitionPoint(sorted.length, (i) => sorted[i] <= position)
 }
 
 /** The vnodes sorted by id, each with the arc it owns: `(previous id, id]`. */

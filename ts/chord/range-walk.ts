@@ -1,16 +1,10 @@
 // The range walk: split a position range (possibly wrapping past zero) into per-owner segments.
 // Used with a full ring view by the simulator and with learned arcs by the live range query.
 
+import type { RangeSegment } from '../shared/router.js'
 import type { OwnedArc } from './arcs.js'
 import type { NodeRef } from './lookup.js'
 import { advance, clockwiseDistance } from './ring.js'
-
-/** The part `[from, to]` (inclusive; wraps when from > to) of a range that `owner` holds. */
-export interface RangeSegment<R extends NodeRef> {
-  readonly owner: R
-  readonly from: bigint
-  readonly to: bigint
-}
 
 /** Segments in ring order from `low`, and where the walk stopped when an arc was unknown. */
 export interface RangeWalk<R extends NodeRef> {
@@ -36,10 +30,10 @@ export function rangeWalk<R extends NodeRef>(
     if (arc === undefined) return { segments, unknownFrom: cursor }
     const remaining = clockwiseDistance(cursor, high, hashSpaceSize)
     if (remaining <= clockwiseDistance(cursor, arc.owner.id, hashSpaceSize)) {
-      segments.push({ owner: arc.owner, from: cursor, to: high })
+      segments.push({ owner: arc.owner, hashMin: cursor, hashMax: high })
       return { segments }
     }
-    segments.push({ owner: arc.owner, from: cursor, to: arc.owner.id })
+    segments.push({ owner: arc.owner, hashMin: cursor, hashMax: arc.owner.id })
     cursor = advance(arc.owner.id, 1n, hashSpaceSize)
   }
 }

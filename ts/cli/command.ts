@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { DlhtError } from '../errors.js'
+import { CodedError } from '../errors.js'
 
 /** Exit codes of the `dlht` command. */
 export const ExitCode = {
@@ -18,10 +18,8 @@ export const ExitCode = {
 } as const
 
 /** The command line is wrong (unknown option, missing argument, bad number or JSON). */
-export class UsageError extends DlhtError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('ERR_DLHT_USAGE', message, options)
-  }
+export class UsageError extends CodedError {
+  static override readonly code = 'ERR_DLHT_USAGE'
 }
 
 /** One subcommand of `dlht`. */

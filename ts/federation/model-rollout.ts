@@ -10,13 +10,12 @@
 
 import { performance } from 'node:perf_hooks'
 import { sleep } from '../abortable-sleep.js'
-import { DlhtError } from '../errors.js'
+import { CodedError } from '../errors.js'
 import { RecursiveModelIndex } from '../learned/rmi.js'
 import type { ScannedRecord } from '../node/data-plane.js'
 import type { NodeKey } from '../node/keys.js'
 import type { LearnedHash, LearnedHashDict } from '../node/learned-hash.js'
 import type { LocalStore } from '../node/local-store.js'
-import type { ClusterRetrainOutcome } from '../node/router.js'
 import { PeerUnavailableError } from '../protocol/errors.js'
 import { KeySample, type KeySampleAnswer } from '../protocol/key-sample.js'
 import {
@@ -35,6 +34,7 @@ import {
   type RolloutStatusAnswer,
   type RolloutStatusRequest,
 } from '../protocol/messages.js'
+import type { ClusterRetrainOutcome } from '../shared/router.js'
 import { KEY_SAMPLE_LIMIT, learnRoundKeyCode, sampleByteKeys, trainContribution } from './key-code-round.js'
 import {
   ModelRejectedError,
@@ -55,10 +55,8 @@ const MIGRATION_BATCH = 2000
 const UNREACHABLE_POLLS = 5
 
 /** A round could not run: another is being prepared, or the previous one is still migrating. */
-export class RolloutBusyError extends DlhtError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('ERR_DLHT_ROLLOUT_BUSY', message, options)
-  }
+export class RolloutBusyError extends CodedError {
+  static override readonly code = 'ERR_DLHT_ROLLOUT_BUSY'
 }
 
 export type RolloutState = 'idle' | 'prepared' | 'migrating' | 'rebalancing'
@@ -193,6 +191,11 @@ export class ModelRollout {
   /** Whether `peerId` may still hold entries for their previous owner. */
   isMigrating(peerId: string): boolean {
     return this.#migrating.has(peerId)
+  }
+
+  /** Whether a model is prepared here, waiting for its commit or abort. */
+  get prepared(): boolean {
+    return this.#prepared !== null
   }
 
   get state(): RolloutState {

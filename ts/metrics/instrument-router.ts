@@ -2,7 +2,7 @@
 // store) or remote: the router's own `dataPlane` is replaced, nothing else of it changes.
 
 import type { DataPlane } from '../node/data-plane.js'
-import type { Router, VnodeRef } from '../node/router.js'
+import type { Router, VnodeRef } from '../shared/router.js'
 import type { CallSeries } from './data-plane-calls.js'
 import type { NodeMetrics } from './node-metrics.js'
 

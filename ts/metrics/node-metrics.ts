@@ -4,7 +4,7 @@
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { RolloutState } from '../federation/model-rollout.js'
 import type { NodeStats } from '../node/lead-node.js'
-import type { RoutingTableStats } from '../node/router.js'
+import type { RoutingTableStats } from '../shared/router.js'
 import { DataPlaneCalls } from './data-plane-calls.js'
 
 /** What the metrics read at each scrape (a LeadNode), and whose 'error' events they count. */

@@ -1,5 +1,5 @@
-// LeadConfig: the seed's LEADConfig in camelCase, with its defaults, plus what a Node embedding
-// needs (data directory, size limits, point keys). Validated once, naming the offending field.
+// LeadConfig: a node's ring, model and training settings with their defaults, and what a Node
+// embedding needs (data directory, size limits, point keys). Validated once, naming the offending field.
 
 import { isIP } from 'node:net'
 import type { CurveKind } from '../learned/curve.js'
@@ -63,7 +63,7 @@ export interface LeadConfig {
   autoRetrain: boolean
   /**
    * Join the network: listen on `ip:basePort` over libp2p and form a Chord ring with `bootstrapPeer`.
-   * false keeps the node in-process (a single-node ring, no socket). Default true, as in the seed.
+   * false keeps the node in-process (a single-node ring, no socket). Default true.
    */
   network: boolean
   /** Port of an HTTP endpoint serving Prometheus metrics at /metrics on `ip` (0 picks one); null: none. Default null. */

@@ -1,7 +1,7 @@
 // Typed errors of the node layer, each a DlhtError with a stable ERR_DLHT_* code,
 // so applications can tell a misuse (not started, bad config) from a bad value.
 
-import { DlhtError, InvalidArgumentError } from '../errors.js'
+import { CodedError, DlhtError, InvalidArgumentError } from '../errors.js'
 
 /** An operation was called before `start()` resolved or after `stop()`. */
 export class NotStartedError extends DlhtError {
@@ -33,24 +33,18 @@ export class ValueTooLargeError extends DlhtError {
 }
 
 /** Stored or received value bytes that do not decode (`ERR_DLHT_CORRUPT_VALUE`). */
-export class CorruptValueError extends DlhtError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('ERR_DLHT_CORRUPT_VALUE', message, options)
-  }
+export class CorruptValueError extends CodedError {
+  static override readonly code = 'ERR_DLHT_CORRUPT_VALUE'
 }
 
 /** A value cannot be serialized (a function, a symbol, a class instance with native state, undefined, ...). */
-export class ValueNotSerializableError extends DlhtError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('ERR_DLHT_VALUE_NOT_SERIALIZABLE', message, options)
-  }
+export class ValueNotSerializableError extends CodedError {
+  static override readonly code = 'ERR_DLHT_VALUE_NOT_SERIALIZABLE'
 }
 
 /** A data directory was written by a node with an incompatible configuration or format. */
-export class StorageMismatchError extends DlhtError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('ERR_DLHT_STORAGE_MISMATCH', message, options)
-  }
+export class StorageMismatchError extends CodedError {
+  static override readonly code = 'ERR_DLHT_STORAGE_MISMATCH'
 }
 
 /**
@@ -68,15 +62,11 @@ export class StartFailedError extends DlhtError {
 }
 
 /** Fewer than `writeQuorum` replicas stored a write or delete; it may be on some of them (retry it). */
-export class QuorumNotReachedError extends DlhtError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('ERR_DLHT_QUORUM_NOT_REACHED', message, options)
-  }
+export class QuorumNotReachedError extends CodedError {
+  static override readonly code = 'ERR_DLHT_QUORUM_NOT_REACHED'
 }
 
 /** Too few replicas of a key answered a read: its value is unknown, not absent. */
-export class ReplicasUnavailableError extends DlhtError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('ERR_DLHT_REPLICAS_UNAVAILABLE', message, options)
-  }
+export class ReplicasUnavailableError extends CodedError {
+  static override readonly code = 'ERR_DLHT_REPLICAS_UNAVAILABLE'
 }

@@ -139,11 +139,6 @@ export function compareAnyKeys(a: NodeKey, b: NodeKey): number {
   return tagA === tagB ? compareKeys(a, b) : tagA - tagB
 }
 
-/** Whether two keys are the same key (5 and 5n are different keys; 0 and -0 are the same). */
-export function sameKey(a: NodeKey, b: NodeKey): boolean {
-  return tagOf(a) === tagOf(b) && compareKeys(a, b) === 0
-}
-
 /** A copy of a key that the caller can no longer change. */
 export function ownKey(key: NodeKey): NodeKey {
   if (key instanceof Uint8Array) return Uint8Array.from(key)

@@ -1,9 +1,10 @@
-// LeadNode: the node an application embeds (the seed's LEADNode). It turns keys into ring positions
+// LeadNode: the node an application embeds. It turns keys into ring positions
 // with its learned hash, asks its Router who owns them, and runs the owners' data planes.
 
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { TypedEventEmitter } from 'main-event'
+import { unwrappedRanges } from '../chord/index.js'
 import { DlhtError, InvalidArgumentError } from '../errors.js'
 import type { RolloutStats } from '../federation/model-rollout.js'
 import { KEY_ENCODING_VERSION } from '../learned/keys.js'
@@ -15,6 +16,7 @@ import { NodeMetrics } from '../metrics/node-metrics.js'
 import { chordRouter, type RouterComponents } from '../overlay/chord-router.js'
 import { raceSignal } from '../protocol/service.js'
 import type { ReplicationStats } from '../replication/replication.js'
+import type { RangeSegment, Router, RoutingTableStats, VnodeRef } from '../shared/router.js'
 import { ENTRY_FORMAT_VERSION, LmdbValueStore } from '../storage/lmdb-store.js'
 import { MemoryValueStore } from '../storage/memory-store.js'
 import { originOf } from '../storage/stamp.js'
@@ -30,18 +32,12 @@ import { NotStartedError, StorageMismatchError } from './errors.js'
 import type { LeadNodeEvents } from './events.js'
 import type { NodeKey } from './keys.js'
 import { LearnedHash } from './learned-hash.js'
+import { LocalRouter } from './local-router.js'
 import { ABSENT, LocalStore } from './local-store.js'
 import { trainOwnModel } from './local-training.js'
 import { type LogLevel, nodeLog } from './node-log.js'
 import { RangeEntry } from './range-entry.js'
 import { checkLimit, iterateArcs, type RangeIterationOptions } from './range-iterator.js'
-import {
-  LocalRouter,
-  type RangeSegment,
-  type Router,
-  type RoutingTableStats,
-  type VnodeRef,
-} from './router.js'
 import { deserializeValue } from './value-codec.js'
 import { toPosition } from './vnodes.js'
 import { prepareWrite, prepareWrites, type WriteLimits } from './write-batch.js'
@@ -170,16 +166,6 @@ function pickPositions(positions: BigUint64Array, indices: number[]): ArrayLike<
   return indices.length === positions.length ? positions : indices.map((i) => positions[i])
 }
 
-/** Two arcs [hashMin, hashMax] of a wrapping range, in ring order from hashMin. */
-function unwrap(hashMin: bigint, hashMax: bigint, hashSpaceSize: bigint): Array<[bigint, bigint]> {
-  return hashMin <= hashMax
-    ? [[hashMin, hashMax]]
-    : [
-        [hashMin, hashSpaceSize - 1n],
-        [0n, hashMax],
-      ]
-}
-
 /** Merges sorted, possibly overlapping or touching arcs. */
 function mergeArcs(arcs: Array<{ hashMin: bigint; hashMax: bigint }>): Array<[bigint, bigint]> {
   const merged: Array<[bigint, bigint]> = []
@@ -278,7 +264,7 @@ export class LeadNode extends TypedEventEmitter<LeadNodeEvents> {
     this.#store.origin = originOf(this.#router.peerId)
   }
 
-  /** The manager that decides when to retrain; replaceable, as in the seed (`node.trainingManager = ...`). */
+  /** The manager that decides when to retrain; replaceable (`node.trainingManager = ...`). */
   get trainingManager(): AdaptiveTrainingManager {
     return this.#trainingManager
   }
@@ -640,7 +626,11 @@ export class LeadNode extends TypedEventEmitter<LeadNodeEvents> {
   ): Promise<Array<RangeEntry<V>>> {
     this.#assertStarted()
     const size = this.config.hashSpaceSize
-    const arcs = unwrap(toPosition(hashMin, size, 'hashMin'), toPosition(hashMax, size, 'hashMax'), size)
+    const arcs = unwrappedRanges(
+      toPosition(hashMin, size, 'hashMin'),
+      toPosition(hashMax, size, 'hashMax'),
+      size,
+    )
     return this.#query<V>(arcs, {}, options.signal)
   }
 
@@ -741,7 +731,11 @@ export class LeadNode extends TypedEventEmitter<LeadNodeEvents> {
   ): AsyncGenerator<RangeEntry<V>, void, undefined> {
     this.#assertStarted()
     const size = this.config.hashSpaceSize
-    const arcs = unwrap(toPosition(hashMin, size, 'hashMin'), toPosition(hashMax, size, 'hashMax'), size)
+    const arcs = unwrappedRanges(
+      toPosition(hashMin, size, 'hashMin'),
+      toPosition(hashMax, size, 'hashMax'),
+      size,
+    )
     return this.#iterate<V>(arcs, {}, options)
   }
 
@@ -953,7 +947,7 @@ export class LeadNode extends TypedEventEmitter<LeadNodeEvents> {
     let keys = 0
     let bytes = 0
     const from = arcStart + 1n === size ? 0n : arcStart + 1n
-    for (const [hashMin, hashMax] of unwrap(from, id, size)) {
+    for (const [hashMin, hashMax] of unwrappedRanges(from, id, size)) {
       const measured = this.#store.measure(hashMin, hashMax)
       keys += measured.keys
       bytes += measured.bytes

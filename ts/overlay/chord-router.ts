@@ -14,6 +14,10 @@ import { NotStartedError } from '../node/errors.js'
 import type { NodeKey } from '../node/keys.js'
 import type { LearnedHash } from '../node/learned-hash.js'
 import type { LocalStore } from '../node/local-store.js'
+import { UnknownMessageError } from '../protocol/errors.js'
+import { DATA_CODECS, DATA_PROTOCOL, GetConfig, RING_CODECS, RING_PROTOCOL } from '../protocol/messages.js'
+import { distinctPeers } from '../replication/replica-set.js'
+import { Replication } from '../replication/replication.js'
 import type {
   ClusterRetrainOutcome,
   RangeSegment,
@@ -21,11 +25,7 @@ import type {
   Router,
   RoutingTableStats,
   VnodeRef,
-} from '../node/router.js'
-import { UnknownMessageError } from '../protocol/errors.js'
-import { DATA_CODECS, DATA_PROTOCOL, GetConfig, RING_CODECS, RING_PROTOCOL } from '../protocol/messages.js'
-import { distinctPeers } from '../replication/replica-set.js'
-import { Replication } from '../replication/replication.js'
+} from '../shared/router.js'
 import { DataServer } from './data-server.js'
 import { configuredPrivateKey } from './identity.js'
 import { createDlhtLibp2p, type DlhtLibp2p } from './libp2p.js'
@@ -41,7 +41,7 @@ import { checkChordRouterOptions } from './router-options.js'
 import { Routing } from './routing.js'
 import { VersionAgreement } from './version-agreement.js'
 
-export type { ChordRouterOptions, OverlayStats } from './overlay-state.js'
+export type { ChordRouterOptions } from './overlay-state.js'
 
 /** What a Router factory is given: the overlay builds its router from these. */
 export interface RouterComponents {

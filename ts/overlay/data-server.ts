@@ -5,7 +5,6 @@ import { clockwiseDistance, LookupFailedError, type OwnedArc, rangeWalk } from '
 import { DlhtError } from '../errors.js'
 import type { ScanFilter, ScannedRecord } from '../node/data-plane.js'
 import { compareAnyKeys, type NodeKey } from '../node/keys.js'
-import type { VnodeRef } from '../node/router.js'
 import { pageOf, recordBytes, recordsAfter, valuesWithin } from '../protocol/answer-pages.js'
 import { PeerUnavailableError, UnknownMessageError, UnknownModelVersionError } from '../protocol/errors.js'
 import {
@@ -30,6 +29,9 @@ import {
   type ScanRequest,
 } from '../protocol/messages.js'
 import { Replication } from '../replication/replication.js'
+import type { VnodeRef } from '../shared/router.js'
+import { type Deadline, signalOf } from './deadline.js'
+import { LocalDataPlane } from './local-data-plane.js'
 import type { OverlayState, PeerAddressRef } from './overlay-state.js'
 import { RemoteDataPlane } from './remote-data-plane.js'
 import type { Routing } from './routing.js'
@@ -52,12 +54,18 @@ export class DataServer {
   readonly #versions: VersionAgreement
   readonly #replication: Replication
   readonly #planes = new Map<string, RemoteDataPlane>()
+  /**
+   * This peer's plane. Its operations were routed here before an `await`, and a hand-over may have
+   * moved the arc since: they check ownership under the gate, and forward what moved.
+   */
+  readonly local: LocalDataPlane
 
   constructor(state: OverlayState, routing: Routing, versions: VersionAgreement, replication: Replication) {
     this.#state = state
     this.#routing = routing
     this.#versions = versions
     this.#replication = replication
+    this.local = new LocalDataPlane(state, this, versions)
   }
 
   /** Forgets the planes of peers (the overlay stopped). */
@@ -65,23 +73,20 @@ export class DataServer {
     this.#planes.clear()
   }
 
-  /**
-   * The data plane of `owner`'s peer. For this peer too, requests go through the serving path
-   * (`serve`), not straight to the store: they were routed before an `await`, and a hand-over
-   * may have moved the arc since; the serving path checks ownership again and forwards.
-   */
+  /** The data plane of `owner`'s peer: this peer's own, or a remote one that sends messages. */
+  planeFor(owner: PeerAddressRef): LocalDataPlane | RemoteDataPlane {
+    return owner.peerId === this.#state.peerId ? this.local : this.planeOf(owner)
+  }
+
+  /** The data plane of another peer, requests batched into messages. */
   planeOf(owner: PeerAddressRef): RemoteDataPlane {
     let plane = this.#planes.get(owner.peerId)
     if (plane === undefined) {
       const state = this.#state
       const peer = { peerId: owner.peerId, multiaddrs: owner.multiaddrs }
-      const local = owner.peerId === state.peerId
       plane = new RemoteDataPlane({
         peerId: owner.peerId,
-        call: local
-          ? async (codec, request) =>
-              (await this.serve(codec.type, request, AbortSignal.timeout(state.options.callTimeout))) as never
-          : (codec, request) => this.#call(peer, codec, request),
+        call: (codec, request) => this.#call(peer, codec, request),
         positionOf: (key) => state.learnedHash.predict(key),
         modelVersion: () => state.learnedHash.version,
         maxForwards: state.options.maxForwards,
@@ -185,12 +190,12 @@ export class DataServer {
   async #byOwner<T extends { position: bigint }>(
     items: readonly T[],
     indexes: readonly number[],
-    signal: AbortSignal,
+    signal: Deadline,
   ): Promise<Map<RemoteDataPlane, number[]>> {
     const state = this.#state
     const owners = await this.#routing.findSuccessorMany(
       BigUint64Array.from(indexes, (i) => items[i].position),
-      { signal },
+      { signal: signalOf(signal) },
     )
     const groups = new Map<RemoteDataPlane, number[]>()
     for (let j = 0; j < indexes.length; j++) {
@@ -213,8 +218,17 @@ export class DataServer {
    * Stores the records this peer owns and forwards the others. A migration (`migrating`) keeps
    * keys written here since the rollout began and forwards as a migration too.
    */
-  async #servePut(request: PutRequest, signal: AbortSignal, migrating = false): Promise<DataAnswer> {
-    const { records, ttl } = request
+  #servePut({ records, ttl }: PutRequest, signal: AbortSignal, migrating = false): Promise<DataAnswer> {
+    return this.putPlaced(records, ttl, signal, migrating)
+  }
+
+  /** `#servePut` of placed records: the ones owned here stored, the others forwarded with `ttl - 1` hops. */
+  async putPlaced(
+    records: readonly ScannedRecord[],
+    ttl: number,
+    signal: Deadline,
+    migrating = false,
+  ): Promise<DataAnswer> {
     const store = this.#state.store
     const { foreign, stored } = await this.#state.gate.shared(async () => {
       const parts = this.#partition(records, ttl)
@@ -224,6 +238,7 @@ export class DataServer {
       return { ...parts, stored }
     }, signal)
     const forward = async () => {
+      if (foreign.length === 0) return
       const groups = await this.#byOwner(records, foreign, signal)
       await Promise.all(
         [...groups].map(([plane, indexes]) => {
@@ -236,21 +251,30 @@ export class DataServer {
     return { misrouted: foreign.length }
   }
 
-  async #serveGet(request: KeysRequest, signal: AbortSignal): Promise<GetAnswer> {
-    const { keys, ttl } = request
+  async #serveGet({ keys, ttl }: KeysRequest, signal: AbortSignal): Promise<GetAnswer> {
+    const { values, misrouted } = await this.getPlaced(keys, ttl, signal)
+    // A prefix when the values exceed a frame: the caller asks again for the rest.
+    return { values: valuesWithin(values, this.#state.frameBudget), misrouted }
+  }
+
+  /** Values of placed keys, in order: the ones owned here from the store, the others forwarded. */
+  async getPlaced(keys: readonly PlacedKey[], ttl: number, signal: Deadline): Promise<GetAnswer> {
     const values: Array<Uint8Array | undefined> = new Array(keys.length)
-    const { foreign } = await this.#serveOwnedKeys(request, signal, values, async (owned) => ({
+    const { foreign } = await this.#serveOwnedKeys(keys, ttl, signal, values, async (owned) => ({
       results: await this.#state.store.getMany(owned.map((placed) => placed.key)),
     }))
     await this.#forwardKeys(keys, foreign, signal, (plane, placed) => plane.getKeys(placed, ttl - 1), values)
-    // A prefix when the values exceed a frame: the caller asks again for the rest.
-    return { values: valuesWithin(values, this.#state.frameBudget), misrouted: foreign.length }
+    return { values, misrouted: foreign.length }
   }
 
-  async #serveDelete(request: KeysRequest, signal: AbortSignal): Promise<DeleteAnswer> {
-    const { keys, ttl } = request
+  #serveDelete({ keys, ttl }: KeysRequest, signal: AbortSignal): Promise<DeleteAnswer> {
+    return this.deletePlaced(keys, ttl, signal)
+  }
+
+  /** Deletes placed keys (whether each was present, in order): here if owned here, else where owned. */
+  async deletePlaced(keys: readonly PlacedKey[], ttl: number, signal: Deadline): Promise<DeleteAnswer> {
     const present: boolean[] = new Array(keys.length)
-    const { foreign, local } = await this.#serveOwnedKeys(request, signal, present, async (owned) => {
+    const { foreign, local } = await this.#serveOwnedKeys(keys, ttl, signal, present, async (owned) => {
       const erased = await this.#state.store.erase(owned)
       return { results: erased.present, tombstones: erased.tombstones }
     })
@@ -266,8 +290,9 @@ export class DataServer {
    * results in place; returns what it returned and the indexes of the keys to forward.
    */
   async #serveOwnedKeys<R, Local extends { results: readonly R[] }>(
-    { keys, ttl }: KeysRequest,
-    signal: AbortSignal,
+    keys: readonly PlacedKey[],
+    ttl: number,
+    signal: Deadline,
     results: R[],
     serveLocally: (owned: PlacedKey[]) => Promise<Local>,
   ): Promise<{ foreign: number[]; local: Local }> {
@@ -282,10 +307,11 @@ export class DataServer {
   async #forwardKeys<R>(
     keys: readonly PlacedKey[],
     foreign: readonly number[],
-    signal: AbortSignal,
+    signal: Deadline,
     send: (plane: RemoteDataPlane, placed: PlacedKey[]) => Promise<R[]>,
     results: R[],
   ): Promise<void> {
+    if (foreign.length === 0) return
     const groups = await this.#byOwner(keys, foreign, signal)
     await Promise.all(
       [...groups].map(async ([plane, indexes]) => {
@@ -301,6 +327,44 @@ export class DataServer {
   /** Scans the pieces of the range this peer owns, forwards the others, and pages the result. */
   async #serveScan(request: ScanRequest, signal: AbortSignal): Promise<ScanAnswer> {
     const { hashMin, hashMax, filter, ttl, maxBytes, after } = request
+    const limit = Math.min(maxBytes, this.#state.frameBudget)
+    const { records, next, misrouted } = await this.#scanPieces(
+      hashMin,
+      hashMax,
+      filter,
+      ttl,
+      signal,
+      limit,
+      after ?? null,
+    )
+    return this.#page(records, maxBytes, next, misrouted)
+  }
+
+  /** Every record of `[hashMin, hashMax]` (not wrapping), this peer's pieces from its store, the others where owned. */
+  async scanPlaced(
+    hashMin: bigint,
+    hashMax: bigint,
+    filter: ScanFilter | null,
+    ttl: number,
+    signal: Deadline,
+  ): Promise<ScannedRecord[]> {
+    return (await this.#scanPieces(hashMin, hashMax, filter, ttl, signal, Number.POSITIVE_INFINITY, null))
+      .records
+  }
+
+  /**
+   * The records of `[hashMin, hashMax]` after key `after` (of position `hashMin`), piece by piece,
+   * until past `limitBytes`; `next` is the first piece not read then.
+   */
+  async #scanPieces(
+    hashMin: bigint,
+    hashMax: bigint,
+    filter: ScanFilter | null,
+    ttl: number,
+    signal: Deadline,
+    limitBytes: number,
+    after: NodeKey | null,
+  ): Promise<{ records: ScannedRecord[]; next: bigint | null; misrouted: number }> {
     const state = this.#state
     // The pieces owned here are read together, with no hand-over in between; others go on later.
     const pieces = await state.gate.shared(
@@ -315,8 +379,7 @@ export class DataServer {
     let bytes = 0
     let misrouted = 0
     for (const piece of pieces) {
-      if (bytes > Math.min(maxBytes, state.frameBudget))
-        return this.#page(records, maxBytes, piece.from, misrouted)
+      if (bytes > limitBytes) return { records, next: piece.from, misrouted }
       let found: ScannedRecord[]
       if (piece.found !== null) found = piece.found
       else {
@@ -329,7 +392,7 @@ export class DataServer {
       for (const record of found) bytes += recordBytes(record)
       records.push(...found)
     }
-    return this.#page(records, maxBytes, null, misrouted)
+    return { records, next: null, misrouted }
   }
 
   /** Cuts records at `maxBytes` (at most what fits a frame); `next` is where the range goes on. */
@@ -349,9 +412,9 @@ export class DataServer {
     hashMax: bigint,
     filter: ScanFilter | null,
     ttl: number,
-    signal: AbortSignal,
+    signal: Deadline,
   ): Promise<ScannedRecord[]> {
-    const segments = await this.#routing.coveringSegments(hashMin, hashMax, { signal })
+    const segments = await this.#routing.coveringSegments(hashMin, hashMax, { signal: signalOf(signal) })
     const pages = await Promise.all(
       segments.map((segment) =>
         segment.owner.peerId === this.#state.peerId
@@ -371,7 +434,8 @@ export class DataServer {
     let cursor = hashMin
     for (;;) {
       const walk = rangeWalk(cursor, hashMax, localArc, size)
-      for (const segment of walk.segments) pieces.push({ from: segment.from, to: segment.to, local: true })
+      for (const segment of walk.segments)
+        pieces.push({ from: segment.hashMin, to: segment.hashMax, local: true })
       if (walk.unknownFrom === undefined) return pieces
       const gapStart = walk.unknownFrom
       const remaining = clockwiseDistance(gapStart, hashMax, size)

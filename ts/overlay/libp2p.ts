@@ -52,7 +52,7 @@ function ipComponent(host: string): string {
 }
 
 /**
- * The address of a bootstrap peer: a multiaddr (starting with '/') as is, or the seed's
+ * The address of a bootstrap peer: a multiaddr (starting with '/') as is, or a
  * "host:port" as /ip4|ip6|dns4/host/tcp/port (without a peer id: the dial learns it).
  * @throws InvalidArgumentError when it is neither
  */

@@ -16,7 +16,6 @@ import { DlhtError, InvalidArgumentError } from '../errors.js'
 import type { ModelRollout } from '../federation/model-rollout.js'
 import type { ScannedRecord } from '../node/data-plane.js'
 import { InvalidConfigError, NotStartedError } from '../node/errors.js'
-import type { VnodeRef } from '../node/router.js'
 import { partsWithin } from '../protocol/answer-pages.js'
 import {
   RemoteCallTimeoutError,
@@ -37,6 +36,7 @@ import {
   SuccessorLeft,
 } from '../protocol/messages.js'
 import type { PeerAddress } from '../protocol/service.js'
+import type { VnodeRef } from '../shared/router.js'
 import { bootstrapAddress } from './libp2p.js'
 import type { LoadPlacement } from './load-placement.js'
 import { LEAVE_PATIENCE_TIMEOUTS, type LocalVnode, type OverlayState } from './overlay-state.js'

@@ -7,11 +7,11 @@ import type { LeadConfig } from '../node/config.js'
 import { NotStartedError } from '../node/errors.js'
 import type { LearnedHash } from '../node/learned-hash.js'
 import type { LocalStore } from '../node/local-store.js'
-import type { VnodeRef } from '../node/router.js'
 import { answerBudget } from '../protocol/answer-pages.js'
 import { PeerUnavailableError } from '../protocol/errors.js'
 import { type MessageCodec, RING_PROTOCOL } from '../protocol/messages.js'
 import type { DlhtService } from '../protocol/service.js'
+import type { VnodeRef } from '../shared/router.js'
 import { TransitionGate } from './transition-gate.js'
 
 /** Options of the overlay beyond LeadConfig. */

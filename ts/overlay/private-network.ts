@@ -12,7 +12,7 @@ import type {
 import { peerIdFromString } from '@libp2p/peer-id'
 import { preSharedKey } from '@libp2p/pnet'
 import { byteStream } from '@libp2p/utils'
-import { DlhtError, InvalidArgumentError } from '../errors.js'
+import { CodedError, InvalidArgumentError } from '../errors.js'
 import { PeerUnavailableError } from '../protocol/errors.js'
 
 /** First line of the standard swarm.key format (libp2p private networks, IPFS private swarms). */
@@ -36,10 +36,8 @@ export class InvalidSwarmKeyError extends InvalidArgumentError {
  * bootstrap peer was refused during its handshake (`ERR_DLHT_NOT_A_MEMBER`). The message says which
  * of the membership conditions (swarm key, allow-list) is the likely cause.
  */
-export class MembershipRefusedError extends DlhtError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('ERR_DLHT_NOT_A_MEMBER', message, options)
-  }
+export class MembershipRefusedError extends CodedError {
+  static override readonly code = 'ERR_DLHT_NOT_A_MEMBER'
 }
 
 /**

@@ -1,7 +1,6 @@
 // Who may send a message that changes this peer's state: a vnode speaks only for itself, and rollout,
 // migration and rebalance messages come only from peers the ring itself shows to own an arc.
 
-import type { VnodeRef } from '../node/router.js'
 import { UnauthorizedMessageError } from '../protocol/errors.js'
 import {
   Commit,
@@ -21,6 +20,7 @@ import {
   SuccessorLeft,
   type SuccessorLeftRequest,
 } from '../protocol/messages.js'
+import type { VnodeRef } from '../shared/router.js'
 
 /** What the authority asks of the overlay. */
 export interface RingAuthorityHost {

@@ -5,7 +5,7 @@ import { encodedRangeOf, MigratingDataPlane, type PreviousHolder } from '../fede
 import type { ModelRollout } from '../federation/model-rollout.js'
 import type { DataPlane, ScannedRecord } from '../node/data-plane.js'
 import type { NodeKey } from '../node/keys.js'
-import type { VnodeRef } from '../node/router.js'
+import type { VnodeRef } from '../shared/router.js'
 import type { DataServer } from './data-server.js'
 import { LEAVE_PATIENCE_TIMEOUTS, type OverlayState } from './overlay-state.js'
 import type { Routing } from './routing.js'
@@ -29,7 +29,7 @@ export class RingMigration {
 
   /** The data plane of `owner`'s peer; while a rollout migrates, one that also asks previous holders. */
   dataPlane(owner: VnodeRef): DataPlane {
-    const plane = this.#data.planeOf(owner)
+    const plane = this.#data.planeFor(owner)
     if (!this.#rollout.migrating) {
       if (this.#migratingPlanes.size > 0) this.#migratingPlanes.clear()
       return plane
@@ -60,7 +60,7 @@ export class RingMigration {
     await Promise.all(
       Array.from(groups.values(), async ({ owner, records: owned }) => {
         // Ownership may have come back here meanwhile: the local plane serves it as a migration too.
-        await this.#data.planeOf(owner).migrateRecords(owned)
+        await this.#data.planeFor(owner).migrateRecords(owned)
       }),
     )
   }

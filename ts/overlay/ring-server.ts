@@ -11,7 +11,6 @@ import {
 } from '../chord/index.js'
 import type { ModelRollout } from '../federation/model-rollout.js'
 import type { ScannedRecord } from '../node/data-plane.js'
-import type { VnodeRef } from '../node/router.js'
 import { recordsWithin } from '../protocol/answer-pages.js'
 import { UnknownMessageError, VnodeUnavailableError } from '../protocol/errors.js'
 import { KeySample, type KeySampleRequest } from '../protocol/key-sample.js'
@@ -50,6 +49,7 @@ import {
   SuccessorLeft,
   type SuccessorLeftRequest,
 } from '../protocol/messages.js'
+import type { VnodeRef } from '../shared/router.js'
 import { StagedHandOvers } from './hand-over-parts.js'
 import { LEAVE_PATIENCE_TIMEOUTS, type LocalVnode, type OverlayState } from './overlay-state.js'
 import type { RingMigration } from './ring-migration.js'

@@ -3,9 +3,9 @@
 
 import { inOpenArc, LookupFailedError } from '../chord/index.js'
 import { NotStartedError } from '../node/errors.js'
-import type { VnodeRef } from '../node/router.js'
 import { PeerUnavailableError, VnodeUnavailableError } from '../protocol/errors.js'
 import { type NeighbourRefs, Neighbours, type PeerRef } from '../protocol/messages.js'
+import type { VnodeRef } from '../shared/router.js'
 import type { OverlayState } from './overlay-state.js'
 
 /** Calls a walk makes at most. */

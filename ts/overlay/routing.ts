@@ -12,9 +12,9 @@ import {
   rangeWalk,
 } from '../chord/index.js'
 import { NotStartedError } from '../node/errors.js'
-import type { RangeSegment, RouteOptions, VnodeRef } from '../node/router.js'
 import { VnodeUnavailableError } from '../protocol/errors.js'
 import { type NeighbourRefs, Neighbours, type NotifyAnswer, Step } from '../protocol/messages.js'
+import type { RangeSegment, RouteOptions, VnodeRef } from '../shared/router.js'
 import type { LocalVnode, OverlayState } from './overlay-state.js'
 
 /** Notifies a (possibly remote) vnode that `candidate` may be its predecessor (see the joiner). */
@@ -174,9 +174,7 @@ export class Routing {
         (position) => this.knownArc(position, false),
         this.#state.hashSpaceSize,
       )
-      for (const segment of walk.segments) {
-        segments.push({ owner: segment.owner, hashMin: segment.from, hashMax: segment.to })
-      }
+      segments.push(...walk.segments)
       if (walk.unknownFrom === undefined) return segments
       if (++rounds > 4 * (segments.length + 16)) {
         throw new LookupFailedError(`could not route the range [${hashMin}, ${hashMax}]`)

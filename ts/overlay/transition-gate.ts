@@ -1,5 +1,7 @@
 // Orders a peer's data operations against the hand-overs of its ring transitions (join, leave).
 
+import { type Deadline, signalOf } from './deadline.js'
+
 /**
  * Data operations run `shared`: each decides what this peer owns and reads or writes the store
  * with no hand-over in between (else a write could land after its arc was copied away, or a read
@@ -12,9 +14,14 @@ export class TransitionGate {
   #exclusive = 0
   #waiters: Array<() => void> = []
 
-  async shared<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  /** Runs `work` shared; waiting for a hand-over ends when the deadline's signal aborts. */
+  async shared<T>(work: () => Promise<T>, deadline?: Deadline): Promise<T> {
+    let signal = typeof deadline === 'function' ? undefined : deadline
     // Checked again right before counting in: an `await` in between would let a hand-over slip in.
-    while (this.#exclusive > 0) await this.#wait(signal)
+    while (this.#exclusive > 0) {
+      if (deadline !== undefined) signal ??= signalOf(deadline)
+      await this.#wait(signal)
+    }
     signal?.throwIfAborted()
     this.#shared++
     try {

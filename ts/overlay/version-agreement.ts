@@ -25,10 +25,14 @@ export class VersionAgreement {
    * write under the current version waits for a prepared one to be committed or aborted: accepted
    * after some peer committed, it could land behind a newer write made under the new version.
    */
-  async agree(version: number, from: string | undefined, write: boolean): Promise<void> {
-    if (write && version === this.#state.learnedHash.version)
-      await this.#rollout.decided(this.#state.options.callTimeout / 2)
+  agree(version: number, from: string | undefined, write: boolean): Promise<void> | undefined {
+    if (write && version === this.#state.learnedHash.version && this.#rollout.prepared) {
+      return this.#rollout
+        .decided(this.#state.options.callTimeout / 2)
+        .then(() => this.require(version, from, 'request'))
+    }
     this.require(version, from, 'request')
+    return undefined
   }
 
   /** The version check of `agree`, synchronous: a newer prepared version is committed. */

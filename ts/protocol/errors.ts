@@ -2,7 +2,7 @@
 // Each carries a stable ERR_DLHT_* code, which is also what crosses the wire in an error response.
 
 import { HandOverRefusedError, JoinFailedError, LookupFailedError } from '../chord/errors.js'
-import { DlhtError, InvalidArgumentError, InvalidKeyError } from '../errors.js'
+import { CodedError, DlhtError, InvalidArgumentError, InvalidKeyError } from '../errors.js'
 import {
   NotStartedError,
   QuorumNotReachedError,
@@ -57,38 +57,28 @@ export class ProtocolMismatchError extends ProtocolError {
 }
 
 /** A remote call did not get its answer before its deadline. */
-export class RemoteCallTimeoutError extends DlhtError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('ERR_DLHT_REMOTE_CALL_TIMEOUT', message, options)
-  }
+export class RemoteCallTimeoutError extends CodedError {
+  static override readonly code = 'ERR_DLHT_REMOTE_CALL_TIMEOUT'
 }
 
 /** The peer cannot be dialled, or its connection closed while a call was waiting for it. */
-export class PeerUnavailableError extends DlhtError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('ERR_DLHT_PEER_UNAVAILABLE', message, options)
-  }
+export class PeerUnavailableError extends CodedError {
+  static override readonly code = 'ERR_DLHT_PEER_UNAVAILABLE'
 }
 
 /** A ring call named a vnode the peer does not run (it left, or never existed). */
-export class VnodeUnavailableError extends DlhtError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('ERR_DLHT_VNODE_UNAVAILABLE', message, options)
-  }
+export class VnodeUnavailableError extends CodedError {
+  static override readonly code = 'ERR_DLHT_VNODE_UNAVAILABLE'
 }
 
 /** The peer has as many requests of this connection in flight as it serves at once; try again later. */
-export class PeerBusyError extends DlhtError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('ERR_DLHT_PEER_BUSY', message, options)
-  }
+export class PeerBusyError extends CodedError {
+  static override readonly code = 'ERR_DLHT_PEER_BUSY'
 }
 
 /** A message came from a peer that may not send it; nothing was changed. */
-export class UnauthorizedMessageError extends DlhtError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('ERR_DLHT_UNAUTHORIZED', message, options)
-  }
+export class UnauthorizedMessageError extends CodedError {
+  static override readonly code = 'ERR_DLHT_UNAUTHORIZED'
 }
 
 /** The remote handler failed with an error that has no typed counterpart here. */
@@ -100,20 +90,20 @@ const BY_CODE: Record<string, new (message: string) => DlhtError> = {
   ERR_DLHT_MALFORMED_MESSAGE: MalformedMessageError,
   ERR_DLHT_UNKNOWN_MESSAGE: UnknownMessageError,
   ERR_DLHT_UNKNOWN_MODEL_VERSION: UnknownModelVersionError,
-  ERR_DLHT_REMOTE_CALL_TIMEOUT: RemoteCallTimeoutError,
-  ERR_DLHT_PEER_UNAVAILABLE: PeerUnavailableError,
-  ERR_DLHT_VNODE_UNAVAILABLE: VnodeUnavailableError,
+  [RemoteCallTimeoutError.code]: RemoteCallTimeoutError,
+  [PeerUnavailableError.code]: PeerUnavailableError,
+  [VnodeUnavailableError.code]: VnodeUnavailableError,
   ERR_DLHT_INVALID_KEY: InvalidKeyError,
-  ERR_DLHT_VALUE_NOT_SERIALIZABLE: ValueNotSerializableError,
+  [ValueNotSerializableError.code]: ValueNotSerializableError,
   ERR_DLHT_NOT_STARTED: NotStartedError,
-  ERR_DLHT_LOOKUP_FAILED: LookupFailedError,
-  ERR_DLHT_JOIN_FAILED: JoinFailedError,
+  [LookupFailedError.code]: LookupFailedError,
+  [JoinFailedError.code]: JoinFailedError,
   [HandOverRefusedError.code]: HandOverRefusedError,
-  ERR_DLHT_UNAUTHORIZED: UnauthorizedMessageError,
-  ERR_DLHT_PEER_BUSY: PeerBusyError,
+  [UnauthorizedMessageError.code]: UnauthorizedMessageError,
+  [PeerBusyError.code]: PeerBusyError,
   ERR_DLHT_PROTOCOL_MISMATCH: ProtocolMismatchError,
-  ERR_DLHT_QUORUM_NOT_REACHED: QuorumNotReachedError,
-  ERR_DLHT_REPLICAS_UNAVAILABLE: ReplicasUnavailableError,
+  [QuorumNotReachedError.code]: QuorumNotReachedError,
+  [ReplicasUnavailableError.code]: ReplicasUnavailableError,
 }
 
 /**

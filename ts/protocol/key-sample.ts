@@ -4,7 +4,7 @@
 import { decodeKeyBytes, encodeKeyBytes } from '../node/keys.js'
 import { readArray, readBytes, readUint } from './codec.js'
 import { MalformedMessageError } from './errors.js'
-import type { MessageCodec } from './messages.js'
+import type { MessageCodec } from './message-codec.js'
 
 export interface KeySampleRequest {
   /** The model version the round would install. */

@@ -2,7 +2,7 @@
 // delivered once the replica answers again, within a byte and an age bound (repair does the rest).
 
 import type { ScannedRecord } from '../node/data-plane.js'
-import type { VnodeRef } from '../node/router.js'
+import type { VnodeRef } from '../shared/router.js'
 import { recordBytes } from './records.js'
 
 /** Bounds of the hints one peer holds. */

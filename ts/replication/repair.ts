@@ -4,7 +4,7 @@
 import type { ScannedRecord } from '../node/data-plane.js'
 import { encodeKeyBytes, type NodeKey } from '../node/keys.js'
 import type { LocalStore } from '../node/local-store.js'
-import type { VnodeRef } from '../node/router.js'
+import type { VnodeRef } from '../shared/router.js'
 import { compareStamps, type Stamp } from '../storage/stamp.js'
 import { recordBytes } from './records.js'
 

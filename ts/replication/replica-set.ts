@@ -1,7 +1,7 @@
 // Which peers hold copies of a position: its owner and the next distinct peers along the ring
 // (vnodes of one peer are one replica). Computed from a successor list or a walk of the ring.
 
-import type { VnodeRef } from '../node/router.js'
+import type { VnodeRef } from '../shared/router.js'
 
 /** The first vnode of each of the first `count` distinct peers in `vnodes`, skipping `exclude`. */
 export function distinctPeers(vnodes: readonly VnodeRef[], count: number, exclude: string): VnodeRef[] {

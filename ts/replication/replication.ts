@@ -5,7 +5,6 @@ import { sleep } from '../abortable-sleep.js'
 import type { ScanFilter, ScannedRecord } from '../node/data-plane.js'
 import { ReplicasUnavailableError } from '../node/errors.js'
 import type { LocalStore } from '../node/local-store.js'
-import type { VnodeRef } from '../node/router.js'
 import { UnknownModelVersionError } from '../protocol/errors.js'
 import {
   type DataAnswer,
@@ -23,6 +22,7 @@ import {
   type ScanRequest,
   ScanStamped,
 } from '../protocol/messages.js'
+import type { VnodeRef } from '../shared/router.js'
 import { compareStamps, type Stamp } from '../storage/stamp.js'
 import type { HintInit } from './hints.js'
 import { chunks, recordBytes } from './records.js'

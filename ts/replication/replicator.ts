@@ -4,7 +4,7 @@
 
 import type { ScannedRecord } from '../node/data-plane.js'
 import { QuorumNotReachedError } from '../node/errors.js'
-import type { VnodeRef } from '../node/router.js'
+import type { VnodeRef } from '../shared/router.js'
 import { HintedHandOff, type HintInit, type HintStats } from './hints.js'
 
 /** Records that share their other replicas (those of one owning vnode). */

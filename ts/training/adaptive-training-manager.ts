@@ -1,5 +1,5 @@
 // Decides when the learned model should be retrained (error, volume and staleness triggers) and
-// keeps the reservoir sample it is trained on: the seed's AdaptiveTrainingManager, camelCase.
+// keeps the reservoir sample it is trained on.
 
 import { InvalidArgumentError } from '../errors.js'
 import { ReservoirSampler } from '../learned/reservoir.js'

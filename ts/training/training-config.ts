@@ -1,5 +1,5 @@
-// TrainingConfig: when the learned model should be retrained (the seed's fields, camelCase),
-// with defaults and validation that names the offending field.
+// TrainingConfig: when the learned model should be retrained (error, volume and staleness
+// triggers), with defaults and validation that names the offending field.
 
 import { InvalidConfigError } from '../node/errors.js'
 
@@ -29,7 +29,7 @@ export interface TrainingConfig {
   minErrorSamples: number
 }
 
-/** The seed's training triggers, used for every field a TrainingConfig leaves out. */
+/** The default training triggers, used for every field a TrainingConfig leaves out. */
 export const DEFAULT_TRAINING_CONFIG: Readonly<TrainingConfig> = Object.freeze({
   enableErrorTrigger: true,
   maxMeanErrorThreshold: 0.05,

@@ -10,7 +10,8 @@ import {
   type LookupStep,
   type OwnedArc,
   rangeWalk,
-} from '../chord/index.js'
+} from '../ts/chord/index.js'
+import { partitionPoint } from '../ts/shared/partition-point.js'
 
 /** A simulated vnode: its ring position and the physical node (peer) that runs it. */
 export interface SimVnodeRef {
@@ -327,12 +328,5 @@ export class SimRing {
 
 /** Index of the first id >= position in ascending `ids` (their length when none is). */
 export function firstAtOrAfter(ids: ArrayLike<bigint>, position: bigint): number {
-  let low = 0
-  let high = ids.length
-  while (low < high) {
-    const middle = (low + high) >>> 1
-    if (ids[middle] < position) low = middle + 1
-    else high = middle
-  }
-  return low
+  return partitionPoint(ids.length, (i) => ids[i] < position)
 }

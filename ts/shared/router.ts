@@ -1,10 +1,8 @@
 // Routing of ring positions to the vnodes that own them: the seam between the node and the overlay.
-// LocalRouter owns every arc of a single-node ring; the Chord overlay implements the same Router.
+// LocalRouter (ts/node) owns every arc of a single-node ring; the Chord overlay implements the same Router.
 
-import { InvalidArgumentError } from '../errors.js'
-import type { DataPlane, ScanFilter, ScannedRecord } from './data-plane.js'
-import type { NodeKey } from './keys.js'
-import { spreadVnodeIds, toPosition, VnodeRing } from './vnodes.js'
+import type { DataPlane, ScanFilter, ScannedRecord } from '../node/data-plane.js'
+import type { NodeKey } from '../node/keys.js'
 
 /** A virtual node on the ring: it owns the arc (predecessor's id, id]. */
 export interface VnodeRef {
@@ -18,9 +16,12 @@ export interface VnodeRef {
   multiaddrs: string[]
 }
 
-/** A piece of a position range and the vnode that owns it; bounds inclusive, never wrapping. */
-export interface RangeSegment {
-  owner: VnodeRef
+/**
+ * A piece `[hashMin, hashMax]` of a position range (inclusive) and the vnode that owns it. Pieces
+ * a router hands out never wrap; a range walk's may, when the range itself wraps past zero.
+ */
+export interface RangeSegment<Owner = VnodeRef> {
+  owner: Owner
   hashMin: bigint
   hashMax: bigint
 }
@@ -110,77 +111,4 @@ export interface Router {
    * moment they may go on; undefined when they may go on at once.
    */
   beforeWrite?(): Promise<void> | undefined
-}
-
-/** Options of a LocalRouter. */
-export interface LocalRouterInit {
-  peerId: string
-  hashSpaceSize: bigint
-  numVirtualNodes: number
-  /** This peer's store. */
-  dataPlane: DataPlane
-}
-
-/** The router of a single-node ring: this peer's vnodes, spread evenly, own every arc. */
-export class LocalRouter implements Router {
-  readonly peerId: string
-  readonly #hashSpaceSize: bigint
-  readonly #ring: VnodeRing
-  readonly #dataPlane: DataPlane
-
-  constructor(init: LocalRouterInit) {
-    this.peerId = init.peerId
-    this.#hashSpaceSize = init.hashSpaceSize
-    this.#dataPlane = init.dataPlane
-    this.#ring = new VnodeRing(
-      spreadVnodeIds(init.numVirtualNodes, init.hashSpaceSize).map((id, vnodeId) => ({
-        peerId: init.peerId,
-        vnodeId,
-        id,
-        multiaddrs: [],
-      })),
-    )
-  }
-
-  async start(): Promise<void> {}
-
-  async stop(): Promise<void> {}
-
-  async findSuccessor(position: bigint): Promise<VnodeRef> {
-    return this.#ring.successor(toPosition(position, this.#hashSpaceSize))
-  }
-
-  async findSuccessorMany(positions: BigUint64Array): Promise<VnodeRef[]> {
-    const owners = new Array<VnodeRef>(positions.length)
-    for (let i = 0; i < positions.length; i++)
-      owners[i] = this.#ring.successor(toPosition(positions[i], this.#hashSpaceSize))
-    return owners
-  }
-
-  async coveringSegments(hashMin: bigint, hashMax: bigint): Promise<RangeSegment[]> {
-    return this.#ring.segments(
-      toPosition(hashMin, this.#hashSpaceSize, 'hashMin'),
-      toPosition(hashMax, this.#hashSpaceSize, 'hashMax'),
-    )
-  }
-
-  dataPlane(owner: VnodeRef): DataPlane {
-    if (owner.peerId !== this.peerId) {
-      throw new InvalidArgumentError(`a single-node ring has no peer ${owner.peerId}`)
-    }
-    return this.#dataPlane
-  }
-
-  localVnodes(): readonly VnodeRef[] {
-    return this.#ring.vnodes
-  }
-
-  getRoutingTableStats(): RoutingTableStats {
-    return {
-      peerId: this.peerId,
-      hashSpaceSize: this.#hashSpaceSize,
-      vnodes: this.#ring.vnodes.map((vnode) => ({ ...vnode, arcStart: this.#ring.arcStart(vnode) })),
-      kind: 'local',
-    }
-  }
 }

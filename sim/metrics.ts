@@ -1,7 +1,7 @@
 // What the simulator measures on a built ring for one placement scheme and key set: load per peer,
 // lookup hops (cold and with a warm routing cache), range-query cost, and lookups under churn.
 
-import { ArcMap, LookupFailedError } from '../chord/index.js'
+import { ArcMap, LookupFailedError } from '../ts/chord/index.js'
 import type { KeySet, PlacementScheme } from './placement.js'
 import type { SimRing, SimVnodeRef, Traffic } from './ring.js'
 

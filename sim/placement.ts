@@ -2,8 +2,8 @@
 // hash, classic consistent hashing (SHA-256), and order-preserving hashing without learning (linear).
 
 import { hash } from 'node:crypto'
-import { LoadProfile, planRebalance, type RebalanceOptions, vnodePosition } from '../chord/index.js'
-import { RecursiveModelIndex, type RmiOptions } from '../learned/rmi.js'
+import { LoadProfile, planRebalance, type RebalanceOptions, vnodePosition } from '../ts/chord/index.js'
+import { RecursiveModelIndex, type RmiOptions } from '../ts/learned/rmi.js'
 
 /** Keys in the learned model's number domain; `label(i)` is the key's identity for SHA-256 when it has one. */
 export interface KeySet {
