@@ -23,9 +23,24 @@ import {
 } from '../ts/protocol/messages.js'
 import type { VnodeRef } from '../ts/shared/router.js'
 import { wordKeys } from './helpers/cluster.js'
-import { listenAddresses } from './helpers/ring.js'
+import { listenAddresses, type RingView, ringIsConsistent } from './helpers/ring.js'
 
 const SIZE = 2n ** 62n
+
+/** Waits until the ring's rollouts (migration, vnode moves) are over and every view agrees. */
+async function settled(nodes: LeadNode[]): Promise<void> {
+  const deadline = Date.now() + 20_000
+  const views = () => nodes.map((node) => node.getRoutingTableStats() as unknown as RingView)
+  while (
+    !(
+      nodes.every((node) => (node.getStats().rollout?.state ?? 'idle') === 'idle') &&
+      ringIsConsistent(views())
+    )
+  ) {
+    if (Date.now() > deadline) throw new Error('the ring did not settle')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
 
 function ringNode(bootstrapPeer: string | null): LeadNode {
   return new LeadNode({
@@ -53,6 +68,8 @@ test('forged state-changing ring messages are refused with a logged reason; noth
   const keys = wordKeys(600)
   await founder.putMany(keys.map((key, i) => [key, i]))
   await founder.retrainModel({ force: true })
+  // The reference for "nothing moved" is the ring once the round's vnode moves are over.
+  await settled(nodes)
   const version = founder.learnedHash.version
 
   const stranger = await createDlhtLibp2p({ callTimeout: 8000 })

@@ -3,7 +3,7 @@
 
 import type { PrivateKey } from '@libp2p/interface'
 import { sleep } from '../abortable-sleep.js'
-import { ArcMap, type ChordVnode, type OwnedArc } from '../chord/index.js'
+import { ArcMap, type ChordVnode, clockwiseDistance, type OwnedArc } from '../chord/index.js'
 import type { LeadConfig } from '../node/config.js'
 import { NotStartedError } from '../node/errors.js'
 import type { LearnedHash } from '../node/learned-hash.js'
@@ -231,26 +231,33 @@ export class OverlayState {
   }
 
   /**
-   * The vnodes that follow `vnode`, as far as this peer knows: its successor list, continued
-   * through the lists of this peer's own vnodes on it. A list lags the ring by a stabilization
-   * period or more after a join, while the lists of this peer's other vnodes (one store, one peer)
-   * may already name what lies beyond; a vnode of ours that left handed its arc on to its own
-   * successors. This peer's active vnodes stay in, in ring order.
+   * The vnodes that follow `vnode`, nearest first, from everything this peer's vnodes know of the
+   * ring: their successor lists, predecessors and fingers, and the active vnodes of this peer. A
+   * successor list lags a join until stabilization has run, while the joiner has already told
+   * its successor (our vnode's predecessor, maybe); a vnode of ours that left handed its arc on
+   * to its own successors. So a write gets its replicas, and a leaving vnode an heir, on a ring
+   * that is still settling.
    */
   successorsOf(vnode: LocalVnode): VnodeRef[] {
-    const found: VnodeRef[] = []
-    const seen = new Set<bigint>([vnode.ref.id])
-    const visit = (list: readonly VnodeRef[]) => {
-      for (const next of list) {
-        if (seen.has(next.id)) continue
-        seen.add(next.id)
-        const local = next.peerId === this.peerId ? this.vnodes.get(next.id) : undefined
-        if (local?.active || next.peerId !== this.peerId) found.push(next)
-        if (local !== undefined) visit(local.chord.successors)
-      }
+    const known = new Map<bigint, VnodeRef>()
+    const add = (ref: VnodeRef | null | undefined) => {
+      if (ref === null || ref === undefined || ref.id === vnode.ref.id || known.has(ref.id)) return
+      if (ref.peerId === this.peerId && !this.vnodes.get(ref.id)?.active) return
+      known.set(ref.id, ref)
     }
-    visit(vnode.chord.successors)
-    return found
+    for (const { chord } of this.vnodes.values()) {
+      for (const successor of chord.successors) add(successor)
+      add(chord.predecessor)
+      for (const finger of chord.fingers) add(finger)
+    }
+    for (const local of this.vnodes.values()) if (local.active) add(local.ref)
+    const from = vnode.ref.id
+    const size = this.hashSpaceSize
+    return [...known.values()].sort((a, b) => {
+      const da = clockwiseDistance(from, a.id, size)
+      const db = clockwiseDistance(from, b.id, size)
+      return da < db ? -1 : da > db ? 1 : 0
+    })
   }
 
   /** The arc holding `position` when an active local vnode owns it. */

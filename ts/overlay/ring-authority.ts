@@ -1,6 +1,7 @@
 // Who may send a message that changes this peer's state: a vnode speaks only for itself, and rollout,
 // migration and rebalance messages come only from peers the ring itself shows to own an arc.
 
+import { sleep } from '../abortable-sleep.js'
 import { UnauthorizedMessageError } from '../protocol/errors.js'
 import {
   Commit,
@@ -35,6 +36,14 @@ export interface RingAuthorityHost {
 
 /** How long a peer found on the ring is taken to be a member without asking again, in ms. */
 const MEMBER_TTL_MS = 60_000
+
+/**
+ * How often, and how far apart, a copy from a peer that is neither a neighbour nor found on the
+ * ring is checked again before it is refused: a peer that joined a moment ago is found once
+ * stabilization caught up with its join, which the overlay hurries (rounds of 250 ms).
+ */
+const NEWCOMER_CHECKS = 4
+const NEWCOMER_CHECK_MS = 200
 
 /** Messages that change state and come from a vnode about itself: the vnode's peer must send them. */
 const SELF_CLAIMS: ReadonlyMap<number, (request: never) => VnodeRef> = new Map([
@@ -94,7 +103,10 @@ export class RingAuthority {
       if (!MEMBERS_ONLY_RING.has(type)) return
     } else if (protocol !== DATA_PROTOCOL) return
     else if (NEIGHBOURS_OR_MEMBERS_DATA.has(type)) {
-      if (this.#host.knows(remotePeer)) return
+      for (let check = 1; check < NEWCOMER_CHECKS && !signal.aborted; check++) {
+        if (this.#host.knows(remotePeer) || (await this.isMember(remotePeer, signal))) return
+        await sleep(NEWCOMER_CHECK_MS, signal)
+      }
     } else if (!MEMBERS_ONLY_DATA.has(type)) return
     if (!(await this.isMember(remotePeer, signal))) {
       this.#refuse(type, remotePeer, 'no lookup on the ring finds a vnode of it')
