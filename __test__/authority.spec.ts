@@ -17,6 +17,7 @@ import {
   MoveVnode,
   Notify,
   Prepare,
+  Replicate,
   RING_PROTOCOL,
   SuccessorLeft,
 } from '../ts/protocol/messages.js'
@@ -116,6 +117,21 @@ test('forged state-changing ring messages are refused with a logged reason; noth
         modelVersion: version,
         ttl: 0,
         records: [{ position: 1n, key: keys[0], value: new Uint8Array([9]) }],
+      }),
+    ],
+    [
+      'replica copy from a peer off the ring',
+      send(DATA_PROTOCOL, Replicate, {
+        modelVersion: version,
+        ttl: 0,
+        records: [
+          {
+            position: 1n,
+            key: keys[1],
+            value: new Uint8Array([9]),
+            stamp: { version: Number.MAX_SAFE_INTEGER, origin: 1, deleted: false },
+          },
+        ],
       }),
     ],
   ]

@@ -2,7 +2,7 @@
 // client commands as separate processes against them, checked by their output and exit codes.
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -70,7 +70,7 @@ test('every command has --help, and bad usage exits 2', async (t) => {
   const top = await dlht('--help')
   t.is(top.code, 0)
   const names = [...top.stdout.matchAll(/^ {2}(\w+) /gm)].map((match) => match[1])
-  t.deepEqual(names, ['start', 'put', 'get', 'delete', 'range', 'stats', 'retrain'])
+  t.deepEqual(names, ['start', 'put', 'get', 'delete', 'range', 'stats', 'retrain', 'keygen'])
   for (const name of names) {
     const help = await dlht(name, '--help')
     t.is(help.code, 0, name)
@@ -218,3 +218,55 @@ test.serial('dlht start --config --data-dir: a restarted node finds its entries 
   t.is(JSON.parse((await dlht('stats', '--peer', after.peer)).stdout).modelVersion, stats.modelVersion)
   t.is((await after.stop('SIGINT')).code, 0)
 })
+
+test.serial(
+  'a private ring from the command line: keygen, start --swarm-key-file --replication, clients with the key',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'dlht-cli-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const keyFile = join(dir, 'swarm.key')
+    t.is((await dlht('keygen', '--out', keyFile)).code, 0)
+    t.regex(readFileSync(keyFile, 'utf8'), /^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-f]{64}\n$/)
+    t.is(statSync(keyFile).mode & 0o777, 0o600, 'readable by its owner only')
+    const again = await dlht('keygen', '--out', keyFile)
+    t.is(again.code, 2, 'an existing key is not replaced')
+    t.regex(again.stderr, /EEXIST/)
+    t.regex((await dlht('keygen')).stdout, /^\/key\/swarm\/psk\/1\.0\.0\//)
+    t.is((await dlht('start', '--replication', '17')).code, 2)
+    const missingKey = await dlht('start', '--swarm-key-file', join(dir, 'nope'))
+    t.is(missingKey.code, 2)
+    t.regex(missingKey.stderr, /--swarm-key-file .*nope: ENOENT/)
+
+    const ring = ['--swarm-key-file', keyFile, '--replication', '1', '--vnodes', '2']
+    const first = await start(t, ...ring)
+    const second = await start(t, ...ring, '--bootstrap', first.peer)
+    const withKey = ['--swarm-key-file', keyFile]
+    const cities = ['berlin', 'lima', 'oslo', 'paris']
+    for (const name of cities) {
+      t.is(
+        (await dlht('put', `city:${name}`, JSON.stringify({ name }), '-p', second.peer, ...withKey)).code,
+        0,
+      )
+    }
+    const got = await dlht('get', 'city:oslo', '-p', first.peer, ...withKey)
+    t.deepEqual(JSON.parse(got.stdout), { name: 'oslo' })
+    const range = await dlht('range', 'city:a', 'city:z', '-p', first.peer, ...withKey)
+    t.is(range.stdout.trimEnd().split('\n').length, cities.length)
+
+    // One copy of each entry with --replication 1: the two peers' keys add up to the entries stored.
+    const keysOf = async (peer: string) =>
+      JSON.parse((await dlht('stats', '-p', peer, ...withKey)).stdout).keys as number
+    t.is((await keysOf(first.peer)) + (await keysOf(second.peer)), cities.length)
+
+    // Without the key, neither a client nor a node gets in, and both say why.
+    const outsider = await dlht('get', 'city:oslo', '-p', first.peer, '--timeout', '5000')
+    t.is(outsider.code, 3)
+    t.regex(outsider.stderr, /^dlht get: ERR_DLHT_NOT_A_MEMBER: .*no swarm key and the ring is private/)
+    const intruder = await dlht('start', '--host', '127.0.0.1', '--port', '0', '--bootstrap', first.peer)
+    t.is(intruder.code, 3)
+    t.regex(intruder.stderr, /ERR_DLHT_NOT_A_MEMBER/)
+
+    t.is((await second.stop('SIGTERM')).code, 0)
+    t.is((await first.stop('SIGTERM')).code, 0)
+  },
+)

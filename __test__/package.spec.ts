@@ -2,12 +2,12 @@
 // from the tarballs into an empty project whose PATH has no Rust, then imported and used over libp2p.
 
 import { execFile, execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import test from 'ava'
-import { isSupportedNode, MIN_NODE_VERSION, UnsupportedNodeError } from '../ts/index.js'
+import { isSupportedNode, MIN_NODE_VERSION, PREBUILT_PLATFORMS, UnsupportedNodeError } from '../ts/index.js'
 import { assertSupportedNode } from '../ts/platform.js'
 
 const run = promisify(execFile)
@@ -41,6 +41,67 @@ await node.put('city', { name: 'Paris', population: 2102650 })
 console.log(JSON.stringify(await node.get('city')))
 await node.stop()
 `
+
+interface PlatformPackage {
+  name: string
+  version: string
+  main: string
+  os: string[]
+  cpu: string[]
+  libc?: string[]
+}
+
+function readJson<T>(path: string): T {
+  return JSON.parse(readFileSync(join(root, path), 'utf8')) as T
+}
+
+/** ELF e_machine of each npm cpu, and the C library a binary of each npm libc links. */
+const ELF_MACHINE: Record<string, number> = { x64: 62, arm64: 183 }
+const LIBC_NEEDED: Record<string, RegExp> = {
+  glibc: /\[libc\.so\.6\]/,
+  musl: /\[libc(\.musl-[\w-]+)?\.so(\.1)?\]/,
+}
+
+test('every napi target has a platform package, an optional dependency and a PREBUILT_PLATFORMS entry', (t) => {
+  const main = readJson<{
+    version: string
+    napi: { targets: string[] }
+    optionalDependencies: Record<string, string>
+  }>('package.json')
+  const platforms = readdirSync(join(root, 'npm')).sort()
+  t.is(platforms.length, main.napi.targets.length)
+  t.deepEqual([...PREBUILT_PLATFORMS].sort(), platforms)
+  for (const platform of platforms) {
+    const manifest = readJson<PlatformPackage>(`npm/${platform}/package.json`)
+    t.is(manifest.name, `dlht-${platform}`)
+    t.is(manifest.main, `dlht.${platform}.node`)
+    t.is(
+      main.optionalDependencies[manifest.name],
+      main.version,
+      `${manifest.name} at the main package's version`,
+    )
+    const [os, cpu, libc] = platform.split('-')
+    t.deepEqual([manifest.os, manifest.cpu, manifest.libc], [[os], [cpu], [libc === 'gnu' ? 'glibc' : libc]])
+  }
+})
+
+test('each staged binary is built for its package: ELF machine and C library', (t) => {
+  let staged = 0
+  for (const platform of readdirSync(join(root, 'npm'))) {
+    const manifest = readJson<PlatformPackage>(`npm/${platform}/package.json`)
+    const binary = join(root, 'npm', platform, manifest.main)
+    // A target not built on this machine (`npm run build:cross`) has nothing staged.
+    if (!existsSync(binary)) continue
+    staged++
+    const header = readFileSync(binary).subarray(0, 20)
+    t.is(header.toString('latin1', 0, 4), '\x7fELF', platform)
+    t.is(header.readUInt16LE(18), ELF_MACHINE[manifest.cpu[0]], `${platform}: ELF machine`)
+    const dynamic = execFileSync('readelf', ['-d', binary], { encoding: 'utf8' })
+    t.regex(dynamic, LIBC_NEEDED[manifest.libc?.[0] ?? ''], `${platform}: C library`)
+  }
+  t.log(`${staged} staged binaries checked`)
+  t.true(staged >= 1, 'npm run build:native stages this machine’s binary')
+})
 
 test('assertSupportedNode names the version dlht needs', (t) => {
   t.true(isSupportedNode('22.13.0'))

@@ -3,6 +3,7 @@
 
 import test from 'ava'
 import { QuorumNotReachedError } from '../ts/node/errors.js'
+import type { HintInit } from '../ts/replication/hints.js'
 import { distinctPeers, ReplicaMap } from '../ts/replication/replica-set.js'
 import { Replicator } from '../ts/replication/replicator.js'
 import type { VnodeRef } from '../ts/shared/router.js'
@@ -60,12 +61,17 @@ test('the segments of a range name the replicas of each piece and cover it exact
 })
 
 /** A replicator whose sends to the peers in `failing` fail (a fault-injecting transport). */
-function replicator(writeQuorum: number, failing: Set<string>): { replicator: Replicator; sent: string[] } {
+function replicator(
+  writeQuorum: number,
+  failing: Set<string>,
+  hints?: Partial<HintInit>,
+): { replicator: Replicator; sent: string[] } {
   const sent: string[] = []
   return {
     sent,
     replicator: new Replicator({
       writeQuorum,
+      hints,
       send: async (replica) => {
         await new Promise((resolve) => setTimeout(resolve, 1))
         if (failing.has(replica.peerId)) throw new Error(`${replica.peerId} is down`)
@@ -95,4 +101,46 @@ test('a write is acknowledged once the write quorum stored it, the owner include
     replicator(3, new Set()).replicator.replicate([{ replicas: [vnode('b', 1n)], records }]),
   )
   await t.notThrowsAsync(replicator(2, new Set()).replicator.replicate([{ replicas: [], records }]))
+})
+
+test('records of groups that share a replica travel to it in one message', async (t) => {
+  const { replicator: sending, sent } = replicator(2, new Set())
+  const other = [{ key: 'l', value: new Uint8Array(1), position: 5n }]
+  await sending.replicate([
+    { replicas: [vnode('b', 1n), vnode('c', 2n)], records },
+    { replicas: [vnode('c', 2n), vnode('d', 3n)], records: other },
+  ])
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.deepEqual(sent.sort(), ['b', 'c', 'd'])
+  t.is(sending.stats.replicatedRecords, 4)
+})
+
+test('a replica that was down gets the writes it missed when it answers again (hinted hand-off)', async (t) => {
+  const down = new Set(['c'])
+  const { replicator: sending, sent } = replicator(2, down)
+  const replicas = [vnode('b', 1n), vnode('c', 2n)]
+  await sending.replicate([{ replicas, records }])
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.like(sending.stats, { failedSends: 1, hints: { held: 1, replicas: 1, delivered: 0 } })
+  await sending.deliverHints(AbortSignal.timeout(1000))
+  t.like(sending.stats.hints, { held: 1, delivered: 0 }, 'kept while the replica does not answer')
+  down.clear()
+  await sending.deliverHints(AbortSignal.timeout(1000))
+  t.like(sending.stats.hints, { held: 0, heldBytes: 0, replicas: 0, delivered: 1, dropped: 0 })
+  t.deepEqual(sent.sort(), ['b', 'c'])
+})
+
+test('hints are bounded in bytes and in age', async (t) => {
+  const big = [{ key: 'k', value: new Uint8Array(1000), position: 1n }]
+  const replicas = [vnode('b', 1n), vnode('c', 2n)]
+  const bySize = replicator(2, new Set(['c']), { maxBytes: 1500 }).replicator
+  await bySize.replicate([{ replicas, records: big }])
+  await bySize.replicate([{ replicas, records: big }])
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.like(bySize.stats.hints, { held: 1, dropped: 1 }, 'the oldest hint makes room for the newest')
+  const byAge = replicator(2, new Set(['c']), { maxAgeMs: 0 }).replicator
+  await byAge.replicate([{ replicas, records }])
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  await byAge.deliverHints(AbortSignal.timeout(1000))
+  t.like(byAge.stats.hints, { held: 0, replicas: 0, dropped: 1 })
 })

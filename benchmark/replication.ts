@@ -1,13 +1,16 @@
 // What replication costs and how fast repair restores it, on loopback rings of node processes:
-// batched PUT and GET (and single GETs) at replicationFactor 1 and 3 on 3 processes, in one run,
-// then the time anti-entropy takes to restore 3 copies after the fullest of 4 peers is killed.
+// batched PUT and GET (and single GETs) at replicationFactor 1 and 3 on 3 and on 8 processes (the
+// two rings of a size in one run), the time anti-entropy takes to restore 3 copies after the
+// fullest of 4 peers is killed, and what durability 'power' costs an LMDB node's writes.
 
-import { loadavg } from 'node:os'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { Cluster, clusterClient, replicasInStep, until } from '../__test__/helpers/cluster.js'
 import { seededRandom } from '../__test__/helpers/datasets.js'
 import { type RingView, ringIsConsistent } from '../__test__/helpers/ring.js'
-import type { NodeStats } from '../ts/node/lead-node.js'
+import { LeadNode, type NodeStats } from '../ts/node/lead-node.js'
 import { closedLoop, type Latencies, writeResults } from './measure.js'
 
 const KEY_COUNT = 20_000
@@ -36,9 +39,9 @@ async function batched(keys: number[], operation: (batch: number[]) => Promise<u
   return { ...result, opsPerSecond: result.opsPerSecond * BATCH }
 }
 
-/** A 3-process ring with `replicationFactor` copies and a client node in this process. */
-async function ring(replicationFactor: number) {
-  const cluster = await Cluster.start(3, {
+/** A ring of `processes` processes with `replicationFactor` copies and a client node in this process. */
+async function ring(processes: number, replicationFactor: number) {
+  const cluster = await Cluster.start(processes, {
     trainOn: sample,
     stabilizeInterval: 1,
     callTimeout: 5000,
@@ -97,15 +100,16 @@ function medians<R extends Record<string, Latencies>>(rounds: R[]): R {
  * Both rings run at once and their rows alternate, round after round, so that both meet the same
  * load from the rest of the machine; the medians over the rounds are reported.
  */
-async function operations() {
-  const rings = [await ring(1), await ring(3)]
+async function operations(processes: number, roundCount: number) {
+  const rings = [await ring(processes, 1), await ring(processes, 3)]
   try {
     for (let pass = 0; pass < WARM_UP_PASSES; pass++) for (const setup of rings) await setup.rows()
     const rounds: Array<Array<Awaited<ReturnType<(typeof rings)[number]['rows']>>>> = rings.map(() => [])
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < roundCount; round++) {
       for (const [i, setup] of rings.entries()) rounds[i].push(await setup.rows())
     }
     return rings.map((setup, i) => ({
+      processes,
       replicationFactor: setup.replicationFactor,
       ...medians(rounds[i]),
       wrongReads: setup.wrongReads(),
@@ -166,19 +170,62 @@ async function restore() {
   }
 }
 
+/** Batched puts per second of an in-process LMDB node, one row per durability, rows alternating. */
+async function durabilityCost() {
+  const setups = await Promise.all(
+    (['process', 'power'] as const).map(async (durability) => {
+      const dir = await mkdtemp(join(tmpdir(), 'dlht-durability-'))
+      const node = new LeadNode({ network: false, autoRetrain: false, dataDir: dir, durability })
+      await node.start()
+      await node.retrainModel({ sampleKeys: sample, force: true })
+      return { durability, dir, node, rounds: [] as Latencies[] }
+    }),
+  )
+  try {
+    let next = 0
+    const put = (node: LeadNode) => (batch: number[]) =>
+      node.putMany(batch.map((key) => [key, { key, round: next }] as const))
+    for (let round = 0; round < ROUNDS + 1; round++) {
+      next++
+      for (const setup of setups) {
+        const result = await batched(sample, put(setup.node))
+        if (round > 0) setup.rounds.push(result)
+      }
+    }
+    return setups.map(({ durability, rounds }) => ({
+      durability,
+      ...medians(rounds.map((putBatched) => ({ putBatched }))),
+    }))
+  } finally {
+    for (const { node, dir } of setups) {
+      await node.stop()
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+const ratios = (rows: Awaited<ReturnType<typeof operations>>) => ({
+  putBatched: rows[1].putBatched.opsPerSecond / rows[0].putBatched.opsPerSecond,
+  getBatched: rows[1].getBatched.opsPerSecond / rows[0].getBatched.opsPerSecond,
+  getSingle: rows[1].getSingle.opsPerSecond / rows[0].getSingle.opsPerSecond,
+})
+
 const loadBefore = loadavg()[0]
-const [single, replicated] = await operations()
+const threeProcesses = await operations(3, ROUNDS)
+const eightProcesses = await operations(8, 3)
 const repair = await restore()
+const durability = await durabilityCost()
 const results = {
   keys: KEY_COUNT,
   batch: BATCH,
-  rows: [single, replicated],
-  ratios: {
-    putBatched: replicated.putBatched.opsPerSecond / single.putBatched.opsPerSecond,
-    getBatched: replicated.getBatched.opsPerSecond / single.getBatched.opsPerSecond,
-    getSingle: replicated.getSingle.opsPerSecond / single.getSingle.opsPerSecond,
-  },
+  rows: [...threeProcesses, ...eightProcesses],
+  ratios: ratios(threeProcesses),
+  ratios8: ratios(eightProcesses),
   repair,
+  durability: {
+    rows: durability,
+    powerToProcess: durability[1].putBatched.opsPerSecond / durability[0].putBatched.opsPerSecond,
+  },
   loadAverage: { before: loadBefore, after: loadavg()[0] },
 }
 console.log(JSON.stringify(results, null, 2))

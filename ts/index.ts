@@ -34,7 +34,7 @@ export {
   type TrainingStats,
 } from './learned/rmi.js'
 // node
-export { type ClientGatewayOptions, serveClients } from './node/client-gateway.js'
+export { type ClientGatewayOptions, type ProtocolHandlers, serveClients } from './node/client-gateway.js'
 export type { LeadConfig, LeadConfigInit, SpatialConfig } from './node/config.js'
 export type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './node/data-plane.js'
 export {
@@ -48,6 +48,7 @@ export {
   ValueNotSerializableError,
   ValueTooLargeError,
 } from './node/errors.js'
+export type { LeadNodeEvents, ModelInstalled } from './node/events.js'
 export { decodeKeyBytes, encodeKeyBytes, type KeyFamily, type NodeKey } from './node/keys.js'
 export {
   DEFAULT_RETRAIN_WAIT_MS,
@@ -60,7 +61,15 @@ export {
   type VnodeStats,
 } from './node/lead-node.js'
 export { LearnedHash, type LearnedHashDict } from './node/learned-hash.js'
+export {
+  type DlhtInit,
+  type DlhtServiceConfig,
+  dlht,
+  LeadNodeService,
+  type LeadNodeServiceComponents,
+} from './node/libp2p-service.js'
 export { LocalRouter, type LocalRouterInit } from './node/local-router.js'
+export type { LogLevel, LogRecord } from './node/node-log.js'
 export { RangeEntry } from './node/range-entry.js'
 export type { RangeIterationOptions } from './node/range-iterator.js'
 // overlay
@@ -78,6 +87,7 @@ export {
   MembershipRefusedError,
   parseSwarmKey,
   type SwarmKey,
+  swarmKeyProtector,
 } from './overlay/private-network.js'
 export {
   isSupportedNode,
@@ -92,6 +102,7 @@ export {
   PeerBusyError,
   PeerUnavailableError,
   ProtocolError,
+  ProtocolMismatchError,
   RemoteCallTimeoutError,
   RemoteError,
   UnauthorizedMessageError,

@@ -7,7 +7,7 @@ import { CodedError, DlhtError } from './errors.js'
 export const MIN_NODE_VERSION = '22.13.0'
 
 /** Platforms whose addon is published as `dlht-<platform>` (what `npm install dlht` fetches). */
-export const PREBUILT_PLATFORMS: readonly string[] = ['linux-x64-gnu']
+export const PREBUILT_PLATFORMS: readonly string[] = ['linux-x64-gnu', 'linux-arm64-gnu', 'linux-x64-musl']
 
 /** Node.js is older than `MIN_NODE_VERSION`. */
 export class UnsupportedNodeError extends DlhtError {

@@ -7,6 +7,9 @@ import type { LeadConfigInit } from '../../ts/node/config.js'
 import { LeadNode } from '../../ts/node/lead-node.js'
 import type { LogRecord } from '../../ts/node/node-log.js'
 import { chordRouter } from '../../ts/overlay/chord-router.js'
+import { PeerUnavailableError } from '../../ts/protocol/errors.js'
+import { DATA_PROTOCOL } from '../../ts/protocol/messages.js'
+import { DlhtService } from '../../ts/protocol/service.js'
 import { listenAddresses } from './ring.js'
 
 /** What the harness sends as its first IPC message. */
@@ -66,6 +69,15 @@ node.addEventListener('log', (event) => {
     process.stderr.write(`[dlht node ${node.peerId.slice(-6)}] ${record.message}\n`)
 })
 
+/** Peers this node exchanges no data with (a partition of the data plane; the ring stays whole). */
+const isolated = new Set<string>()
+const call = DlhtService.prototype.call
+DlhtService.prototype.call = function (this: DlhtService, peer, protocol, ...rest) {
+  if (protocol === DATA_PROTOCOL && isolated.has(peer.peerId))
+    return Promise.reject(new PeerUnavailableError(`${peer.peerId} is cut off by the test`))
+  return call.call(this, peer, protocol, ...rest)
+} as typeof call
+
 const operations: Record<string, (...args: never[]) => unknown> = {
   put: (key: string, value: unknown) => node.put(key, value),
   putMany: (entries: Array<[string, unknown]>) => node.putMany(entries),
@@ -84,6 +96,11 @@ const operations: Record<string, (...args: never[]) => unknown> = {
   },
   metrics: () => node.metrics(),
   storedKeys: () => node.storedKeys(),
+  /** Refuses data calls to these peers from now on (none: heals). */
+  isolateData: (peerIds: string[]) => {
+    isolated.clear()
+    for (const peerId of peerIds) isolated.add(peerId)
+  },
   stop: async () => {
     await node.stop()
     setImmediate(() => process.exit(0))

@@ -9,6 +9,7 @@ import {
   type OptionSpecs,
   type ParsedCommand,
   parseCommand,
+  readSwarmKeyFile,
   stringOption,
   UsageError,
 } from './command.js'
@@ -16,10 +17,12 @@ import {
 const PEER_OPTIONS: OptionSpecs = {
   peer: { type: 'string', short: 'p' },
   timeout: { type: 'string' },
+  'swarm-key-file': { type: 'string' },
 }
 
 const PEER_HELP = `  -p, --peer <peer>      "host:port" or multiaddr of a node (dlht start); default $DLHT_PEER
   --timeout <ms>         deadline of the request, dial included (default 30000)
+  --swarm-key-file <f>   the key of a private ring (dlht start --swarm-key-file); default $DLHT_SWARM_KEY_FILE
   -h, --help             this help`
 
 const EXIT_HELP = `Exit codes: 0 done, 1 key not found, 2 bad usage, 3 failed (the error's code is printed).`
@@ -47,7 +50,10 @@ async function withClient<T>(parsed: ParsedCommand, ask: (client: DlhtClient) =>
   if (peer === undefined || peer === '')
     throw new UsageError('--peer <host:port> is required (or set DLHT_PEER)')
   const timeout = integerOption('timeout', stringOption(parsed, 'timeout'), 1, 3_600_000)
-  const client = await DlhtClient.connect(peer, { timeout })
+  const swarmKeyFile = stringOption(parsed, 'swarm-key-file') ?? process.env.DLHT_SWARM_KEY_FILE
+  const swarmKey =
+    swarmKeyFile === undefined || swarmKeyFile === '' ? undefined : readSwarmKeyFile(swarmKeyFile)
+  const client = await DlhtClient.connect(peer, { timeout, swarmKey })
   try {
     return await ask(client)
   } finally {

@@ -1,6 +1,7 @@
 // What every `dlht` subcommand shares: its shape, the exit codes scripts can rely on, and argument
 // parsing by node:util parseArgs that turns every mistake into a UsageError.
 
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { CodedError } from '../errors.js'
 
@@ -94,4 +95,13 @@ export function integerOption(
     throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(value)}`)
   }
   return parsed
+}
+
+/** The text of a swarm key file (`dlht keygen`); its format is checked where the key is used. @throws UsageError */
+export function readSwarmKeyFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new UsageError(`--swarm-key-file ${path}: ${(err as Error).message}`, { cause: err })
+  }
 }

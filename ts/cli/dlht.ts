@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The `dlht` command (the package's bin): runs a node of a ring (`dlht start`) and talks to a running
-// ring from a shell (put, get, delete, range, stats, retrain), with exit codes scripts can rely on.
+// The `dlht` command (the package's bin): runs a node of a ring (`dlht start`), talks to a running ring
+// from a shell (put, get, delete, range, stats, retrain) and makes private rings' keys (keygen).
 
 import { DlhtError, InvalidArgumentError } from '../errors.js'
 import { assertSupportedNode } from '../platform.js'
@@ -38,7 +38,8 @@ async function main(args: string[]): Promise<number> {
   // Loaded only once Node is known to be recent enough: they import libp2p and the addon.
   const { startCommand } = await import('./start-command.js')
   const { clientCommands } = await import('./client-commands.js')
-  const commands = [startCommand, ...clientCommands]
+  const { keygenCommand } = await import('./keygen-command.js')
+  const commands = [startCommand, ...clientCommands, keygenCommand]
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(HELP(commands))
     return name === undefined ? ExitCode.Usage : ExitCode.Ok

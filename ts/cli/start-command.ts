@@ -5,9 +5,16 @@ import { readFileSync } from 'node:fs'
 import { serveClients } from '../node/client-gateway.js'
 import type { LeadConfigInit } from '../node/config.js'
 import { LeadNode } from '../node/lead-node.js'
-import type { LogRecord } from '../node/node-log.js'
 import { type ChordRouter, chordRouter } from '../overlay/chord-router.js'
-import { type Command, ExitCode, integerOption, parseCommand, stringOption, UsageError } from './command.js'
+import {
+  type Command,
+  ExitCode,
+  integerOption,
+  parseCommand,
+  readSwarmKeyFile,
+  stringOption,
+  UsageError,
+} from './command.js'
 
 const HELP = `Usage: dlht start [options]
 
@@ -21,6 +28,8 @@ Options:
   --bootstrap <peer>     "host:port" or multiaddr of a node of the ring to join (default: a new ring)
   --vnodes <n>           virtual nodes of this node (default 3)
   --data-dir <dir>       LMDB directory: entries and model survive a restart (default: in memory)
+  --replication <n>      copies of every entry on the ring, 1-16 (default 3; writes wait for a majority)
+  --swarm-key-file <f>   a private ring: only peers with this key connect (make one with dlht keygen)
   --metrics-port <n>     serve Prometheus metrics at http://<host>:<n>/metrics (0 picks a port)
   --config <file>        JSON file of LeadConfig fields (hashSpaceSize as a string); options win
   -h, --help             this help
@@ -32,6 +41,8 @@ const OPTIONS = {
   bootstrap: { type: 'string' },
   vnodes: { type: 'string' },
   'data-dir': { type: 'string' },
+  replication: { type: 'string' },
+  'swarm-key-file': { type: 'string' },
   'metrics-port': { type: 'string' },
   config: { type: 'string' },
 } as const
@@ -68,12 +79,16 @@ function configOf(values: Parameters<typeof stringOption>[0]): LeadConfigInit {
   const port = integerOption('port', stringOption(values, 'port'), 0, 65535)
   const vnodes = integerOption('vnodes', stringOption(values, 'vnodes'), 1, 4096)
   const metricsPort = integerOption('metrics-port', stringOption(values, 'metrics-port'), 0, 65535)
+  const replication = integerOption('replication', stringOption(values, 'replication'), 1, 16)
+  const swarmKeyFile = stringOption(values, 'swarm-key-file')
   if (host !== undefined) config.ip = host
   if (port !== undefined) config.basePort = port
   if (bootstrap !== undefined) config.bootstrapPeer = bootstrap
   if (vnodes !== undefined) config.numVirtualNodes = vnodes
   if (dataDir !== undefined) config.dataDir = dataDir
   if (metricsPort !== undefined) config.metricsPort = metricsPort
+  if (replication !== undefined) config.replicationFactor = replication
+  if (swarmKeyFile !== undefined) config.swarmKey = readSwarmKeyFile(swarmKeyFile)
   if (config.network === false) throw new UsageError('dlht start runs a network node: drop "network": false')
   return config
 }
@@ -112,7 +127,7 @@ export const startCommand: Command = {
       },
     })
     node.addEventListener('log', (event) => {
-      const { level, message } = (event as CustomEvent<LogRecord>).detail
+      const { level, message } = event.detail
       if (level !== 'debug') process.stderr.write(`${level} ${message}\n`)
     })
     const stopped = stopSignal()

@@ -1,9 +1,11 @@
 // A client of a running dlht ring: dials one node over libp2p and asks it, over the client protocol, to
 // put, get, delete, range-query, report stats or retrain. It joins no ring and holds no data or model.
 
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { NodeKey } from '../node/keys.js'
 import { deserializeValue, serializeValue } from '../node/value-codec.js'
 import { bootstrapAddress, createDlhtLibp2p, type DlhtLibp2p } from '../overlay/libp2p.js'
+import { explainJoinFailure, type SwarmKey } from '../overlay/private-network.js'
 import {
   CLIENT_PROTOCOL,
   ClientDelete,
@@ -12,7 +14,9 @@ import {
   ClientRange,
   ClientRetrain,
   ClientStats,
+  RETIRED_CLIENT_PROTOCOLS,
 } from '../protocol/client-messages.js'
+import { ProtocolMismatchError } from '../protocol/errors.js'
 import type { MessageCodec } from '../protocol/messages.js'
 import type { PeerAddress } from '../protocol/service.js'
 
@@ -20,6 +24,8 @@ import type { PeerAddress } from '../protocol/service.js'
 export interface DlhtClientOptions {
   /** Deadline of each request (dial included), in milliseconds. Default 30000. */
   timeout?: number
+  /** The key of a private ring (LeadConfig.swarmKey); without it such a ring refuses the connection. */
+  swarmKey?: SwarmKey
 }
 
 /** An entry of a key range, its value decoded. */
@@ -49,7 +55,8 @@ export class DlhtClient {
 
   /**
    * Dials `peer` ("host:port" or a multiaddr).
-   * @throws InvalidArgumentError for a bad address, PeerUnavailableError or RemoteCallTimeoutError when unreachable
+   * @throws InvalidArgumentError for a bad address, PeerUnavailableError or RemoteCallTimeoutError when
+   *   unreachable, MembershipRefusedError when a private ring refuses the handshake (no or another swarm key)
    */
   static async connect(peer: string, options: DlhtClientOptions = {}): Promise<DlhtClient> {
     const address = bootstrapAddress(peer)
@@ -57,12 +64,13 @@ export class DlhtClient {
       ip: '127.0.0.1',
       port: 0,
       callTimeout: options.timeout ?? 30_000,
+      swarmKey: options.swarmKey,
     })
     try {
       return new DlhtClient(libp2p, await libp2p.services.dlht.connect(address))
     } catch (err) {
       await libp2p.stop()
-      throw err
+      throw explainJoinFailure(err, peer, { swarmKey: options.swarmKey !== undefined, allowedPeers: false })
     }
   }
 
@@ -71,8 +79,36 @@ export class DlhtClient {
     return this.#peer.peerId
   }
 
-  #call<Request, Answer>(codec: MessageCodec<Request, Answer>, request: Request): Promise<Answer> {
-    return this.#libp2p.services.dlht.call(this.#peer, CLIENT_PROTOCOL, codec, request)
+  /** @throws ProtocolMismatchError when the node does not speak this client's CLIENT_PROTOCOL */
+  async #call<Request, Answer>(codec: MessageCodec<Request, Answer>, request: Request): Promise<Answer> {
+    try {
+      return await this.#libp2p.services.dlht.call(this.#peer, CLIENT_PROTOCOL, codec, request)
+    } catch (err) {
+      throw isUnsupportedProtocol(err) ? await this.#mismatch(err) : err
+    }
+  }
+
+  /** The error of a node that refused CLIENT_PROTOCOL, naming the earlier one it speaks if any. */
+  async #mismatch(cause: unknown): Promise<ProtocolMismatchError> {
+    const node = `the node ${this.#peer.peerId}`
+    try {
+      const stream = await this.#libp2p.dialProtocol(
+        peerIdFromString(this.#peer.peerId),
+        [...RETIRED_CLIENT_PROTOCOLS],
+        { signal: AbortSignal.timeout(this.#libp2p.services.dlht.callTimeout) },
+      )
+      stream.abort(new ProtocolMismatchError('only asked which version the node speaks'))
+      return new ProtocolMismatchError(
+        `${node} speaks ${stream.protocol}, this client ${CLIENT_PROTOCOL}: use a dlht client of the ring's release`,
+        { cause },
+      )
+    } catch {
+      return new ProtocolMismatchError(
+        `${node} serves no ${CLIENT_PROTOCOL}: it runs a later dlht release, or does not serve clients ` +
+          '(dlht start does; a dlht() service with serveClients: true)',
+        { cause },
+      )
+    }
   }
 
   /** Stores a value (anything `structuredClone` accepts) under a key. */
@@ -115,4 +151,12 @@ export class DlhtClient {
   async close(): Promise<void> {
     await this.#libp2p.stop()
   }
+}
+
+/** Whether a call failed because the peer refused its protocol (multistream-select found none in common). */
+function isUnsupportedProtocol(err: unknown): boolean {
+  for (let cause: unknown = err; cause instanceof Error; cause = cause.cause) {
+    if (cause.name === 'UnsupportedProtocolError') return true
+  }
+  return false
 }

@@ -1,7 +1,7 @@
 // Serves the client protocol for one LeadNode on its libp2p: each request runs as the node's own
 // operation (routed over the ring, retried when the ring changes), so a client needs no vnodes or model.
 
-import type { Libp2p } from '@libp2p/interface'
+import type { StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import {
   CLIENT_MESSAGES,
   CLIENT_PROTOCOL,
@@ -12,8 +12,9 @@ import {
   ClientRange,
   ClientRetrain,
   ClientStats,
+  RETIRED_CLIENT_PROTOCOLS,
 } from '../protocol/client-messages.js'
-import { MalformedMessageError, UnknownMessageError } from '../protocol/errors.js'
+import { MalformedMessageError, ProtocolMismatchError, UnknownMessageError } from '../protocol/errors.js'
 import { DEFAULT_MAX_FRAME_SIZE, serveRpc } from '../protocol/rpc.js'
 import type { LeadNode } from './lead-node.js'
 import { deserializeValue, serializeValue } from './value-codec.js'
@@ -67,12 +68,22 @@ async function answer(node: LeadNode, type: number, body: unknown): Promise<unkn
   }
 }
 
+/** Where protocols are served: a libp2p node, or its registrar (what a service is given). */
+export interface ProtocolHandlers {
+  /** Serves `protocol`'s incoming streams with `handler`. */
+  handle(protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>
+  /** Stops serving `protocol`. */
+  unhandle(protocol: string): Promise<void>
+}
+
 /**
- * Serves CLIENT_PROTOCOL for `node` on `libp2p` (the node's own, so clients dial the ring address).
+ * Serves CLIENT_PROTOCOL for `node` on `libp2p` (the node's own, so clients dial the ring address),
+ * and answers every request of an earlier release's client protocol with a ProtocolMismatchError,
+ * which such a client reads as an error of that code (the framing has not changed).
  * Returns what stops serving; stopping libp2p stops it too.
  */
 export async function serveClients(
-  libp2p: Libp2p,
+  libp2p: ProtocolHandlers,
   node: LeadNode,
   options: ClientGatewayOptions = {},
 ): Promise<() => Promise<void>> {
@@ -87,5 +98,23 @@ export async function serveClients(
     },
     { maxInboundStreams: 32 },
   )
-  return () => libp2p.unhandle(CLIENT_PROTOCOL)
+  for (const retired of RETIRED_CLIENT_PROTOCOLS) {
+    const mismatch = `this node speaks ${CLIENT_PROTOCOL}, the client ${retired}: use a dlht client of the ring's release`
+    await libp2p.handle(
+      retired,
+      async (stream) => {
+        await serveRpc(
+          stream,
+          () => {
+            throw new ProtocolMismatchError(mismatch)
+          },
+          { maxFrameSize, serves: () => true },
+        )
+      },
+      { maxInboundStreams: 4 },
+    )
+  }
+  return async () => {
+    for (const protocol of [CLIENT_PROTOCOL, ...RETIRED_CLIENT_PROTOCOLS]) await libp2p.unhandle(protocol)
+  }
 }

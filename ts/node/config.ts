@@ -47,6 +47,12 @@ export interface LeadConfig {
   maxWorkers: number
   /** Directory of a durable LMDB store; null keeps entries in memory only. Default null. */
   dataDir: string | null
+  /**
+   * What an acknowledged write on a `dataDir` survives. `'process'`: a crash of the process (the
+   * write is committed to LMDB, flushed to disk a moment later); `'power'`: a power loss too (the
+   * write is acknowledged once flushed to disk, at a cost in write throughput). Default 'process'.
+   */
+  durability: 'process' | 'power'
   /** Largest serialized value accepted, in bytes. Default 1 MiB. */
   maxValueBytes: number
   /** Largest key accepted, in bytes of its canonical form (LMDB's key limit bounds it). Default 1024. */
@@ -115,6 +121,7 @@ const DEFAULTS: Omit<LeadConfig, 'training'> = {
   modelUpdateThreshold: 100,
   maxWorkers: 10,
   dataDir: null,
+  durability: 'process',
   maxValueBytes: DEFAULT_MAX_VALUE_BYTES,
   maxKeyBytes: 1024,
   spatial: null,
@@ -220,6 +227,10 @@ const CHECKS: { [F in keyof typeof DEFAULTS]: (field: F, value: unknown) => void
   dataDir: (field, value) => {
     if (value !== null) nonEmptyString(field, value)
   },
+  durability: (field, value) => {
+    if (value !== 'process' && value !== 'power')
+      throw new InvalidConfigError(field, `must be 'process' or 'power', got ${String(value)}`)
+  },
   maxValueBytes: (field, value) => integerIn(field, value, 1, MAX_VALUE_BYTES_LIMIT),
   maxKeyBytes: (field, value) => integerIn(field, value, 1, MAX_KEY_BYTES_LIMIT),
   spatial: (_field, value) => checkSpatial(value),
@@ -269,6 +280,11 @@ export function resolveLeadConfig(init: LeadConfigInit = {}): Readonly<LeadConfi
   if (typeof init !== 'object' || init === null || Array.isArray(init))
     throw new InvalidConfigError('', `must be an object of LeadConfig fields, got ${describeInit(init)}`)
   for (const field of Object.keys(init)) {
+    if (field === 'libp2p')
+      throw new InvalidConfigError(
+        field,
+        'is not a LeadConfig field: to run dlht on your own libp2p node, add it as a service, createLibp2p({ services: { dlht: dlht(config) } })',
+      )
     if (!(field in DEFAULTS) && field !== 'training')
       throw new InvalidConfigError(field, 'is not a LeadConfig field')
   }

@@ -3,6 +3,7 @@
 
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
+import { TypedEventEmitter } from 'main-event'
 import { unwrappedRanges } from '../chord/index.js'
 import { DlhtError, InvalidArgumentError } from '../errors.js'
 import type { RolloutStats } from '../federation/model-rollout.js'
@@ -27,6 +28,7 @@ import {
 import { type LeadConfig, type LeadConfigInit, resolveLeadConfig } from './config.js'
 import type { DataPlane, ScanFilter, ScannedRecord } from './data-plane.js'
 import { NotStartedError, StorageMismatchError } from './errors.js'
+import type { LeadNodeEvents } from './events.js'
 import type { NodeKey } from './keys.js'
 import { LearnedHash } from './learned-hash.js'
 import { LocalRouter } from './local-router.js'
@@ -177,7 +179,8 @@ function mergeArcs(arcs: Array<{ hashMin: bigint; hashMax: bigint }>): Array<[bi
 
 /**
  * A dlht node. Start it, then put, get, delete and query; it retrains its learned hash when the
- * training manager's triggers fire.
+ * training manager's triggers fire. Its events ({@link LeadNodeEvents}) are typed:
+ * `node.addEventListener('retrain', (event) => event.detail.modelVersion)`.
  *
  * @example
  * const node = new LeadNode({ numVirtualNodes: 3, branchingFactor: 100 })
@@ -186,7 +189,7 @@ function mergeArcs(arcs: Array<{ hashMin: bigint; hashMax: bigint }>): Array<[bi
  * await node.get('mykey') // { data: 'value' }
  * await node.stop()
  */
-export class LeadNode extends EventTarget {
+export class LeadNode extends TypedEventEmitter<LeadNodeEvents> {
   readonly config: Readonly<LeadConfig>
   readonly learnedHash: LearnedHash
   readonly #store: LocalStore
@@ -216,7 +219,9 @@ export class LeadNode extends EventTarget {
     )
     this.#trainingManager = new AdaptiveTrainingManager(this.config.training, { hashSpaceSize })
     this.#values =
-      this.config.dataDir === null ? new MemoryValueStore() : new LmdbValueStore(this.config.dataDir)
+      this.config.dataDir === null
+        ? new MemoryValueStore()
+        : new LmdbValueStore(this.config.dataDir, this.config.durability)
     this.#store = new LocalStore({
       learnedHash: this.learnedHash,
       values: this.#values,
@@ -757,7 +762,7 @@ export class LeadNode extends EventTarget {
       // Another peer's round is running: the ring retrains anyway, and this trigger fires again if needed.
       if (err instanceof DlhtError && err.code === 'ERR_DLHT_ROLLOUT_BUSY') return
       this.#lastRetrainError = (err as Error).message
-      this.dispatchEvent(new CustomEvent('error', { detail: err }))
+      this.safeDispatchEvent('error', { detail: err as Error })
     })
   }
 
@@ -859,9 +864,7 @@ export class LeadNode extends EventTarget {
     await this.#values.writeMeta(MODEL_META, Buffer.concat([header, model.serialize()]))
     this.#operations.retrains++
     this.#log('info', `adopted model version ${version} (${dataSize} keys)`)
-    this.dispatchEvent(
-      new CustomEvent('retrain', { detail: { modelVersion: version, trainingDataSize: dataSize } }),
-    )
+    this.safeDispatchEvent('retrain', { detail: { modelVersion: version, trainingDataSize: dataSize } })
   }
 
   /** Keys, bytes, per-vnode accounting, operation counters and training metrics (O(keys) for the vnode counts). */

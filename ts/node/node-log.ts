@@ -17,6 +17,7 @@ export interface LogRecord {
   peerId: string
   /** When it was logged (ms since the epoch). */
   time: number
+  /** The message. */
   toString(): string
 }
 

@@ -131,7 +131,7 @@ export class ChordRouter implements Router {
       store: state.store,
       replicationFactor: config.replicationFactor,
       writeQuorum: config.writeQuorum,
-      replicasOwnedHere: (position) => this.#replicasOwnedHere(position),
+      ownedReplicaSets: () => this.#ownedReplicaSets(),
       ownedArcs: () => this.#ownedArcs(),
       walkRing: (signal) => walkRing(state, signal),
       ownsLocally: (position) => state.ownsLocally(position),
@@ -144,6 +144,8 @@ export class ChordRouter implements Router {
       repairIntervalMs: options.repairIntervalMs ?? Math.max(1000, 10 * stabilizeMs),
       repairBytesPerSecond: options.repairBytesPerSecond ?? 16 * 1024 * 1024,
       maxMessageBytes: Math.floor(state.options.maxFrameSize / 4),
+      hints: { maxBytes: options.hintMaxBytes, maxAgeMs: options.hintMaxAgeMs },
+      hintIntervalMs: stabilizeMs,
     })
     if (this.#replication.enabled) state.store.retainCopies((position) => this.#replication.holds(position))
     this.#data = new DataServer(state, this.#routing, versions, this.#replication)
@@ -169,6 +171,13 @@ export class ChordRouter implements Router {
       vnodesOf: async (peerId, signal) =>
         (await state.call({ peerId, multiaddrs: [] }, RING_PROTOCOL, GetConfig, undefined, signal)).vnodes,
       ownerOf: async (position, signal) => (await this.#routing.lookup(position, signal)).owner,
+      knows: (peerId) =>
+        [...state.vnodes.values()].some(
+          ({ chord }) =>
+            chord.predecessor?.peerId === peerId ||
+            chord.successors.some((successor) => successor.peerId === peerId) ||
+            chord.fingers.some((finger) => finger?.peerId === peerId),
+        ),
       log: (message) => state.log(message),
     })
   }
@@ -323,14 +332,15 @@ export class ChordRouter implements Router {
     )
   }
 
-  /** The other replicas (one vnode per peer) of a position a local vnode owns: next peers of its successor list. */
-  #replicasOwnedHere(position: bigint): VnodeRef[] | undefined {
+  /** This peer's active vnodes, each with its other replicas (one vnode per peer): next peers of its successor list. */
+  #ownedReplicaSets(): Array<{ owns(position: bigint): boolean; replicas: VnodeRef[] }> {
     const state = this.#state
-    for (const vnode of state.vnodes.values()) {
-      if (vnode.active && vnode.chord.owns(position))
-        return distinctPeers(vnode.chord.successors, state.config.replicationFactor - 1, this.peerId)
-    }
-    return undefined
+    return [...state.vnodes.values()]
+      .filter((vnode) => vnode.active)
+      .map((vnode) => ({
+        owns: (position: bigint) => vnode.chord.owns(position),
+        replicas: distinctPeers(state.successorsOf(vnode), state.config.replicationFactor - 1, this.peerId),
+      }))
   }
 
   /** The arcs of this peer's active vnodes, with their other replicas (for repair). */
@@ -338,9 +348,9 @@ export class ChordRouter implements Router {
     const state = this.#state
     return [...state.vnodes.values()]
       .filter((vnode) => vnode.active && !vnode.leaving)
-      .map(({ chord, ref }) => ({
-        ranges: arcRanges(chord.arcStart, ref.id, state.hashSpaceSize),
-        replicas: distinctPeers(chord.successors, state.config.replicationFactor - 1, this.peerId),
+      .map((vnode) => ({
+        ranges: arcRanges(vnode.chord.arcStart, vnode.ref.id, state.hashSpaceSize),
+        replicas: distinctPeers(state.successorsOf(vnode), state.config.replicationFactor - 1, this.peerId),
       }))
   }
 

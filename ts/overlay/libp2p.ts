@@ -1,6 +1,8 @@
-// A libp2p node ready for dlht: TCP, noise, yamux and the dlht service, listening on ip:port.
-// Also turns a bootstrap peer given as "host:port" or as a multiaddr into a dialable address.
+// A libp2p node ready for dlht: TCP, noise, yamux and the dlht service, listening on ip:port, or the
+// user's own node when dlht runs as its service. Also turns a bootstrap peer given as "host:port" or as
+// a multiaddr into a dialable address.
 
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { isIP, type Socket } from 'node:net'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -154,10 +156,25 @@ function fastNoise(): (components: Parameters<ReturnType<typeof noise>>[0]) => C
 }
 
 /**
+ * The libp2p node that a router starting in this async context runs on instead of creating one: the
+ * user's own node, which carries dlht as a service (see `dlht()`) and whose transports, encrypters,
+ * swarm key and lifecycle are the user's.
+ */
+const userNode = new AsyncLocalStorage<DlhtLibp2p>()
+
+/** Runs `start` so that `createDlhtLibp2p` calls within it answer `host` instead of creating a node. */
+export function startOnUserNode<T>(host: DlhtLibp2p, start: () => Promise<T>): Promise<T> {
+  return userNode.run(host, start)
+}
+
+/**
  * Creates and starts a libp2p node listening on TCP `ip:port` with noise and yamux, carrying the
- * dlht service as `services.dlht`. Stop it with `node.stop()`.
+ * dlht service as `services.dlht`. Stop it with `node.stop()`. Within `startOnUserNode(host, ...)`
+ * it answers `host` instead, and `init` is not used.
  */
 export async function createDlhtLibp2p(init: DlhtLibp2pInit = {}): Promise<DlhtLibp2p> {
+  const host = userNode.getStore()
+  if (host !== undefined) return host
   const listen = `${ipComponent(init.ip ?? '127.0.0.1')}/tcp/${init.port ?? 0}`
   const privateKey = init.privateKey ?? generatePrivateKey()
   const self = peerIdFromPrivateKey(privateKey).toString()

@@ -303,10 +303,9 @@ export class Membership {
   /** Hands every vnode's arc and entries to its successor and tells its predecessor. */
   async leaveRing(signal: AbortSignal): Promise<void> {
     const vnodes = this.#state.vnodes
-    for (const vnode of [...vnodes.values()]) {
-      if (vnode.active) await this.#leaveVnode(vnode, signal)
-      vnodes.delete(vnode.ref.id)
-    }
+    // Forgotten only once all have left: the successor lists of those that left lead the others on.
+    for (const vnode of [...vnodes.values()]) if (vnode.active) await this.#leaveVnode(vnode, signal)
+    vnodes.clear()
   }
 
   /**
@@ -349,9 +348,7 @@ export class Membership {
     const pause = Math.min(1000, Math.max(100, state.stabilizeMs))
     const outcome = await state.gate.exclusive(async (): Promise<'handed' | 'alone' | 'gave up'> => {
       for (;;) {
-        const successors = chord.successors.filter(
-          (node) => node.id !== ref.id && (node.peerId !== state.peerId || state.vnodes.get(node.id)?.active),
-        )
+        const successors = state.successorsOf(vnode)
         if (successors.length === 0) return 'alone'
         for (const listed of successors) {
           if (signal.aborted) return 'gave up'

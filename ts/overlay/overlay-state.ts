@@ -43,11 +43,23 @@ export interface ChordRouterOptions {
   repairIntervalMs?: number
   /** Bytes per second a repair round may ship. Default 16 MiB. */
   repairBytesPerSecond?: number
+  /** Bytes of writes held for replicas that do not answer (hinted hand-off). Default 64 MiB. */
+  hintMaxBytes?: number
+  /** Milliseconds a write is held for a replica that does not answer. Default 10 minutes. */
+  hintMaxAgeMs?: number
 }
 
 /** The options every part of the overlay reads, with their defaults filled in. */
 export type OverlayOptions = Required<
-  Omit<ChordRouterOptions, 'privateKey' | 'stabilizeIntervalMs' | 'repairIntervalMs' | 'repairBytesPerSecond'>
+  Omit<
+    ChordRouterOptions,
+    | 'privateKey'
+    | 'stabilizeIntervalMs'
+    | 'repairIntervalMs'
+    | 'repairBytesPerSecond'
+    | 'hintMaxBytes'
+    | 'hintMaxAgeMs'
+  >
 >
 
 /** The options with their defaults. */
@@ -185,6 +197,29 @@ export class OverlayState {
       .filter((vnode) => vnode.active)
       .map((vnode) => vnode.ref)
       .sort((a, b) => (a.id < b.id ? -1 : 1))
+  }
+
+  /**
+   * The vnodes that follow `vnode`, as far as this peer knows: its successor list, continued
+   * through the lists of this peer's own vnodes on it. A list lags the ring by a stabilization
+   * period or more after a join, while the lists of this peer's other vnodes (one store, one peer)
+   * may already name what lies beyond; a vnode of ours that left handed its arc on to its own
+   * successors. This peer's active vnodes stay in, in ring order.
+   */
+  successorsOf(vnode: LocalVnode): VnodeRef[] {
+    const found: VnodeRef[] = []
+    const seen = new Set<bigint>([vnode.ref.id])
+    const visit = (list: readonly VnodeRef[]) => {
+      for (const next of list) {
+        if (seen.has(next.id)) continue
+        seen.add(next.id)
+        const local = next.peerId === this.peerId ? this.vnodes.get(next.id) : undefined
+        if (local?.active || next.peerId !== this.peerId) found.push(next)
+        if (local !== undefined) visit(local.chord.successors)
+      }
+    }
+    visit(vnode.chord.successors)
+    return found
   }
 
   /** The arc holding `position` when an active local vnode owns it. */

@@ -15,6 +15,7 @@ import {
   type NotifyRequest,
   Prepare,
   type PrepareRequest,
+  Replicate,
   RING_PROTOCOL,
   SuccessorLeft,
   type SuccessorLeftRequest,
@@ -27,6 +28,8 @@ export interface RingAuthorityHost {
   vnodesOf(peerId: string, signal: AbortSignal): Promise<readonly VnodeRef[]>
   /** The owner of a position, found by a lookup over the ring (not from what peers told us directly). */
   ownerOf(position: bigint, signal: AbortSignal): Promise<VnodeRef>
+  /** Whether a local vnode has `peerId` as its predecessor, a successor or a finger. */
+  knows(peerId: string): boolean
   log(message: string): void
 }
 
@@ -46,6 +49,12 @@ const MEMBERS_ONLY_RING: ReadonlySet<number> = new Set([Prepare.type, Commit.typ
 
 /** Data messages only a member may send: migration batches. */
 const MEMBERS_ONLY_DATA: ReadonlySet<number> = new Set([Migrate.type])
+
+/**
+ * Data messages a neighbour or a member may send: replicas' copies. A peer that just joined is a
+ * neighbour of its successor at once, and found by lookups only after stabilization catches up.
+ */
+const NEIGHBOURS_OR_MEMBERS_DATA: ReadonlySet<number> = new Set([Replicate.type])
 
 /**
  * Checks the sender of every state-changing message before it is served. A refusal throws
@@ -83,7 +92,10 @@ export class RingAuthority {
         this.#refuse(type, remotePeer, `it names ${(request as PrepareRequest).coordinator} as coordinator`)
       }
       if (!MEMBERS_ONLY_RING.has(type)) return
-    } else if (protocol !== DATA_PROTOCOL || !MEMBERS_ONLY_DATA.has(type)) return
+    } else if (protocol !== DATA_PROTOCOL) return
+    else if (NEIGHBOURS_OR_MEMBERS_DATA.has(type)) {
+      if (this.#host.knows(remotePeer)) return
+    } else if (!MEMBERS_ONLY_DATA.has(type)) return
     if (!(await this.isMember(remotePeer, signal))) {
       this.#refuse(type, remotePeer, 'no lookup on the ring finds a vnode of it')
     }

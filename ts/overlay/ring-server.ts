@@ -221,7 +221,7 @@ export class RingServer {
 
   #ringVnode(id: bigint): LocalVnode {
     const vnode = this.#state.vnodes.get(id)
-    if (vnode === undefined)
+    if (vnode === undefined || vnode.left)
       throw new VnodeUnavailableError(`peer ${this.#state.peerId} runs no vnode at ${id}`)
     // Until its join is accepted here, its answers would be those of a lone ring owning everything.
     if (!vnode.chord.onRing) throw new VnodeUnavailableError(`vnode ${id} is still joining the ring`)

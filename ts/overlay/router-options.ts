@@ -12,6 +12,8 @@ export interface ChordRouterNumbers {
   callTimeout?: number
   maxFrameSize?: number
   stabilizeIntervalMs?: number
+  hintMaxBytes?: number
+  hintMaxAgeMs?: number
 }
 
 /** Bytes of a data message beyond its one record's key and value (envelope, header, tuple). */
@@ -25,6 +27,8 @@ export const CHORD_ROUTER_RANGES: Record<keyof ChordRouterNumbers, [number, numb
   callTimeout: [50, 3_600_000, 'milliseconds'],
   maxFrameSize: [64 * 1024, 1024 * 1024 * 1024, 'bytes'],
   stabilizeIntervalMs: [50, 86_400_000, 'milliseconds'],
+  hintMaxBytes: [0, 2 ** 40, 'bytes'],
+  hintMaxAgeMs: [0, 7 * 86_400_000, 'milliseconds'],
 }
 
 /**

@@ -7,8 +7,16 @@ import { readArray, readBoolean, readBytes, readNullable, readString, readUint }
 import { MalformedMessageError } from './errors.js'
 import { type MessageCodec, readKey } from './messages.js'
 
-/** Put, get, delete, key ranges, stats and retrains, asked of one node on behalf of a client. */
-export const CLIENT_PROTOCOL = '/dlht/2.0.0/client'
+/**
+ * Put, get, delete, key ranges, stats and retrains, asked of one node on behalf of a client. Every
+ * dlht protocol of a release has one version (ring, data, client), so a client and a ring of the same
+ * release always agree; it changes when any message changes shape or meaning (3.0.0: stats carry
+ * replication and tombstones).
+ */
+export const CLIENT_PROTOCOL = '/dlht/3.0.0/client'
+
+/** Client protocols of earlier releases: a node answers them with ProtocolMismatchError, a client names them. */
+export const RETIRED_CLIENT_PROTOCOLS: readonly string[] = ['/dlht/2.0.0/client']
 
 /** A key and its value's bytes (as `serializeValue` writes them). */
 export interface ClientEntry {

@@ -46,6 +46,16 @@ export class UnknownModelVersionError extends ProtocolError {
   }
 }
 
+/**
+ * The two ends speak different versions of a dlht protocol (a client of one release and a node of
+ * another): nothing was asked. Use a client of the ring's version.
+ */
+export class ProtocolMismatchError extends ProtocolError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'ERR_DLHT_PROTOCOL_MISMATCH', options)
+  }
+}
+
 /** A remote call did not get its answer before its deadline. */
 export class RemoteCallTimeoutError extends CodedError {
   static override readonly code = 'ERR_DLHT_REMOTE_CALL_TIMEOUT'
@@ -91,6 +101,7 @@ const BY_CODE: Record<string, new (message: string) => DlhtError> = {
   [HandOverRefusedError.code]: HandOverRefusedError,
   [UnauthorizedMessageError.code]: UnauthorizedMessageError,
   [PeerBusyError.code]: PeerBusyError,
+  ERR_DLHT_PROTOCOL_MISMATCH: ProtocolMismatchError,
   [QuorumNotReachedError.code]: QuorumNotReachedError,
   [ReplicasUnavailableError.code]: ReplicasUnavailableError,
 }

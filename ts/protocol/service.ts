@@ -39,11 +39,15 @@ export interface DlhtServiceInit {
 export interface DlhtServiceComponents {
   peerId: PeerId
   registrar: {
+    /** Serves `protocol`'s incoming streams with `handler`. */
     handle(protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>
+    /** Stops serving `protocol`. */
     unhandle(protocol: string): Promise<void>
   }
   connectionManager: {
+    /** Open connections, to `peerId` or to every peer. */
     getConnections(peerId?: PeerId): Connection[]
+    /** Dials a peer, or reuses a connection to it. */
     openConnection(
       target: PeerId | Multiaddr | Multiaddr[],
       options?: { signal?: AbortSignal },
@@ -395,7 +399,11 @@ export class DlhtService implements Startable {
   }
 }
 
-/** The service factory for `createLibp2p({ services: { dlht: dlhtService(init) } })`. */
+/**
+ * The protocol layer alone, as a libp2p service: it serves and calls the dlht protocols for a Chord
+ * router that attaches to it (`createDlhtLibp2p` builds it so). To run a dlht node on your own libp2p
+ * node, use `dlht(config)` instead, which brings its router and store.
+ */
 export function dlhtService(init: DlhtServiceInit = {}): (components: DlhtServiceComponents) => DlhtService {
   return (components) => new DlhtService(components, init)
 }

@@ -6,6 +6,7 @@ import { encodeKeyBytes, type NodeKey } from '../node/keys.js'
 import type { LocalStore } from '../node/local-store.js'
 import type { VnodeRef } from '../shared/router.js'
 import { compareStamps, type Stamp } from '../storage/stamp.js'
+import { recordBytes } from './records.js'
 
 /** Slices of an arc digested separately: a difference ships only its slice's records. */
 export const REPAIR_BUCKETS = 64
@@ -91,10 +92,6 @@ export function digestOf(store: LocalStore, hashMin: bigint, hashMax: bigint, bu
     hashes[bucket] = (hashes[bucket] + stampHash(key, stamp)) >>> 0
   })
   return { counts, hashes }
-}
-
-function recordBytes(record: ScannedRecord): number {
-  return record.value.byteLength + 32
 }
 
 /** Runs anti-entropy rounds over the arcs this peer owns. */

@@ -24,6 +24,8 @@ import {
 } from '../protocol/messages.js'
 import type { VnodeRef } from '../shared/router.js'
 import { compareStamps, type Stamp } from '../storage/stamp.js'
+import type { HintInit } from './hints.js'
+import { chunks, recordBytes } from './records.js'
 import { digestOf, type OwnedArc, Repairer, type RepairStats } from './repair.js'
 import { ReplicaMap } from './replica-set.js'
 import { type ReplicaGroup, Replicator, type ReplicatorStats } from './replicator.js'
@@ -34,8 +36,8 @@ export interface ReplicationHost {
   readonly store: LocalStore
   readonly replicationFactor: number
   readonly writeQuorum: number
-  /** The other replicas (one vnode per peer) of a position a local vnode owns; undefined when none does. */
-  replicasOwnedHere(position: bigint): VnodeRef[] | undefined
+  /** This peer's active vnodes: what each owns, and its other replicas (one vnode per peer). */
+  ownedReplicaSets(): Array<{ owns(position: bigint): boolean; replicas: VnodeRef[] }>
   /** The arcs of this peer's active vnodes, with their other replicas. */
   ownedArcs(): OwnedArc[]
   /** Every vnode on the ring, along the successor lists. */
@@ -57,14 +59,20 @@ export interface ReplicationHost {
   repairBytesPerSecond: number
   /** Approximate budget of one message's records, in bytes. */
   maxMessageBytes: number
+  /** Bounds of the writes held for replicas that do not answer. */
+  hints?: Partial<HintInit>
+  /** Milliseconds between deliveries of held writes to the replicas they wait for. */
+  hintIntervalMs: number
 }
 
 /** What `getStats().replication` reports. */
 export interface ReplicationStats extends ReplicatorStats {
   replicationFactor: number
   writeQuorum: number
-  /** Reads answered by replicas because the owner did not answer. */
+  /** Reads answered by replicas because the owner did not answer (or `readQuorum` asked them). */
   fallbackReads: number
+  /** Records written back to replicas a read found stale (read repair). */
+  readRepairs: number
   /** Entries handed to their owners and dropped because this peer is no longer one of their replicas. */
   droppedStrays: number
   /** Such copies the last round found (it keeps those whose owner did not answer). */
@@ -75,27 +83,7 @@ export interface ReplicationStats extends ReplicatorStats {
   repair: RepairStats
 }
 
-function recordBytes(record: ScannedRecord): number {
-  return record.value.byteLength + 32
-}
-
-/** Splits records into messages of about `budget` bytes. */
-function chunks(records: readonly ScannedRecord[], budget: number): ScannedRecord[][] {
-  const out: ScannedRecord[][] = []
-  let current: ScannedRecord[] = []
-  let bytes = 0
-  for (const record of records) {
-    if (current.length > 0 && bytes + recordBytes(record) > budget) {
-      out.push(current)
-      current = []
-      bytes = 0
-    }
-    current.push(record)
-    bytes += recordBytes(record)
-  }
-  if (current.length > 0) out.push(current)
-  return out
-}
+const EMPTY = new Uint8Array(0)
 
 /** Replication of this peer's store over the ring (inactive when `replicationFactor` is 1). */
 export class Replication {
@@ -105,6 +93,7 @@ export class Replication {
   #view: ReplicaMap | undefined
   #viewAt: number | null = null
   #fallbackReads = 0
+  #readRepairs = 0
   readonly #strays = { total: 0, lastRound: 0 }
 
   constructor(host: ReplicationHost) {
@@ -112,6 +101,7 @@ export class Replication {
     this.#replicator = new Replicator({
       writeQuorum: host.writeQuorum,
       send: (replica, records) => this.#send(replica, records),
+      hints: host.hints,
     })
     this.#repairer = new Repairer({
       store: host.store,
@@ -169,18 +159,27 @@ export class Replication {
    */
   async replicate(records: readonly ScannedRecord[]): Promise<void> {
     if (!this.enabled || records.length === 0) return
-    const groups = new Map<string, ReplicaGroup>()
+    const owned = this.#host.ownedReplicaSets()
+    const groups: ReplicaGroup[] = owned.map(({ replicas }) => ({ replicas, records: [] }))
+    // Records of an arc no local vnode owns any more (it moved while the write was under way).
+    const moved = new Map<string, ReplicaGroup>()
     for (const record of records) {
+      const at = owned.findIndex((set) => set.owns(record.position))
+      if (at >= 0) {
+        groups[at].records.push(record)
+        continue
+      }
       const replicas =
-        this.#host.replicasOwnedHere(record.position) ??
         this.#view?.replicasOf(record.position).filter((replica) => replica.peerId !== this.#host.peerId) ??
         []
       const key = replicas.map((replica) => replica.peerId).join(' ')
-      const group = groups.get(key)
-      if (group === undefined) groups.set(key, { replicas, records: [record] })
+      const group = moved.get(key)
+      if (group === undefined) moved.set(key, { replicas, records: [record] })
       else group.records.push(record)
     }
-    await this.#replicator.replicate([...groups.values()])
+    await this.#replicator.replicate(
+      [...groups, ...moved.values()].filter((group) => group.records.length > 0),
+    )
   }
 
   /** Whether this peer is one of the replicas of `position` (true while it has no map of the ring yet). */
@@ -263,7 +262,8 @@ export class Replication {
 
   /**
    * Values of keys read from every replica but `skip` (the owner that did not answer), the newest
-   * version winning; undefined when absent or deleted.
+   * version winning; undefined when absent or deleted. Replicas that answered with an older
+   * version (or none) are sent the newest afterwards, off the caller's path (read repair).
    * @throws ReplicasUnavailableError when fewer than `quorum` replicas of some key answered
    */
   async readReplicas(
@@ -273,7 +273,7 @@ export class Replication {
     signal: AbortSignal,
   ): Promise<Array<Uint8Array | undefined>> {
     const view = await this.#ringView(signal)
-    const byPeer = new Map<string, { replica: VnodeRef; indexes: number[] }>()
+    const byPeer = new Map<string, { replica: VnodeRef; indexes: number[]; stamps?: Array<Stamp | null> }>()
     for (let i = 0; i < keys.length; i++) {
       for (const replica of view.replicasOf(keys[i].position)) {
         if (replica.peerId === skip) continue
@@ -286,36 +286,37 @@ export class Replication {
       keys.length,
     )
     const answers = new Array<number>(keys.length).fill(0)
-    const { store } = this.#host
     await Promise.all(
-      Array.from(byPeer.values(), async ({ replica, indexes }) => {
-        const asked = indexes.map((i) => keys[i])
+      Array.from(byPeer.values(), async (group) => {
+        const asked = group.indexes.map((i) => keys[i])
         let answer: GetStampedAnswer
         try {
           answer =
-            replica.peerId === this.#host.peerId
+            group.replica.peerId === this.#host.peerId
               ? ((await this.serve(GetStamped.type, {
                   modelVersion: 0,
                   ttl: 0,
                   keys: asked,
                 })) as GetStampedAnswer)
-              : await this.#host.call(replica, GetStamped, {
-                  modelVersion: store.modelVersion,
+              : await this.#host.call(group.replica, GetStamped, {
+                  modelVersion: this.#host.store.modelVersion,
                   ttl: 0,
                   keys: asked,
                 })
         } catch {
           return
         }
-        for (let j = 0; j < indexes.length; j++) {
-          answers[indexes[j]]++
-          const held = newest[indexes[j]]
+        group.stamps = answer.stamps
+        for (let j = 0; j < group.indexes.length; j++) {
+          const i = group.indexes[j]
+          answers[i]++
+          const held = newest[i]
           const stamp = answer.stamps[j]
           if (
             held === undefined ||
             (stamp !== null && (held.stamp === null || compareStamps(stamp, held.stamp) > 0))
           )
-            newest[indexes[j]] = { value: answer.values[j], stamp }
+            newest[i] = { value: answer.values[j], stamp }
         }
       }),
     )
@@ -326,7 +327,37 @@ export class Replication {
       )
     }
     this.#fallbackReads += keys.length
+    this.#repairStale(keys, byPeer.values(), newest)
     return newest.map((found) => found?.value ?? undefined)
+  }
+
+  /** Sends the newest version of each key read to the replicas that answered with an older one. */
+  #repairStale(
+    keys: readonly PlacedKey[],
+    groups: Iterable<{ replica: VnodeRef; indexes: number[]; stamps?: Array<Stamp | null> }>,
+    newest: ReadonlyArray<{ value: Uint8Array | null; stamp: Stamp | null } | undefined>,
+  ): void {
+    for (const { replica, indexes, stamps } of groups) {
+      if (stamps === undefined) continue
+      const stale: ScannedRecord[] = []
+      for (let j = 0; j < indexes.length; j++) {
+        const found = newest[indexes[j]]
+        if (found?.stamp == null) continue
+        const theirs = stamps[j]
+        if (theirs !== null && compareStamps(theirs, found.stamp) >= 0) continue
+        const { key, position } = keys[indexes[j]]
+        stale.push({ key, position, value: found.value ?? EMPTY, stamp: found.stamp })
+      }
+      if (stale.length === 0) continue
+      const written =
+        replica.peerId === this.#host.peerId ? this.#host.store.merge(stale) : this.#send(replica, stale)
+      written.then(
+        () => {
+          this.#readRepairs += stale.length
+        },
+        () => {},
+      )
+    }
   }
 
   /**
@@ -402,8 +433,22 @@ export class Replication {
     this.#strays.lastRound = found
   }
 
-  /** Walks the ring and runs a repair round every repair interval, until `signal` aborts. */
+  /**
+   * Walks the ring and runs a repair round every repair interval, and delivers held writes to the
+   * replicas they wait for every hint interval, until `signal` aborts.
+   */
   async run(signal: AbortSignal): Promise<void> {
+    await Promise.all([this.#repairLoop(signal), this.#hintLoop(signal)])
+  }
+
+  async #hintLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await sleep(this.#host.hintIntervalMs, signal)
+      await this.#replicator.deliverHints(signal)
+    }
+  }
+
+  async #repairLoop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       await sleep(this.#host.repairIntervalMs, signal)
       if (signal.aborted) return
@@ -425,6 +470,7 @@ export class Replication {
       writeQuorum: this.#host.writeQuorum,
       ...this.#replicator.stats,
       fallbackReads: this.#fallbackReads,
+      readRepairs: this.#readRepairs,
       droppedStrays: this.#strays.total,
       straysLastRound: this.#strays.lastRound,
       ringVnodes: this.#view?.size ?? 0,

@@ -55,16 +55,27 @@ export function storageKey(entry: { key: PlacedEntry['key']; encoded: number }):
   return out
 }
 
-/** Stores values in an LMDB environment in `path`; writes are batched into transactions by lmdb-js. */
+/**
+ * Stores values in an LMDB environment in `path`; writes are batched into transactions by lmdb-js.
+ * A write resolves once committed (a crash of the process keeps it: LMDB's overlapping sync flushes
+ * it to disk right after); with `durability` 'power', once flushed to disk too.
+ */
 export class LmdbValueStore implements ValueStore {
   readonly kind = 'lmdb'
   readonly #path: string
+  readonly #flushEachWrite: boolean
   #root: RootDatabase | undefined
   #entries: Database<Uint8Array, Buffer> | undefined
   #meta: Database<Buffer, string> | undefined
 
-  constructor(path: string) {
+  constructor(path: string, durability: 'process' | 'power' = 'process') {
     this.#path = path
+    this.#flushEachWrite = durability === 'power'
+  }
+
+  /** Waits, with durability 'power', until the writes committed so far are on disk. */
+  async #durable(): Promise<void> {
+    if (this.#flushEachWrite) await this.#root?.flushed
   }
 
   /** @throws StartFailedError (dataDir) when the directory cannot be used */
@@ -121,6 +132,7 @@ export class LmdbValueStore implements ValueStore {
     await db.batch(() => {
       for (const [entry, value] of updates) db.put(storageKey(entry), record(entry, value))
     })
+    await this.#durable()
     for (const [entry, value] of updates) if (entry.value === value) entry.value = undefined
   }
 
@@ -129,6 +141,7 @@ export class LmdbValueStore implements ValueStore {
     await db.batch(() => {
       for (const tombstone of tombstones) db.put(storageKey(tombstone), record(tombstone, null))
     })
+    await this.#durable()
   }
 
   async remove(entries: readonly PlacedEntry[]): Promise<void> {
@@ -136,6 +149,7 @@ export class LmdbValueStore implements ValueStore {
     await db.batch(() => {
       for (const entry of entries) db.remove(storageKey(entry))
     })
+    await this.#durable()
   }
 
   readMeta(name: string): Uint8Array | undefined {
@@ -144,5 +158,6 @@ export class LmdbValueStore implements ValueStore {
 
   async writeMeta(name: string, value: Uint8Array): Promise<void> {
     await this.#meta?.put(name, Buffer.from(value.buffer, value.byteOffset, value.byteLength))
+    await this.#durable()
   }
 }
