@@ -251,6 +251,20 @@ export class DataServer {
     return { misrouted: foreign.length }
   }
 
+  /**
+   * Stores one placed record: in the store when this peer owns it, checked under the gate, then on
+   * its other replicas; forwarded like a Put when its arc moved away since it was routed here.
+   */
+  async putOne(record: ScannedRecord, ttl: number, signal: Deadline): Promise<void> {
+    const state = this.#state
+    const stored = await state.gate.shared(
+      async () => (state.ownsLocally(record.position) ? state.store.write([record]) : undefined),
+      signal,
+    )
+    if (stored === undefined) await this.putPlaced([record], ttl, signal)
+    else await this.#replication.replicate(stored)
+  }
+
   async #serveGet({ keys, ttl }: KeysRequest, signal: AbortSignal): Promise<GetAnswer> {
     const { values, misrouted } = await this.getPlaced(keys, ttl, signal)
     // A prefix when the values exceed a frame: the caller asks again for the rest.
@@ -265,6 +279,19 @@ export class DataServer {
     }))
     await this.#forwardKeys(keys, foreign, signal, (plane, placed) => plane.getKeys(placed, ttl - 1), values)
     return { values, misrouted: foreign.length }
+  }
+
+  /**
+   * The value of one placed key: from the store when this peer owns it, checked under the gate;
+   * forwarded like a Get when its arc moved away since it was routed here.
+   */
+  async getOne(placed: PlacedKey, ttl: number, signal: Deadline): Promise<Uint8Array | undefined> {
+    const state = this.#state
+    const local = await state.gate.shared(async () => {
+      if (!state.ownsLocally(placed.position)) return undefined
+      return { value: await state.store.get(placed.key) }
+    }, signal)
+    return local === undefined ? (await this.getPlaced([placed], ttl, signal)).values[0] : local.value
   }
 
   #serveDelete({ keys, ttl }: KeysRequest, signal: AbortSignal): Promise<DeleteAnswer> {

@@ -160,13 +160,19 @@ export class Replication {
   async replicate(records: readonly ScannedRecord[]): Promise<void> {
     if (!this.enabled || records.length === 0) return
     const owned = this.#host.ownedReplicaSets()
-    const groups: ReplicaGroup[] = owned.map(({ replicas }) => ({ replicas, records: [] }))
+    // The replicas of a set are read only when one of the records falls in it.
+    const groups = new Map<number, ReplicaGroup>()
     // Records of an arc no local vnode owns any more (it moved while the write was under way).
     const moved = new Map<string, ReplicaGroup>()
     for (const record of records) {
       const at = owned.findIndex((set) => set.owns(record.position))
       if (at >= 0) {
-        groups[at].records.push(record)
+        let group = groups.get(at)
+        if (group === undefined) {
+          group = { replicas: owned[at].replicas, records: [] }
+          groups.set(at, group)
+        }
+        group.records.push(record)
         continue
       }
       const replicas =
@@ -177,9 +183,7 @@ export class Replication {
       if (group === undefined) moved.set(key, { replicas, records: [record] })
       else group.records.push(record)
     }
-    await this.#replicator.replicate(
-      [...groups, ...moved.values()].filter((group) => group.records.length > 0),
-    )
+    await this.#replicator.replicate([...groups.values(), ...moved.values()])
   }
 
   /** Whether this peer is one of the replicas of `position` (true while it has no map of the ring yet). */
