@@ -32,7 +32,7 @@ for (const durability of ['process', 'power'] as const) {
     async (t) => {
       const dir = await mkdtemp(join(tmpdir(), 'dlht-crash-'))
       t.teardown(() => rm(dir, { recursive: true, force: true }))
-      const options = { replicationFactor: 1, dataDir: dir, config: { durability } }
+      const options = { config: { replicationFactor: 1, dataDir: dir, durability } }
       const node = await startNode(null, { ...options, trainOn: wordKeys(1000) })
       t.teardown(() => node.kill())
       // Every key is written once, by one batch: what a key reads is its batch's value or nothing.
