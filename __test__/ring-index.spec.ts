@@ -28,10 +28,10 @@ function placement(): Placement & { scale: bigint; bump(scale: bigint): void } {
 
 const compare = (a: Item, b: Item) => a.encoded - b.encoded || a.id - b.id
 
-function scanAll(index: RingIndex<Item>, hashMin: bigint, hashMax: bigint): Array<[number, bigint]> {
+function scanAll(index: RingIndex, hashMin: bigint, hashMax: bigint): Array<[number, bigint]> {
   const found: Array<[number, bigint]> = []
-  index.scan(hashMin, hashMax, (item, position) => {
-    found.push([item.id, position])
+  index.scan(hashMin, hashMax, (id, position) => {
+    found.push([id, position])
   })
   return found
 }
@@ -39,16 +39,16 @@ function scanAll(index: RingIndex<Item>, hashMin: bigint, hashMax: bigint): Arra
 test('inserts, removals and scans agree with a sorted array, across model versions', (t) => {
   const random = seededRandom(9)
   const place = placement()
-  const index = new RingIndex<Item>((a, b) => a.id - b.id, place, 8)
+  const index = new RingIndex((a, b) => a - b, place, 8)
   const model: Item[] = []
   for (let step = 0; step < 5000; step++) {
     if (model.length > 0 && random() < 0.4) {
       const victim = model.splice(Math.floor(random() * model.length), 1)[0]
-      t.true(index.remove(victim))
-      t.false(index.remove(victim))
+      t.true(index.remove(victim.id, victim.encoded))
+      t.false(index.remove(victim.id, victim.encoded))
     } else {
       const item = { encoded: Math.floor(random() * 50), id: step }
-      index.insert(item, BigInt(item.encoded) * place.scale)
+      index.insert(item.id, item.encoded, BigInt(item.encoded) * place.scale)
       model.push(item)
     }
     if (step === 2500) place.bump(1000n)
@@ -76,18 +76,36 @@ test('inserts, removals and scans agree with a sorted array, across model versio
   t.deepEqual(scanAll(index, 70n, 140n), expected(70n, 140n), 'positions follow a new version')
   const ranks = [0, 3, Math.floor(model.length / 2), model.length - 1]
   t.deepEqual(
-    index.atRanks(ranks).map(({ entry, position }) => [entry, position]),
-    ranks.map((rank) => [model[rank], BigInt(model[rank].encoded) * 7n]),
+    index.atRanks(ranks).map(({ id, position }) => [id, position]),
+    ranks.map((rank) => [model[rank].id, BigInt(model[rank].encoded) * 7n]),
   )
-  index.load(model)
+  t.deepEqual(
+    Array.from(index.ids()),
+    model.map((item) => item.id),
+  )
+  index.load(
+    model.map((item) => item.id),
+    model.map((item) => item.encoded),
+  )
   t.deepEqual(scanAll(index, 0n, 10n ** 9n), expected(0n, 10n ** 9n))
 })
 
 test('an empty index and a missing entry', (t) => {
-  const index = new RingIndex<Item>((a, b) => a.id - b.id, placement())
+  const index = new RingIndex((a, b) => a - b, placement())
   t.deepEqual(scanAll(index, 0n, 100n), [])
-  t.false(index.remove({ encoded: 1, id: 1 }))
-  index.insert({ encoded: 1, id: 1 }, 10n)
+  t.false(index.remove(1, 1))
+  index.insert(1, 1, 10n)
   t.deepEqual(scanAll(index, 11n, 100n), [])
   t.deepEqual(scanAll(index, 10n, 10n), [[1, 10n]])
+})
+
+test('keys inserted in order, then in reverse, scan in order', (t) => {
+  const index = new RingIndex((a, b) => a - b, placement(), 8)
+  for (let id = 0; id < 500; id++) index.insert(id, id, BigInt(id) * 10n)
+  for (let id = 999; id >= 500; id--) index.insert(id, id, BigInt(id) * 10n)
+  t.is(index.size, 1000)
+  t.deepEqual(
+    scanAll(index, 0n, 10_000n),
+    Array.from({ length: 1000 }, (_, id): [number, bigint] => [id, BigInt(id) * 10n]),
+  )
 })

@@ -42,6 +42,17 @@ const probes = Float64Array.from({ length: 1_000_000 }, () => keys[Math.floor(ra
 const out = new BigUint64Array(probes.length)
 
 const predictMany = rate(() => rmi.predictMany(probes, out), probes.length, { minMs: 300 })
+// Skewed keys take the other root (on the log scale of their bits).
+const lognormal = sorted(lognormalKeys(1_000_000, 21))
+const lognormalRmi = new RecursiveModelIndex()
+lognormalRmi.train(lognormal)
+const lognormalProbes = Float64Array.from(
+  { length: 1_000_000 },
+  () => lognormal[Math.floor(random() * lognormal.length)],
+)
+const predictManyLognormal = rate(() => lognormalRmi.predictMany(lognormalProbes, out), out.length, {
+  minMs: 300,
+})
 let sink = 0
 const binarySearchBatch = rate(
   () => {
@@ -122,6 +133,8 @@ for (const [name, data] of datasets) {
 const results = {
   trainMs: training,
   predictManyKeysPerSecond: predictMany.opsPerSecond,
+  predictManyLognormalKeysPerSecond: predictManyLognormal.opsPerSecond,
+  predictManyTargetKeysPerSecond: 150_000_000,
   binarySearchBatchKeysPerSecond: binarySearchBatch.opsPerSecond,
   predictManyVsBinarySearch: predictMany.opsPerSecond / binarySearchBatch.opsPerSecond,
   predictSingleNs: predictSingle.nsPerOp,
@@ -134,6 +147,7 @@ console.log(
   `predictMany ${(predictMany.opsPerSecond / 1e6).toFixed(1)}M keys/s vs JS binary search ` +
     `${(binarySearchBatch.opsPerSecond / 1e6).toFixed(1)}M keys/s: ${results.predictManyVsBinarySearch.toFixed(1)}x`,
 )
+console.log(`predictMany on lognormal keys ${(predictManyLognormal.opsPerSecond / 1e6).toFixed(1)}M keys/s`)
 console.log(
   `single predict ${predictSingle.nsPerOp.toFixed(0)} ns vs JS binary search ${binarySearchSingle.nsPerOp.toFixed(0)} ns`,
 )

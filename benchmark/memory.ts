@@ -1,5 +1,6 @@
-// Memory at scale: one in-process LeadNode holding 10M small entries against plain JS Maps of the same
-// data, each in its own child process of this run (RSS, bytes per entry, get latency). Writes results/memory.json.
+// Memory at scale: one in-process LeadNode holding 2M and 10M small entries against plain JS Maps of
+// the same data, each in its own child process of this run (RSS, bytes per entry, get latency).
+// Writes results/memory.json.
 
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -18,6 +19,8 @@ const BATCH = 10_000
 const PROBES = 20_000
 /** `map-bytes` costs ~1.7 KB per entry (a backing store per Buffer): it holds at most this many. */
 const MAP_BYTES_MAX_ENTRIES = 1_000_000
+/** The smaller scale measured too (when `ENTRIES` is above it). */
+const SMALLER_ENTRIES = 2_000_000
 /** Heap limit of each child: 10M entries need more than V8's default. */
 const MAX_OLD_SPACE_MB = 16_384
 
@@ -100,8 +103,14 @@ if (child !== undefined) {
   console.log(JSON.stringify(await measure(child, ENTRIES)))
 } else {
   const script = fileURLToPath(import.meta.url)
-  const footprints = (['map', 'map-bytes', 'lead-node'] as const).map(
-    (store) =>
+  const runs: Array<[Store, number]> = [
+    ['map', ENTRIES],
+    ['map-bytes', Math.min(ENTRIES, MAP_BYTES_MAX_ENTRIES)],
+    ['lead-node', ENTRIES],
+  ]
+  if (ENTRIES > SMALLER_ENTRIES) runs.push(['map', SMALLER_ENTRIES], ['lead-node', SMALLER_ENTRIES])
+  const footprints = runs.map(
+    ([store, entries]) =>
       JSON.parse(
         execFileSync(
           process.execPath,
@@ -112,19 +121,28 @@ if (child !== undefined) {
             'tsx',
             script,
             store,
-            `--entries=${store === 'map-bytes' ? Math.min(ENTRIES, MAP_BYTES_MAX_ENTRIES) : ENTRIES}`,
+            `--entries=${entries}`,
           ],
           { encoding: 'utf8', maxBuffer: 1 << 20, timeout: 30 * 60_000 },
         ),
       ) as Footprint,
   )
   console.table(footprints)
+  const find = (store: Store, entries: number) =>
+    footprints.find((footprint) => footprint.store === store && footprint.entries === entries) as Footprint
   const [map, mapBytes, leadNode] = footprints
   const ratios = {
     bytesPerEntryOverMap: leadNode.bytesPerEntry / map.bytesPerEntry,
     bytesPerEntryOverMapBytes: leadNode.bytesPerEntry / mapBytes.bytesPerEntry,
     getP99OverMapBytes: leadNode.getP99Us / mapBytes.getP99Us,
+    ...(ENTRIES > SMALLER_ENTRIES && {
+      bytesPerEntryOverMapAtSmaller:
+        find('lead-node', SMALLER_ENTRIES).bytesPerEntry / find('map', SMALLER_ENTRIES).bytesPerEntry,
+    }),
   }
+  const target = { bytesPerEntry: 150 }
   console.log(ratios)
-  console.log(`wrote ${writeResults('memory', { value: valueAt(0), key: keyAt(0), footprints, ratios })}`)
+  console.log(
+    `wrote ${writeResults('memory', { value: valueAt(0), key: keyAt(0), footprints, ratios, target })}`,
+  )
 }

@@ -21,7 +21,6 @@ export const {
   encodeBytes,
   encodeBytesBatch,
   encodeString,
-  encodeStrings,
   federatedAverage,
 } = binding
 /** Version of the key encoding the addon implements (recorded in data directories and protocol ids). */

@@ -2,14 +2,7 @@
 // Numbers and bigints order numerically, strings and byte arrays by their bytes.
 
 import { callNative, InvalidKeyError } from '../errors.js'
-import {
-  encodeBigint,
-  encodeBytes,
-  encodeBytesBatch,
-  encodeString,
-  encodeStrings,
-  KEY_ENCODING_VERSION,
-} from '../native.js'
+import { encodeBigint, encodeBytes, encodeBytesBatch, encodeString, KEY_ENCODING_VERSION } from '../native.js'
 
 /**
  * Version of the key encoding (2: strings and bytes by an order-preserving text code). Peers and
@@ -28,12 +21,11 @@ export type Key = string | number | bigint | Uint8Array
 export interface ByteKeyCode {
   encodeString(key: string): number
   encodeBytes(key: Uint8Array): number
-  encodeStrings(keys: string[]): Float64Array
   encodeBytesBatch(data: Uint8Array, offsets: Uint32Array): Float64Array
 }
 
 /** The fixed order-preserving text code, which needs no model. */
-export const TEXT_CODE: ByteKeyCode = { encodeString, encodeBytes, encodeStrings, encodeBytesBatch }
+export const TEXT_CODE: ByteKeyCode = { encodeString, encodeBytes, encodeBytesBatch }
 
 function describe(value: unknown): string {
   if (value === null) return 'null'
@@ -64,22 +56,17 @@ export function encodeKey(key: Key, code: ByteKeyCode = TEXT_CODE): number {
 }
 
 /**
- * Encodes many keys at once (byte keys by `code`); runs of strings and byte arrays cross into Rust
- * in one call each.
+ * Encodes many keys at once (byte keys by `code`); strings and byte arrays cross into Rust packed
+ * in one buffer.
  * @throws InvalidKeyError naming the index of the first bad key
  */
 export function encodeKeys(keys: readonly Key[], code: ByteKeyCode = TEXT_CODE): Float64Array {
   const out = new Float64Array(keys.length)
-  const stringAt: number[] = []
-  const strings: string[] = []
   const bytesAt: number[] = []
-  const byteKeys: Uint8Array[] = []
+  const byteKeys: Array<string | Uint8Array> = []
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]
-    if (typeof key === 'string') {
-      stringAt.push(i)
-      strings.push(key)
-    } else if (key instanceof Uint8Array) {
+    if (typeof key === 'string' || key instanceof Uint8Array) {
       bytesAt.push(i)
       byteKeys.push(key)
     } else {
@@ -90,15 +77,12 @@ export function encodeKeys(keys: readonly Key[], code: ByteKeyCode = TEXT_CODE):
       }
     }
   }
-  if (strings.length > 0) scatter(out, stringAt, code.encodeStrings(strings))
-  if (byteKeys.length > 0) {
-    const { data, offsets } = packByteKeys(byteKeys)
-    scatter(
-      out,
-      bytesAt,
-      callNative(() => code.encodeBytesBatch(data, offsets)),
-    )
-  }
+  if (byteKeys.length === 0) return out
+  // One buffer crosses into Rust: cheaper than converting each string at the boundary.
+  const { data, offsets } = packByteKeys(byteKeys)
+  const encoded = callNative(() => code.encodeBytesBatch(data, offsets))
+  if (byteKeys.length === keys.length) return encoded
+  scatter(out, bytesAt, encoded)
   return out
 }
 

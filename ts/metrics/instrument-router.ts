@@ -3,6 +3,7 @@
 
 import type { DataPlane } from '../node/data-plane.js'
 import type { Router, VnodeRef } from '../shared/router.js'
+import type { CallSeries } from './data-plane-calls.js'
 import type { NodeMetrics } from './node-metrics.js'
 
 const TIMED: ReadonlyArray<Exclude<keyof DataPlane, 'modelVersion'>> = [
@@ -16,6 +17,16 @@ const TIMED: ReadonlyArray<Exclude<keyof DataPlane, 'modelVersion'>> = [
   'extract',
 ]
 
+/** Counts a call of `series` and times it when the series samples this one. */
+export function observeCall<T>(series: CallSeries, call: () => Promise<T>): Promise<T> {
+  if (!series.count()) return call()
+  const started = performance.now()
+  return call().then((result) => {
+    series.observe((performance.now() - started) / 1000)
+    return result
+  })
+}
+
 /** A data plane whose calls are counted and timed: every remote call, a sample of local ones. */
 function instrumentPlane(plane: DataPlane, kind: 'local' | 'remote', metrics: NodeMetrics): DataPlane {
   const instrumented: Record<string, unknown> = {
@@ -26,14 +37,7 @@ function instrumentPlane(plane: DataPlane, kind: 'local' | 'remote', metrics: No
   for (const operation of TIMED) {
     const call = (plane[operation] as (...args: unknown[]) => Promise<unknown>).bind(plane)
     const series = metrics.calls.series(operation, kind)
-    instrumented[operation] = (...args: unknown[]) => {
-      if (!series.count()) return call(...args)
-      const started = performance.now()
-      return call(...args).then((result) => {
-        series.observe((performance.now() - started) / 1000)
-        return result
-      })
-    }
+    instrumented[operation] = (...args: unknown[]) => observeCall(series, () => call(...args))
   }
   return instrumented as unknown as DataPlane
 }

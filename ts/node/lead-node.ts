@@ -9,7 +9,8 @@ import { DlhtError, InvalidArgumentError } from '../errors.js'
 import type { RolloutStats } from '../federation/model-rollout.js'
 import { KEY_ENCODING_VERSION } from '../learned/keys.js'
 import { RecursiveModelIndex } from '../learned/rmi.js'
-import { instrumentRouter } from '../metrics/instrument-router.js'
+import type { CallSeries } from '../metrics/data-plane-calls.js'
+import { instrumentRouter, observeCall } from '../metrics/instrument-router.js'
 import { type MetricsServer, serveMetrics } from '../metrics/metrics-server.js'
 import { NodeMetrics } from '../metrics/node-metrics.js'
 import { chordRouter, type RouterComponents } from '../overlay/chord-router.js'
@@ -32,7 +33,7 @@ import type { LeadNodeEvents } from './events.js'
 import type { NodeKey } from './keys.js'
 import { LearnedHash } from './learned-hash.js'
 import { LocalRouter } from './local-router.js'
-import { LocalStore } from './local-store.js'
+import { ABSENT, LocalStore } from './local-store.js'
 import { trainOwnModel } from './local-training.js'
 import { type LogLevel, nodeLog } from './node-log.js'
 import { RangeEntry } from './range-entry.js'
@@ -195,6 +196,10 @@ export class LeadNode extends TypedEventEmitter<LeadNodeEvents> {
   readonly #store: LocalStore
   readonly #values: ValueStore
   readonly #router: Router
+  /** The only data plane of a single-node ring (this peer's store): no key needs placing to find its owner. */
+  readonly #solePlane: DataPlane | null
+  /** Series of the reads a single-node ring makes on its store directly (decoding values in place). */
+  readonly #localReads: { get: CallSeries; getMany: CallSeries; scan: CallSeries }
   #trainingManager: AdaptiveTrainingManager
   #state: State = 'stopped'
   #transition: Promise<void> = Promise.resolve()
@@ -248,6 +253,14 @@ export class LeadNode extends TypedEventEmitter<LeadNodeEvents> {
               dataPlane: this.#store,
             }))
     this.#router = instrumentRouter(router(components), this.#metrics)
+    this.#solePlane =
+      this.#router instanceof LocalRouter ? this.#router.dataPlane(this.#router.localVnodes()[0]) : null
+    const calls = this.#metrics.calls
+    this.#localReads = {
+      get: calls.series('get', 'local'),
+      getMany: calls.series('getMany', 'local'),
+      scan: calls.series('scan', 'local'),
+    }
     this.#store.origin = originOf(this.#router.peerId)
   }
 
@@ -361,6 +374,7 @@ export class LeadNode extends TypedEventEmitter<LeadNodeEvents> {
   /** The owner's data plane of a key, and the key's position (which remote planes send along). */
   async #owner(key: NodeKey): Promise<{ plane: DataPlane; position: bigint }> {
     const position = this.learnedHash.predict(key)
+    if (this.#solePlane !== null) return { plane: this.#solePlane, position }
     return { plane: this.#router.dataPlane(await this.#router.findSuccessor(position)), position }
   }
 
@@ -372,6 +386,7 @@ export class LeadNode extends TypedEventEmitter<LeadNodeEvents> {
   }
 
   #putAtOwner(key: NodeKey, value: Uint8Array): Promise<void> {
+    if (this.#solePlane !== null) return this.#solePlane.put({ key, value })
     const position = this.learnedHash.predict(key)
     return this.#router
       .findSuccessor(position)
@@ -383,6 +398,7 @@ export class LeadNode extends TypedEventEmitter<LeadNodeEvents> {
    * from its other replicas when the owner does not answer or `readQuorum` asks for more.
    */
   #getOne(key: NodeKey): Promise<Uint8Array | undefined> {
+    if (this.#solePlane !== null) return this.#solePlane.get(key)
     const position = this.learnedHash.predict(key)
     const quorum = this.config.readQuorum
     if (quorum > 1 && this.#router.readReplicas !== undefined)
@@ -456,11 +472,11 @@ export class LeadNode extends TypedEventEmitter<LeadNodeEvents> {
   ): Promise<void> {
     this.#assertStarted()
     const records = prepareWrites(entries, this.#writeLimits)
-    const keys = records.map((record) => record.key)
     await this.#routed({ repeatable: true, signal: options.signal }, async () => {
+      if (this.#solePlane !== null) return this.#solePlane.putMany(records)
       const held = this.#router.beforeWrite?.() // No extra turn unless writes are held.
       if (held !== undefined) await held
-      const { groups, positions } = await this.#owners(keys)
+      const { groups, positions } = await this.#owners(records.map((record) => record.key))
       await Promise.all(
         Array.from(groups, ([plane, indices]) =>
           plane.putMany(pick(records, indices), pickPositions(positions, indices)),
@@ -473,6 +489,14 @@ export class LeadNode extends TypedEventEmitter<LeadNodeEvents> {
   /** The value stored under `key`, or undefined. */
   async get<V = unknown>(key: NodeKey, options: OperationOptions = {}): Promise<V | undefined> {
     this.#assertStarted()
+    if (this.#solePlane !== null) {
+      const store = this.#store
+      const value = await this.#routed({ signal: options.signal }, () =>
+        observeCall(this.#localReads.get, async () => store.decode(key)),
+      )
+      this.#countGets(value === ABSENT ? 0 : 1, 1)
+      return value === ABSENT ? undefined : (value as V)
+    }
     const bytes = await this.#routed({ repeatable: true, signal: options.signal }, () => this.#getOne(key))
     this.#countGets(bytes === undefined ? 0 : 1, 1)
     return bytes === undefined ? undefined : (deserializeValue(bytes) as V)
@@ -484,6 +508,14 @@ export class LeadNode extends TypedEventEmitter<LeadNodeEvents> {
     options: OperationOptions = {},
   ): Promise<Array<V | undefined>> {
     this.#assertStarted()
+    if (this.#solePlane !== null) {
+      const store = this.#store
+      const { values, hits } = await this.#routed({ signal: options.signal }, () =>
+        observeCall(this.#localReads.getMany, async () => store.decodeMany(keys)),
+      )
+      this.#countGets(hits, keys.length)
+      return values as Array<V | undefined>
+    }
     const found = new Array<Uint8Array | undefined>(keys.length)
     await this.#routed({ repeatable: true, signal: options.signal }, async () => {
       const quorum = this.config.readQuorum
@@ -646,6 +678,7 @@ export class LeadNode extends TypedEventEmitter<LeadNodeEvents> {
     filter: ScanFilter,
     signal: AbortSignal | undefined,
   ): Promise<Array<RangeEntry<V>>> {
+    if (this.#solePlane !== null) return this.#queryStore<V>(arcs, filter, signal)
     const scanned: ScannedRecord[][] = []
     for (const [hashMin, hashMax] of arcs) {
       const segments = await this.#router.coveringSegments(hashMin, hashMax, { signal })
@@ -666,6 +699,25 @@ export class LeadNode extends TypedEventEmitter<LeadNodeEvents> {
     const entries: Array<RangeEntry<V>> = []
     for (const records of scanned) for (const record of records) entries.push(new RangeEntry<V>(record))
     return entries
+  }
+
+  /** `#query` on a single-node ring: this peer's store scanned directly, values decoded when read. */
+  async #queryStore<V>(
+    arcs: Array<[bigint, bigint]>,
+    filter: ScanFilter,
+    signal: AbortSignal | undefined,
+  ): Promise<Array<RangeEntry<V>>> {
+    const store = this.#store
+    let entries: Array<RangeEntry<V>> | null = null
+    for (const [hashMin, hashMax] of arcs) {
+      const found = await this.#routed({ signal }, () =>
+        observeCall(this.#localReads.scan, async () => store.scanEntries<V>(hashMin, hashMax, filter)),
+      )
+      if (entries === null) entries = found
+      else for (const entry of found) entries.push(entry)
+    }
+    this.#operations.rangeQueries++
+    return entries ?? []
   }
 
   /**

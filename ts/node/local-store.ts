@@ -1,15 +1,29 @@
-// The entries this peer stores, in ring order: a map for exact lookups by key, an ordered index
-// for position scans, tombstones of deleted keys, and a value store (memory or LMDB). Every entry
-// carries a version; entries arriving from peers replace a key's entry only when newer. The node's DataPlane.
+// The entries this peer stores, in ring order: a table of entries (columns by id, hashed by key),
+// an ordered index of ids for position scans, tombstones of deleted keys, and the values (packed in
+// memory, or in LMDB). Every entry carries a version; entries arriving from peers replace a key's
+// entry only when newer. The node's DataPlane.
 
 import { InvalidArgumentError } from '../errors.js'
+import { EntryTable } from '../storage/entry-table.js'
 import { RingIndex } from '../storage/ring-index.js'
 import { compareStamps, HybridClock, type Stamp, versionTime } from '../storage/stamp.js'
-import type { StoredEntry, Tombstone, ValueStore } from '../storage/value-store.js'
+import { ValueArena } from '../storage/value-arena.js'
+import type { PlacedEntry, StoredEntry, Tombstone, ValueStore } from '../storage/value-store.js'
 import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './data-plane.js'
 import { ValueTooLargeError } from './errors.js'
-import { checkNodeKey, compareAnyKeys, compareKeys, KeyMap, keyFamily, type NodeKey, ownKey } from './keys.js'
+import {
+  checkNodeKey,
+  compareAnyKeys,
+  compareKeys,
+  compareUtf8,
+  KeyMap,
+  keyFamily,
+  type NodeKey,
+  ownKey,
+} from './keys.js'
 import type { LearnedHash } from './learned-hash.js'
+import { RangeEntry } from './range-entry.js'
+import { deserializeValue } from './value-codec.js'
 import { checkStorableKey } from './write-batch.js'
 
 export interface LocalStoreInit {
@@ -38,12 +52,13 @@ export interface PredictionProbe {
   actual: number
 }
 
-/** Ring order: by encoded key (so by position under any model), ties broken by the keys themselves. */
-function compareEntries(a: { encoded: number; key: NodeKey }, b: { encoded: number; key: NodeKey }): number {
-  return a.encoded - b.encoded || compareAnyKeys(a.key, b.key)
-}
+/** What `decode` answers for a key that is not stored. */
+export const ABSENT: unique symbol = Symbol('absent')
 
-const compareTiedEntries = (a: StoredEntry, b: StoredEntry): number => compareAnyKeys(a.key, b.key)
+/** `compareAnyKeys`, with the common case of two strings (keys the key code could not tell apart) first. */
+function compareTied(a: NodeKey, b: NodeKey): number {
+  return typeof a === 'string' && typeof b === 'string' ? compareUtf8(a, b) : compareAnyKeys(a, b)
+}
 
 /** Entries scanned between two yields to the event loop when re-positioning after a retrain. */
 const REPOSITION_BATCH = 4096
@@ -60,10 +75,14 @@ export class LocalStore implements DataPlane {
   readonly #maxValueBytes: number
   readonly #maxKeyBytes: number
   readonly #onNewKeys: (encoded: Float64Array) => void
-  readonly #entries = new KeyMap<StoredEntry>()
+  readonly #entries = new EntryTable()
+  /** The values, when the value store keeps none (it is volatile). */
+  readonly #arena: ValueArena | null
+  /** With a durable value store: entries whose values are not durable yet, by id. */
+  readonly #pending = new Map<number, StoredEntry>()
   readonly #tombstones = new KeyMap<Tombstone>()
   #tombstoneCount = 0
-  readonly #index: RingIndex<StoredEntry>
+  readonly #index: RingIndex
   readonly #clock = new HybridClock()
   /** Tag of this peer in the versions it makes (see `originOf`). */
   origin = 0
@@ -80,8 +99,10 @@ export class LocalStore implements DataPlane {
     this.#maxValueBytes = init.maxValueBytes
     this.#maxKeyBytes = init.maxKeyBytes
     this.#onNewKeys = init.onNewKeys ?? (() => {})
+    this.#arena = init.values.volatile === true ? new ValueArena() : null
     const learnedHash = init.learnedHash
-    this.#index = new RingIndex<StoredEntry>(compareTiedEntries, {
+    const entries = this.#entries
+    this.#index = new RingIndex((a, b) => compareTied(entries.keyOf(a), entries.keyOf(b)), {
       version: () => learnedHash.version,
       place: (keys, out) => learnedHash.model.predictMany(keys, out),
     })
@@ -95,23 +116,36 @@ export class LocalStore implements DataPlane {
    * replicas' digests. Synchronous, so no operation sees a half-encoded index.
    */
   #recode(): void {
-    const entries = this.#index.entries()
-    const encoded = this.#learnedHash.encodeMany(entries.map((entry) => entry.key))
-    for (let i = 0; i < entries.length; i++) entries[i].encoded = encoded[i]
-    entries.sort(compareEntries)
-    this.#index.load(entries)
+    const ids = Array.from(this.#index.ids())
+    const encoded = this.#learnedHash.encodeMany(ids.map((id) => this.#entries.keyOf(id)))
+    for (let i = 0; i < ids.length; i++) this.#entries.setEncoded(ids[i], encoded[i])
+    this.#loadIndex(ids)
     if (this.#tombstoneCount === 0) return
     const tombstones = [...this.#tombstones.values()]
     const recoded = this.#learnedHash.encodeMany(tombstones.map((tombstone) => tombstone.key))
     for (let i = 0; i < tombstones.length; i++) tombstones[i].encoded = recoded[i]
   }
 
+  /** Fills the index with `ids`, sorted here into ring order: by encoded key (so by position under any model), ties broken by the keys themselves. */
+  #loadIndex(ids: number[]): void {
+    const entries = this.#entries
+    ids.sort(
+      (a, b) =>
+        entries.encodedOf(a) - entries.encodedOf(b) || compareAnyKeys(entries.keyOf(a), entries.keyOf(b)),
+    )
+    this.#index.load(
+      ids,
+      ids.map((id) => entries.encodedOf(id)),
+    )
+  }
+
   /** Up to `limit` stored keys, evenly spread over the ring order (all of them when they fit). */
   sampleKeys(limit: number): NodeKey[] {
-    const entries = this.#index.entries()
-    if (entries.length <= limit) return entries.map((entry) => entry.key)
-    const step = entries.length / limit
-    return Array.from({ length: limit }, (_, i) => entries[Math.floor(i * step)].key)
+    const ids = this.#index.ids()
+    const step = Math.max(1, ids.length / limit)
+    return Array.from({ length: Math.min(limit, ids.length) }, (_, i) =>
+      this.#entries.keyOf(ids[Math.floor(i * step)]),
+    )
   }
 
   get modelVersion(): number {
@@ -136,23 +170,27 @@ export class LocalStore implements DataPlane {
   /** Opens the value store and loads the entries it already holds (in ring order). */
   async open(): Promise<void> {
     await this.#values.open()
-    const entries: StoredEntry[] = []
+    const ids: number[] = []
     for (const { key, encoded, size, version, origin, deleted } of this.#values.restore()) {
       this.#clock.observe(version)
-      if (deleted) this.#addTombstone({ key, encoded, version, origin })
-      else entries.push({ key, encoded, size, version, origin, value: undefined })
+      if (deleted) {
+        this.#addTombstone({ key, encoded, version, origin })
+        continue
+      }
+      const id = this.#entries.add(key, encoded)
+      this.#entries.setStamp(id, version, origin)
+      this.#entries.setSize(id, size)
+      this.#bytes += size
+      ids.push(id)
     }
-    entries.sort(compareEntries)
-    for (const entry of entries) {
-      this.#entries.set(entry.key, entry)
-      this.#bytes += entry.size
-    }
-    this.#index.load(entries)
+    this.#loadIndex(ids)
   }
 
   async close(): Promise<void> {
     await this.#values.close()
     this.#entries.clear()
+    this.#arena?.clear()
+    this.#pending.clear()
     this.#tombstones.clear()
     this.#tombstoneCount = 0
     this.#index.clear()
@@ -171,13 +209,13 @@ export class LocalStore implements DataPlane {
 
   /** Whether a value is stored under `key`. */
   has(key: NodeKey): boolean {
-    return this.#entries.get(key) !== undefined
+    return this.#entries.find(key) >= 0
   }
 
   /** The version of what this store holds for `key` (a value or a tombstone), if anything. */
   stampOf(key: NodeKey): Stamp | undefined {
-    const entry = this.#entries.get(key)
-    if (entry !== undefined) return { version: entry.version, origin: entry.origin, deleted: false }
+    const id = this.#entries.find(key)
+    if (id >= 0) return this.#stampAt(id)
     const tombstone = this.#tombstones.get(key)
     return tombstone === undefined
       ? undefined
@@ -190,6 +228,17 @@ export class LocalStore implements DataPlane {
       return true
     } catch {
       return false
+    }
+  }
+
+  #checkRecords(records: readonly StoredRecord[]): void {
+    for (let i = 0; i < records.length; i++) {
+      try {
+        this.#checkRecord(records[i], 'record')
+      } catch {
+        // Checked again to name the record: its index is formatted only when something is wrong.
+        this.#checkRecord(records[i], `records[${i}]`)
+      }
     }
   }
 
@@ -210,7 +259,12 @@ export class LocalStore implements DataPlane {
 
   /** Stores records as new writes (versions made here). */
   async putMany(records: readonly StoredRecord[]): Promise<void> {
-    await this.write(records.map((record) => ({ ...record, position: 0n })))
+    this.#checkRecords(records)
+    const stamped = new Array<StampedRecord>(records.length)
+    // Versions made here are newer than every version held: no comparison needed.
+    for (let i = 0; i < records.length; i++)
+      stamped[i] = { key: records[i].key, value: records[i].value, stamp: this.newStamp(false) }
+    await this.#apply(stamped, this.#learnedHash.encodeMany(records.map((record) => record.key)), true)
   }
 
   /** Stores placed records as new writes and returns them with the versions made here (for replicas). */
@@ -245,7 +299,7 @@ export class LocalStore implements DataPlane {
     records: readonly StoredRecord[] | readonly ScannedRecord[],
     counted = true,
   ): Promise<ScannedRecord[]> {
-    for (let i = 0; i < records.length; i++) this.#checkRecord(records[i], `records[${i}]`)
+    this.#checkRecords(records)
     const newer: Array<StampedRecord & { position?: bigint }> = []
     for (const record of records as ScannedRecord[]) {
       const stamp = record.stamp ?? this.newStamp(false)
@@ -264,46 +318,85 @@ export class LocalStore implements DataPlane {
    * they are durable. `counted` false: entries moved by a migration (see `merge`).
    */
   #apply(records: readonly StampedRecord[], encoded: Float64Array, counted: boolean): Promise<void> {
-    const updates: Array<readonly [StoredEntry, Uint8Array]> = []
+    const entries = this.#entries
+    const updates: number[] = []
+    const values: Uint8Array[] = []
     const deletes: Tombstone[] = []
-    const fresh: StoredEntry[] = []
+    const fresh: number[] = []
     for (let i = 0; i < records.length; i++) {
       const { key, value, stamp } = records[i]
       if (counted) this.#lastWrites?.set(key, ++this.#writes)
-      let entry = this.#entries.get(key)
+      let id = entries.find(key)
       if (stamp.deleted) {
-        if (entry !== undefined) this.#forget(entry)
-        const tombstone = { key: entry?.key ?? ownKey(key), encoded: encoded[i], ...stamp }
+        const held = id >= 0 ? this.#forget(id).key : ownKey(key)
+        const tombstone = { key: held, encoded: encoded[i], version: stamp.version, origin: stamp.origin }
         this.#addTombstone(tombstone)
         deletes.push(tombstone)
         continue
       }
-      this.#dropTombstone(key)
-      if (entry === undefined) {
-        const owned = ownKey(key)
-        entry = { key: owned, encoded: encoded[i], size: 0, version: 0, origin: 0, value: undefined }
-        this.#entries.set(owned, entry)
-        fresh.push(entry)
+      if (this.#tombstoneCount > 0) this.#dropTombstone(key)
+      if (id < 0) {
+        id = entries.add(ownKey(key), encoded[i])
+        fresh.push(id)
       }
-      entry.version = stamp.version
-      entry.origin = stamp.origin
-      this.#bytes += value.length - entry.size
-      entry.size = value.length
-      updates.push([entry, value])
+      entries.setStamp(id, stamp.version, stamp.origin)
+      const size = entries.sizeOf(id)
+      this.#arena?.delete(id, size)
+      this.#bytes += value.length - size
+      entries.setSize(id, value.length)
+      updates.push(id)
+      values.push(value)
     }
     if (fresh.length > 0) {
       const freshEncoded = new Float64Array(fresh.length)
-      for (let j = 0; j < fresh.length; j++) freshEncoded[j] = fresh[j].encoded
+      for (let j = 0; j < fresh.length; j++) freshEncoded[j] = entries.encodedOf(fresh[j])
       const model = this.#learnedHash.model
-      if (fresh.length === 1) this.#index.insert(fresh[0], model.predict(freshEncoded[0]))
+      if (fresh.length === 1) this.#index.insert(fresh[0], freshEncoded[0], model.predict(freshEncoded[0]))
       else {
         const positions = model.predictMany(freshEncoded)
-        for (let j = 0; j < fresh.length; j++) this.#index.insert(fresh[j], positions[j])
+        for (let j = 0; j < fresh.length; j++) this.#index.insert(fresh[j], freshEncoded[j], positions[j])
       }
       if (counted) this.#onNewKeys(freshEncoded)
     }
-    if (deletes.length === 0) return this.#values.write(updates)
-    return Promise.all([this.#values.write(updates), this.#values.writeTombstones(deletes)]).then(() => {})
+    const written = this.#writeValues(updates, values)
+    if (deletes.length === 0) return written
+    return Promise.all([written, this.#values.writeTombstones(deletes)]).then(() => {})
+  }
+
+  /** Stores the values of entries: in the arena at once, or in the value store (readable at once, durable later). */
+  #writeValues(ids: readonly number[], values: readonly Uint8Array[]): Promise<void> {
+    const arena = this.#arena
+    if (arena !== null) {
+      for (let i = 0; i < ids.length; i++) arena.set(ids[i], values[i])
+      arena.compactIfWasteful((id) => this.#entries.sizeOf(id))
+      return Promise.resolve()
+    }
+    const updates = ids.map((id, i) => {
+      const entry = this.#entryAt(id)
+      this.#pending.set(id, entry)
+      return [entry, values[i]] as const
+    })
+    return this.#values.write(updates).finally(() => {
+      for (let i = 0; i < ids.length; i++)
+        if (this.#pending.get(ids[i]) === updates[i][0]) this.#pending.delete(ids[i])
+    })
+  }
+
+  /** Entry `id` as the value store's record of it. */
+  #entryAt(id: number): StoredEntry {
+    const entries = this.#entries
+    return {
+      key: entries.keyOf(id),
+      encoded: entries.encodedOf(id),
+      size: entries.sizeOf(id),
+      version: entries.versionOf(id),
+      origin: entries.originOf(id),
+      value: undefined,
+    }
+  }
+
+  #stampAt(id: number): Stamp {
+    return { version: this.#entries.versionOf(id), origin: this.#entries.originOf(id), deleted: false }
   }
 
   #addTombstone(tombstone: Tombstone): void {
@@ -328,17 +421,85 @@ export class LocalStore implements DataPlane {
 
   async get(key: NodeKey): Promise<Uint8Array | undefined> {
     checkNodeKey(key, this.#learnedHash.dims)
-    const entry = this.#entries.get(key)
-    return entry === undefined ? undefined : this.#values.read(entry)
+    const id = this.#entries.find(key)
+    return id < 0 ? undefined : this.#readValue(id)
   }
 
   async getMany(keys: readonly NodeKey[]): Promise<Array<Uint8Array | undefined>> {
     const dims = this.#learnedHash.dims
     for (const key of keys) checkNodeKey(key, dims)
-    return keys.map((key) => {
-      const entry = this.#entries.get(key)
-      return entry === undefined ? undefined : this.#values.read(entry)
+    const found = new Array<Uint8Array | undefined>(keys.length)
+    for (let i = 0; i < keys.length; i++) {
+      const id = this.#entries.find(keys[i])
+      found[i] = id < 0 ? undefined : this.#readValue(id)
+    }
+    return found
+  }
+
+  /** The decoded value of `key`, or ABSENT. */
+  decode(key: NodeKey): unknown {
+    checkNodeKey(key, this.#learnedHash.dims)
+    const id = this.#entries.find(key)
+    return id < 0 ? ABSENT : this.#decodeValue(id)
+  }
+
+  /** The decoded values of `keys` (undefined where absent) and how many were present. */
+  decodeMany(keys: readonly NodeKey[]): { values: unknown[]; hits: number } {
+    const dims = this.#learnedHash.dims
+    for (const key of keys) checkNodeKey(key, dims)
+    const values = new Array<unknown>(keys.length).fill(undefined)
+    let hits = 0
+    for (let i = 0; i < keys.length; i++) {
+      const id = this.#entries.find(keys[i])
+      const value = id < 0 ? ABSENT : this.#decodeValue(id)
+      if (value === ABSENT) continue
+      values[i] = value
+      hits++
+    }
+    return { values, hits }
+  }
+
+  /**
+   * Entry `id`'s value decoded straight from where it is kept (no view of the bytes is made), or
+   * ABSENT when a durable store has lost it (as `get` answers undefined then).
+   */
+  #decodeValue(id: number): unknown {
+    const arena = this.#arena
+    if (arena === null) {
+      const bytes = this.#readValue(id)
+      return bytes === undefined ? ABSENT : deserializeValue(bytes)
+    }
+    const offset = arena.offsetOf(id)
+    return deserializeValue(arena.bytesOf(id) as Uint8Array, offset, offset + this.#entries.sizeOf(id))
+  }
+
+  /**
+   * `scan` as range entries whose values are decoded when first read, straight from the arena
+   * (whose bytes never change): no copy or view of a value is made unless it is read.
+   */
+  scanEntries<V>(hashMin: bigint, hashMax: bigint, filter: ScanFilter = {}): Array<RangeEntry<V>> {
+    const arena = this.#arena
+    if (arena === null)
+      return this.scanSync(hashMin, hashMax, filter).map((record) => new RangeEntry<V>(record))
+    const keep = this.#filterOf(filter)
+    const entries = this.#entries
+    const found: Array<RangeEntry<V>> = []
+    this.#index.scan(hashMin, hashMax, (id, position) => {
+      if (keep !== null && !keep(id)) return
+      const value = arena.bytesOf(id)
+      if (value === undefined) throw new Error('value of a stored key is missing from the memory store')
+      const offset = arena.offsetOf(id)
+      found.push(
+        new RangeEntry<V>({ key: entries.keyOf(id), value, position }, offset, offset + entries.sizeOf(id)),
+      )
     })
+    return found
+  }
+
+  /** The value of entry `id`, wherever it is kept. */
+  #readValue(id: number): Uint8Array | undefined {
+    if (this.#arena !== null) return this.#arena.get(id, this.#entries.sizeOf(id))
+    return this.#values.read(this.#pending.get(id) ?? this.#entryAt(id))
   }
 
   async delete(key: NodeKey): Promise<boolean> {
@@ -356,22 +517,32 @@ export class LocalStore implements DataPlane {
    * write: the owner has recorded the delete). Whether each held a value.
    */
   async discard(keys: readonly NodeKey[]): Promise<boolean[]> {
-    const removed: StoredEntry[] = []
+    const removed: PlacedEntry[] = []
     const held = keys.map((key) => {
-      const entry = this.#entries.get(key)
-      if (entry === undefined) return false
-      this.#forget(entry)
-      removed.push(entry)
+      const id = this.#entries.find(key)
+      if (id < 0) return false
+      removed.push(this.#forget(id))
       return true
     })
-    if (removed.length > 0) await this.#values.remove(removed)
+    await this.#removeValues(removed)
     return held
   }
 
-  #forget(entry: StoredEntry): void {
-    this.#entries.delete(entry.key)
-    this.#index.remove(entry)
-    this.#bytes -= entry.size
+  /** Drops entry `id` from the table, the index and the arena; returns its key and encoded key. */
+  #forget(id: number): PlacedEntry {
+    const entries = this.#entries
+    const placed = { key: entries.keyOf(id), encoded: entries.encodedOf(id) }
+    this.#index.remove(id, placed.encoded)
+    this.#bytes -= entries.sizeOf(id)
+    this.#arena?.delete(id, entries.sizeOf(id))
+    this.#pending.delete(id)
+    entries.remove(id)
+    return placed
+  }
+
+  /** Removes forgotten entries' records from a durable value store. */
+  async #removeValues(removed: readonly PlacedEntry[]): Promise<void> {
+    if (removed.length > 0 && this.#arena === null) await this.#values.remove(removed)
   }
 
   async scan(hashMin: bigint, hashMax: bigint, filter: ScanFilter = {}): Promise<ScannedRecord[]> {
@@ -381,32 +552,41 @@ export class LocalStore implements DataPlane {
   /** `scan`, without the promise (for callers on this peer). */
   scanSync(hashMin: bigint, hashMax: bigint, filter: ScanFilter = {}): ScannedRecord[] {
     const keep = this.#filterOf(filter)
+    const entries = this.#entries
     const found: ScannedRecord[] = []
-    this.#index.scan(hashMin, hashMax, (entry, position) => {
-      if (keep(entry)) found.push({ key: entry.key, value: this.#read(entry), position })
+    this.#index.scan(hashMin, hashMax, (id, position) => {
+      if (keep === null || keep(id)) found.push({ key: entries.keyOf(id), value: this.#read(id), position })
     })
     return found
   }
 
-  #read(entry: StoredEntry): Uint8Array {
-    const value = this.#values.read(entry)
+  #read(id: number): Uint8Array {
+    const value = this.#readValue(id)
     if (value === undefined)
       throw new Error(`value of a stored key is missing from the ${this.#values.kind} store`)
     return value
   }
 
-  #filterOf({ keyRange, box }: ScanFilter): (entry: StoredEntry) => boolean {
-    if (box !== undefined) return (entry) => Array.isArray(entry.key) && insideBox(entry.key, box)
-    if (keyRange === undefined) return () => true
+  /** The test of `filter` on entry ids; null when it keeps every entry. */
+  #filterOf({ keyRange, box }: ScanFilter): ((id: number) => boolean) | null {
+    const entries = this.#entries
+    if (box !== undefined)
+      return (id) => {
+        const key = entries.keyOf(id)
+        return Array.isArray(key) && insideBox(key, box)
+      }
+    if (keyRange === undefined) return null
     const family = keyFamily(keyRange.min)
     const low = this.#learnedHash.encode(keyRange.min)
     const high = this.#learnedHash.encode(keyRange.max)
-    return (entry) => {
-      if (keyFamily(entry.key) !== family) return false
+    return (id) => {
+      const key = entries.keyOf(id)
+      if (keyFamily(key) !== family) return false
       // Encoding preserves order within a family: only keys that share a bound's encoding need comparing.
-      if (entry.encoded < low || entry.encoded > high) return false
-      if (entry.encoded === low && compareKeys(entry.key, keyRange.min) < 0) return false
-      return entry.encoded !== high || compareKeys(entry.key, keyRange.max) <= 0
+      const encoded = entries.encodedOf(id)
+      if (encoded < low || encoded > high) return false
+      if (encoded === low && compareKeys(key, keyRange.min) < 0) return false
+      return encoded !== high || compareKeys(key, keyRange.max) <= 0
     }
   }
 
@@ -416,8 +596,8 @@ export class LocalStore implements DataPlane {
    */
   scanStamped(hashMin: bigint, hashMax: bigint): ScannedRecord[] {
     const found: ScannedRecord[] = []
-    this.#index.scan(hashMin, hashMax, (entry, position) => {
-      found.push(this.#stamped(entry, position))
+    this.#index.scan(hashMin, hashMax, (id, position) => {
+      found.push(this.#stamped(id, position))
     })
     if (this.#tombstoneCount === 0) return found
     const deleted = this.#placedTombstones((position) => position >= hashMin && position <= hashMax)
@@ -433,17 +613,16 @@ export class LocalStore implements DataPlane {
     hashMax: bigint,
     visit: (key: NodeKey, position: bigint, stamp: Stamp) => void,
   ): void {
-    this.#index.scan(hashMin, hashMax, (entry, position) => {
-      visit(entry.key, position, { version: entry.version, origin: entry.origin, deleted: false })
+    this.#index.scan(hashMin, hashMax, (id, position) => {
+      visit(this.#entries.keyOf(id), position, this.#stampAt(id))
     })
     if (this.#tombstoneCount === 0) return
     for (const { key, position, stamp } of this.#placedTombstones((at) => at >= hashMin && at <= hashMax))
       visit(key, position, stamp as Stamp)
   }
 
-  #stamped(entry: StoredEntry, position: bigint): ScannedRecord {
-    const stamp = { version: entry.version, origin: entry.origin, deleted: false }
-    return { key: entry.key, value: this.#read(entry), position, stamp }
+  #stamped(id: number, position: bigint): ScannedRecord {
+    return { key: this.#entries.keyOf(id), value: this.#read(id), position, stamp: this.#stampAt(id) }
   }
 
   /** Tombstones at positions `keep` accepts, as records. */
@@ -462,14 +641,13 @@ export class LocalStore implements DataPlane {
   }
 
   async extract(hashMin: bigint, hashMax: bigint): Promise<ScannedRecord[]> {
-    const taken: StoredEntry[] = []
+    const taken: number[] = []
     const records: ScannedRecord[] = []
-    this.#index.scan(hashMin, hashMax, (entry, position) => {
-      taken.push(entry)
-      records.push(this.#stamped(entry, position))
+    this.#index.scan(hashMin, hashMax, (id, position) => {
+      taken.push(id)
+      records.push(this.#stamped(id, position))
     })
-    for (const entry of taken) this.#forget(entry)
-    if (taken.length > 0) await this.#values.remove(taken)
+    await this.#removeValues(taken.map((id) => this.#forget(id)))
     return records
   }
 
@@ -477,9 +655,9 @@ export class LocalStore implements DataPlane {
   measure(hashMin: bigint, hashMax: bigint): { keys: number; bytes: number } {
     let keys = 0
     let bytes = 0
-    this.#index.scan(hashMin, hashMax, (entry) => {
+    this.#index.scan(hashMin, hashMax, (id) => {
       keys++
-      bytes += entry.size
+      bytes += this.#entries.sizeOf(id)
     })
     return { keys, bytes }
   }
@@ -497,8 +675,8 @@ export class LocalStore implements DataPlane {
       Math.min(size - 1, Math.floor(offset + i * step)),
     )
     const positionsPerRank = Number(this.#learnedHash.options.hashSpaceSize) / size
-    return this.#index.atRanks(ranks).map(({ entry, position }, i) => ({
-      encoded: entry.encoded,
+    return this.#index.atRanks(ranks).map(({ id, position }, i) => ({
+      encoded: this.#entries.encodedOf(id),
       predicted: position,
       actual: ranks[i] * positionsPerRank,
     }))
@@ -514,8 +692,8 @@ export class LocalStore implements DataPlane {
   /** Every stored key (not the deleted ones), in ring order. */
   keys(): NodeKey[] {
     const keys: NodeKey[] = []
-    this.#index.scan(0n, this.#learnedHash.options.hashSpaceSize - 1n, (entry) => {
-      keys.push(entry.key)
+    this.#index.scan(0n, this.#learnedHash.options.hashSpaceSize - 1n, (id) => {
+      keys.push(this.#entries.keyOf(id))
     })
     return keys
   }
@@ -557,13 +735,13 @@ export class LocalStore implements DataPlane {
     const records: ScannedRecord[] = []
     let next: bigint | null = null
     let last = -1n
-    this.#index.scan(from, this.#learnedHash.options.hashSpaceSize - 1n, (entry, position) => {
+    this.#index.scan(from, this.#learnedHash.options.hashSpaceSize - 1n, (id, position) => {
       if (records.length >= limit && position !== last) {
         next = position
         return false
       }
       if (!owns(position)) {
-        records.push(this.#stamped(entry, position))
+        records.push(this.#stamped(id, position))
         last = position
       }
     })
@@ -596,15 +774,14 @@ export class LocalStore implements DataPlane {
     since: number,
     owns: (position: bigint) => boolean,
   ): Promise<void> {
-    const removed: StoredEntry[] = []
+    const removed: PlacedEntry[] = []
     for (const { key, position } of records) {
-      const entry = this.#entries.get(key)
-      if (entry === undefined || (this.#lastWrites?.get(key) ?? 0) > since) continue
+      const id = this.#entries.find(key)
+      if (id < 0 || (this.#lastWrites?.get(key) ?? 0) > since) continue
       if (owns(position) || this.#retains(position)) continue
-      this.#forget(entry)
-      removed.push(entry)
+      removed.push(this.#forget(id))
     }
-    if (removed.length > 0) await this.#values.remove(removed)
+    await this.#removeValues(removed)
   }
 
   /**
@@ -613,18 +790,17 @@ export class LocalStore implements DataPlane {
    * a new model placed it here). By key, not by arc: the arc may hold other entries by now.
    */
   async removeCopies(records: readonly StoredRecord[], owns: (position: bigint) => boolean): Promise<void> {
-    const entries: StoredEntry[] = []
+    const ids: number[] = []
     for (const { key } of records) {
-      const entry = this.#entries.get(key)
-      if (entry !== undefined) entries.push(entry)
+      const id = this.#entries.find(key)
+      if (id >= 0) ids.push(id)
     }
-    if (entries.length === 0) return
+    if (ids.length === 0) return
     const positions = this.#learnedHash.model.predictMany(
-      Float64Array.from(entries, (entry) => entry.encoded),
+      Float64Array.from(ids, (id) => this.#entries.encodedOf(id)),
     )
-    const removed = entries.filter((_, i) => !owns(positions[i]) && !this.#retains(positions[i]))
-    for (const entry of removed) this.#forget(entry)
-    if (removed.length > 0) await this.#values.remove(removed)
+    const removed = ids.filter((_, i) => !owns(positions[i]) && !this.#retains(positions[i]))
+    await this.#removeValues(removed.map((id) => this.#forget(id)))
   }
 
   /**

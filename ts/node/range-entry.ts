@@ -10,17 +10,22 @@ export class RangeEntry<V = unknown> {
   readonly key: NodeKey
   readonly position: bigint
   #bytes: Uint8Array | undefined
+  #start: number
+  #end: number
   #value: V | undefined
 
-  constructor(record: ScannedRecord) {
+  /** The serialized value is `record.value[start..end)` (all of it by default). */
+  constructor(record: ScannedRecord, start = 0, end = record.value.length) {
     this.key = record.key
     this.position = record.position
     this.#bytes = record.value
+    this.#start = start
+    this.#end = end
   }
 
   get value(): V {
     if (this.#bytes !== undefined) {
-      this.#value = deserializeValue(this.#bytes) as V
+      this.#value = deserializeValue(this.#bytes, this.#start, this.#end) as V
       this.#bytes = undefined
     }
     return this.#value as V

@@ -222,6 +222,8 @@ let input: Uint8Array = new Uint8Array(0)
 /** `input` as a Buffer (for its string and double readers), made only when one is needed. */
 let inputBuffer: Buffer | undefined
 let offset = 0
+/** Where the value being read ends in `input`. */
+let end = 0
 
 function buffer(): Buffer {
   inputBuffer ??= Buffer.from(input.buffer, input.byteOffset, input.byteLength)
@@ -229,23 +231,25 @@ function buffer(): Buffer {
 }
 
 function readTag(): number {
-  let tag = input[offset++]
-  while (tag === Tag.Padding) tag = input[offset++]
-  if (tag === undefined) throw NOT_FAST
+  let tag = Tag.Padding
+  while (tag === Tag.Padding) {
+    if (offset >= end) throw NOT_FAST
+    tag = input[offset++]
+  }
   return tag
 }
 
 function readVarint(): number {
   const first = input[offset]
-  if (first < 0x80) {
+  if (first < 0x80 && offset < end) {
     offset++
     return first
   }
   let value = 0
   let shift = 0
   for (;;) {
+    if (offset >= end || shift > 28) throw NOT_FAST
     const byte = input[offset++]
-    if (byte === undefined || shift > 28) throw NOT_FAST
     value += (byte & 0x7f) * 2 ** shift
     if (byte < 0x80) return value
     shift += 7
@@ -256,7 +260,7 @@ function readVarint(): number {
 function skip(length: number): number {
   const start = offset
   offset += length
-  if (offset > input.length) throw NOT_FAST
+  if (offset > end) throw NOT_FAST
   return start
 }
 
@@ -315,7 +319,7 @@ function readObject(depth: number): Record<string, unknown> {
   const object: Record<string, unknown> = {}
   let count = 0
   for (;;) {
-    if (input[offset] === Tag.EndObject) {
+    if (input[offset] === Tag.EndObject && offset < end) {
       offset++
       if (readVarint() !== count) throw NOT_FAST
       return object
@@ -339,16 +343,18 @@ function readArray(depth: number): unknown[] {
 }
 
 /**
- * Reads a value back from `serializeValue` (or `v8.serialize`) output: a fresh copy on every call.
+ * Reads a value back from `serializeValue` (or `v8.serialize`) output, `bytes[start..stop)`: a
+ * fresh copy on every call.
  * @throws CorruptValueError when the bytes are not such output
  */
-export function deserializeValue(bytes: Uint8Array): unknown {
+export function deserializeValue(bytes: Uint8Array, start = 0, stop = bytes.length): unknown {
   input = bytes
   inputBuffer = bytes instanceof Buffer ? bytes : undefined
-  offset = 0
+  offset = start
+  end = stop
   try {
-    if (input[0] === Tag.Version) {
-      offset = 1
+    if (input[start] === Tag.Version && start < stop) {
+      offset = start + 1
       const version = readVarint()
       if (version >= OLDEST_READABLE_VERSION && version <= FORMAT_VERSION) return readFast(0)
     }
@@ -356,7 +362,7 @@ export function deserializeValue(bytes: Uint8Array): unknown {
     if (err !== NOT_FAST) throw new CorruptValueError('value bytes do not decode', { cause: err })
   }
   try {
-    return deserialize(bytes)
+    return deserialize(start === 0 && stop === bytes.length ? bytes : bytes.subarray(start, stop))
   } catch (err) {
     throw new CorruptValueError(`value bytes do not decode: ${(err as Error).message}`, { cause: err })
   }

@@ -25,6 +25,8 @@ export function checkStorableKey(
   at = 'key',
 ): asserts key is NodeKey {
   checkNodeKey(key, dims)
+  // A UTF-16 code unit takes at most 3 UTF-8 bytes: short strings need no counting.
+  if (typeof key === 'string' && 1 + 3 * key.length <= maxKeyBytes) return
   const bytes = keyByteLength(key)
   if (bytes > maxKeyBytes)
     throw new InvalidKeyError(`${at} is ${bytes} bytes, longer than maxKeyBytes (${maxKeyBytes} bytes)`)

@@ -1,11 +1,12 @@
-// The default value store: values stay on the entries (tombstones in the LocalStore) in memory and
-// vanish with the process. Writes complete at once; metadata lives in a Map.
+// The default value store: values stay in memory and vanish with the process (the LocalStore packs
+// them in its ValueArena; this store keeps them on entry objects when used alone). Metadata lives in a Map.
 
 import type { PlacedEntry, RestoredEntry, StoredEntry, Tombstone, ValueStore } from './value-store.js'
 
 /** Keeps every value in memory. */
 export class MemoryValueStore implements ValueStore {
   readonly kind = 'memory'
+  readonly volatile = true
   readonly #meta = new Map<string, Uint8Array>()
 
   async open(): Promise<void> {}

@@ -1,5 +1,6 @@
-// The ring-ordered index of a node's entries: sorted chunks that keep each entry's encoded key and
-// its position under the current model in typed arrays, so searches and scans read contiguous memory.
+// The ring-ordered index of a node's entries: sorted chunks that keep each entry's id, encoded key
+// and position under the current model side by side in one buffer, so searches and scans read
+// contiguous memory and an insert moves the tail of a chunk with one copy.
 
 /** How encoded keys map to positions now; `version` changes whenever the mapping does. */
 export interface Placement {
@@ -8,42 +9,53 @@ export interface Placement {
   place(keys: Float64Array, out: BigUint64Array): void
 }
 
-interface Chunk<E> {
-  /** Sort keys of the entries; only the first `entries.length` slots are used. */
-  keys: Float64Array
-  /** Positions of the entries under model version `version`. */
+/** 8-byte slots per entry: its id, its encoded key (the sort key), its position. */
+const STRIDE = 3
+const ID = 0
+const KEY = 1
+const POSITION = 2
+
+interface Chunk {
+  /** The entries' slots (ids and keys read as doubles); only the first `length` entries are used. */
+  slots: Float64Array
+  /** The same memory, for the positions (under model version `version`). */
   positions: BigUint64Array
+  length: number
   version: number
-  entries: E[]
 }
 
-/** An entry with its current position. */
-export interface Placed<E> {
-  entry: E
+/** An entry id with its current position. */
+export interface Placed {
+  id: number
   position: bigint
 }
 
 /**
- * Entries sorted by `encoded` then, among equal encoded keys, by `tie` (a total order: zero only
- * for the same entry). Because positions grow with `encoded` under every model, this is ring order
- * under every model version; a chunk's positions are recomputed (one batch call) when it is first
- * read under a new version.
+ * Entry ids sorted by encoded key then, among equal encoded keys, by `tie` (a total order on ids:
+ * zero only for the same entry). Because positions grow with the encoded key under every model,
+ * this is ring order under every model version; a chunk's positions are recomputed (one batch
+ * call) when it is first read under a new version.
  */
-export class RingIndex<E extends { readonly encoded: number }> {
-  readonly #tie: (a: E, b: E) => number
+export class RingIndex {
+  readonly #tie: (a: number, b: number) => number
   readonly #placement: Placement
   readonly #maxChunk: number
-  #chunks: Chunk<E>[] = []
+  #chunks: Chunk[] = []
   /** Last encoded key of each chunk. */
   #lastKeys = new Float64Array(16)
   /** Entry count of each chunk (contiguous, so that rank walks touch no chunk object). */
   #counts = new Uint32Array(16)
   #size = 0
+  /** A chunk's keys and positions laid out contiguously, for the placement's batch call. */
+  #keyScratch: Float64Array
+  #positionScratch: BigUint64Array
 
-  constructor(tie: (a: E, b: E) => number, placement: Placement, maxChunk = 256) {
+  constructor(tie: (a: number, b: number) => number, placement: Placement, maxChunk = 256) {
     this.#tie = tie
     this.#placement = placement
     this.#maxChunk = maxChunk
+    this.#keyScratch = new Float64Array(maxChunk + 1)
+    this.#positionScratch = new BigUint64Array(maxChunk + 1)
   }
 
   get size(): number {
@@ -51,52 +63,61 @@ export class RingIndex<E extends { readonly encoded: number }> {
   }
 
   /** The chunk with its positions brought to the current version. */
-  #fresh(chunk: Chunk<E>): Chunk<E> {
+  #fresh(chunk: Chunk): Chunk {
     const version = this.#placement.version()
     if (chunk.version !== version) {
-      const length = chunk.entries.length
-      this.#placement.place(chunk.keys.subarray(0, length), chunk.positions.subarray(0, length))
+      const { slots, positions, length } = chunk
+      const keys = this.#keyScratch.subarray(0, length)
+      const placed = this.#positionScratch.subarray(0, length)
+      for (let i = 0; i < length; i++) keys[i] = slots[i * STRIDE + KEY]
+      this.#placement.place(keys, placed)
+      for (let i = 0; i < length; i++) positions[i * STRIDE + POSITION] = placed[i]
       chunk.version = version
     }
     return chunk
   }
 
-  /** First chunk whose last entry is not before (`key`, `entry`), or the chunk count. */
-  #chunkFor(key: number, entry: E): number {
+  /** First chunk whose last entry is not before (`key`, `id`), or the chunk count. */
+  #chunkFor(key: number, id: number): number {
     let lo = 0
     let hi = this.#chunks.length
     while (lo < hi) {
       const mid = (lo + hi) >>> 1
-      const difference = this.#lastKeys[mid] - key
-      const chunk = this.#chunks[mid]
-      const before =
-        difference < 0 || (difference === 0 && this.#tie(chunk.entries[chunk.entries.length - 1], entry) < 0)
-      if (before) lo = mid + 1
+      if (this.#after(mid, key, id)) lo = mid + 1
       else hi = mid
     }
     return lo
   }
 
-  /** First index in a chunk whose entry is not before (`key`, `entry`). */
-  #indexIn(chunk: Chunk<E>, key: number, entry: E): number {
+  /** Whether (`key`, `id`) comes after the last entry of chunk `at`. */
+  #after(at: number, key: number, id: number): boolean {
+    const difference = key - this.#lastKeys[at]
+    if (difference !== 0) return difference > 0
+    const chunk = this.#chunks[at]
+    return this.#tie(chunk.slots[(chunk.length - 1) * STRIDE + ID], id) < 0
+  }
+
+  /** First index in a chunk whose entry is not before (`key`, `id`). */
+  #indexIn(chunk: Chunk, key: number, id: number): number {
+    const slots = chunk.slots
     let lo = 0
-    let hi = chunk.entries.length
+    let hi = chunk.length
     while (lo < hi) {
       const mid = (lo + hi) >>> 1
-      const difference = chunk.keys[mid] - key
-      if (difference < 0 || (difference === 0 && this.#tie(chunk.entries[mid], entry) < 0)) lo = mid + 1
+      const difference = slots[mid * STRIDE + KEY] - key
+      if (difference < 0 || (difference === 0 && this.#tie(slots[mid * STRIDE + ID], id) < 0)) lo = mid + 1
       else hi = mid
     }
     return lo
   }
 
   #setLastKey(at: number): void {
-    const { keys, entries } = this.#chunks[at]
-    this.#lastKeys[at] = keys[entries.length - 1]
-    this.#counts[at] = entries.length
+    const chunk = this.#chunks[at]
+    this.#lastKeys[at] = chunk.slots[(chunk.length - 1) * STRIDE + KEY]
+    this.#counts[at] = chunk.length
   }
 
-  #insertChunk(at: number, chunk: Chunk<E>): void {
+  #insertChunk(at: number, chunk: Chunk): void {
     const count = this.#chunks.length
     if (count + 1 > this.#lastKeys.length) {
       const grownKeys = new Float64Array(this.#lastKeys.length * 2)
@@ -118,116 +139,146 @@ export class RingIndex<E extends { readonly encoded: number }> {
     this.#chunks.splice(at, 1)
   }
 
-  #newChunk(entries: E[], version: number): Chunk<E> {
-    const chunk = {
-      keys: new Float64Array(this.#maxChunk + 1),
-      positions: new BigUint64Array(this.#maxChunk + 1),
-      version,
-      entries,
-    }
-    for (let i = 0; i < entries.length; i++) chunk.keys[i] = entries[i].encoded
-    return chunk
+  #newChunk(version: number): Chunk {
+    const slots = new Float64Array((this.#maxChunk + 1) * STRIDE)
+    return { slots, positions: new BigUint64Array(slots.buffer), length: 0, version }
   }
 
-  /** Adds an entry that is not in the index yet, with its position under the current version. */
-  insert(entry: E, position: bigint): void {
-    const key = entry.encoded
-    if (this.#chunks.length === 0) {
-      const chunk = this.#newChunk([entry], this.#placement.version())
-      chunk.positions[0] = position
-      this.#insertChunk(0, chunk)
-      this.#size = 1
+  /** Adds entry `id` (not in the index yet) with its encoded key and its position under the current version. */
+  insert(id: number, key: number, position: bigint): void {
+    const last = this.#chunks.length - 1
+    if (last < 0) {
+      this.#append(this.#newChunk(this.#placement.version()), id, key, position)
       return
     }
-    let at = this.#chunkFor(key, entry)
-    if (at === this.#chunks.length) at--
+    if (this.#after(last, key, id)) {
+      // Past the last entry: keys arriving in order skip both searches.
+      this.#insertAt(last, this.#chunks[last].length, id, key, position)
+      return
+    }
+    const at = Math.min(this.#chunkFor(key, id), last)
+    this.#insertAt(at, this.#indexIn(this.#chunks[at], key, id), id, key, position)
+  }
+
+  /** Adds a chunk of one entry at the end. */
+  #append(chunk: Chunk, id: number, key: number, position: bigint): void {
+    chunk.slots[ID] = id
+    chunk.slots[KEY] = key
+    chunk.positions[POSITION] = position
+    chunk.length = 1
+    this.#size++
+    this.#insertChunk(this.#chunks.length, chunk)
+  }
+
+  #insertAt(at: number, index: number, id: number, key: number, position: bigint): void {
     const chunk = this.#chunks[at]
-    const index = this.#indexIn(chunk, key, entry)
-    const length = chunk.entries.length
-    chunk.keys.copyWithin(index + 1, index, length)
-    chunk.keys[index] = key
-    chunk.positions.copyWithin(index + 1, index, length)
-    chunk.positions[index] = position
-    chunk.entries.splice(index, 0, entry)
+    const { slots, length } = chunk
+    // A byte copy: the positions' bits move untouched.
+    if (index < length) slots.copyWithin((index + 1) * STRIDE, index * STRIDE, length * STRIDE)
+    slots[index * STRIDE + ID] = id
+    slots[index * STRIDE + KEY] = key
+    chunk.positions[index * STRIDE + POSITION] = position
+    chunk.length = length + 1
     this.#size++
     this.#counts[at]++
     if (index === length) this.#setLastKey(at)
-    if (chunk.entries.length > this.#maxChunk) this.#split(at)
+    if (chunk.length > this.#maxChunk) this.#split(at, index === length)
   }
 
-  #split(at: number): void {
+  /**
+   * Splits a full chunk in halves, or, when it just grew at its end (keys arriving in order), keeps
+   * it full and starts the next chunk with its last entry: ordered loads leave full chunks.
+   */
+  #split(at: number, appended: boolean): void {
     const chunk = this.#chunks[at]
-    const half = chunk.entries.length >>> 1
-    const length = chunk.entries.length
-    const moved = this.#newChunk(chunk.entries.splice(half), chunk.version)
-    moved.positions.set(chunk.positions.subarray(half, length))
+    const length = chunk.length
+    const from = appended ? length - 1 : length >>> 1
+    const moved = this.#newChunk(chunk.version)
+    moved.positions.set(chunk.positions.subarray(from * STRIDE, length * STRIDE))
+    moved.length = length - from
+    chunk.length = from
     this.#setLastKey(at)
     this.#insertChunk(at + 1, moved)
   }
 
-  /** Removes an entry; false when it was not in the index. */
-  remove(entry: E): boolean {
-    const key = entry.encoded
-    const at = this.#chunkFor(key, entry)
+  /** Removes entry `id` whose encoded key is `key`; false when it was not in the index. */
+  remove(id: number, key: number): boolean {
+    const at = this.#chunkFor(key, id)
     const chunk = this.#chunks[at]
     if (chunk === undefined) return false
-    const index = this.#indexIn(chunk, key, entry)
-    if (chunk.entries[index] !== entry) return false
-    const length = chunk.entries.length
-    chunk.keys.copyWithin(index, index + 1, length)
-    chunk.positions.copyWithin(index, index + 1, length)
-    chunk.entries.splice(index, 1)
+    const index = this.#indexIn(chunk, key, id)
+    if (index >= chunk.length || chunk.slots[index * STRIDE + ID] !== id) return false
+    const length = chunk.length
+    chunk.slots.copyWithin(index * STRIDE, (index + 1) * STRIDE, length * STRIDE)
+    chunk.length = length - 1
     this.#size--
     this.#counts[at]--
-    if (chunk.entries.length === 0) this.#removeChunk(at)
+    if (chunk.length === 0) this.#removeChunk(at)
     else if (index === length - 1) this.#setLastKey(at)
     return true
   }
 
-  /** Replaces the content with entries already in index order (their positions are computed when read). */
-  load(sorted: readonly E[]): void {
-    const half = this.#maxChunk >>> 1
+  /**
+   * Replaces the content with entries already in index order: `ids[i]` has encoded key `keys[i]`
+   * (positions are computed when read).
+   */
+  load(ids: ArrayLike<number>, keys: ArrayLike<number>): void {
     this.clear()
-    for (let from = 0; from < sorted.length; from += half) {
-      this.#insertChunk(this.#chunks.length, this.#newChunk(sorted.slice(from, from + half), Number.NaN))
+    // Full chunks: a chunk splits in halves on its first insert after this, as B-trees do.
+    const fill = this.#maxChunk
+    for (let from = 0; from < ids.length; from += fill) {
+      const chunk = this.#newChunk(Number.NaN)
+      const to = Math.min(ids.length, from + fill)
+      for (let i = from; i < to; i++) {
+        chunk.slots[(i - from) * STRIDE + ID] = ids[i]
+        chunk.slots[(i - from) * STRIDE + KEY] = keys[i]
+      }
+      chunk.length = to - from
+      this.#insertChunk(this.#chunks.length, chunk)
     }
-    this.#size = sorted.length
+    this.#size = ids.length
+  }
+
+  /** Index of the first chunk whose last position is not below `hashMin`. */
+  #firstChunkFrom(hashMin: bigint): number {
+    let lo = 0
+    let hi = this.#chunks.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      const chunk = this.#fresh(this.#chunks[mid])
+      if (chunk.positions[(chunk.length - 1) * STRIDE + POSITION] < hashMin) lo = mid + 1
+      else hi = mid
+    }
+    return lo
   }
 
   /**
    * Calls `visit` on each entry whose position lies in [hashMin, hashMax], in order, until it
    * returns false. Searches chunks by their last position, then the chunk's positions: contiguous reads only.
    */
-  scan(hashMin: bigint, hashMax: bigint, visit: (entry: E, position: bigint) => unknown): void {
-    let lo = 0
-    let hi = this.#chunks.length
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      const chunk = this.#fresh(this.#chunks[mid])
-      if (chunk.positions[chunk.entries.length - 1] < hashMin) lo = mid + 1
-      else hi = mid
-    }
-    for (let at = lo; at < this.#chunks.length; at++) {
-      const { positions, entries } = this.#fresh(this.#chunks[at])
+  scan(hashMin: bigint, hashMax: bigint, visit: (id: number, position: bigint) => unknown): void {
+    const first = this.#firstChunkFrom(hashMin)
+    for (let at = first; at < this.#chunks.length; at++) {
+      const { slots, positions, length } = this.#fresh(this.#chunks[at])
       let index = 0
-      if (at === lo) {
-        let end = entries.length - 1
+      if (at === first) {
+        let end = length - 1
         while (index < end) {
           const mid = (index + end) >>> 1
-          if (positions[mid] < hashMin) index = mid + 1
+          if (positions[mid * STRIDE + POSITION] < hashMin) index = mid + 1
           else end = mid
         }
       }
-      for (; index < entries.length; index++) {
-        const position = positions[index]
-        if (position > hashMax || visit(entries[index], position) === false) return
+      for (; index < length; index++) {
+        const position = positions[index * STRIDE + POSITION]
+        if (position > hashMax || visit(slots[index * STRIDE + ID], position) === false) return
       }
     }
   }
 
   /** The entries at the given ranks (sorted ascending, each below `size`) with their positions. */
-  atRanks(ranks: readonly number[]): Array<Placed<E>> {
-    const found: Array<Placed<E>> = []
+  atRanks(ranks: readonly number[]): Placed[] {
+    const found: Placed[] = []
     let before = 0
     let at = 0
     for (const rank of ranks) {
@@ -237,25 +288,30 @@ export class RingIndex<E extends { readonly encoded: number }> {
       }
       if (at === this.#chunks.length) break
       const chunk = this.#fresh(this.#chunks[at])
-      found.push({ entry: chunk.entries[rank - before], position: chunk.positions[rank - before] })
+      const index = (rank - before) * STRIDE
+      found.push({ id: chunk.slots[index + ID], position: chunk.positions[index + POSITION] })
     }
     return found
   }
 
-  /** Every entry, in order. */
-  entries(): E[] {
-    return this.#chunks.flatMap((chunk) => chunk.entries)
+  /** Every entry id, in order. */
+  ids(): Uint32Array {
+    return this.#column(new Uint32Array(this.#size), ID)
   }
 
   /** Every entry's encoded key, in order. */
   encodedKeys(): Float64Array {
-    const keys = new Float64Array(this.#size)
+    return this.#column(new Float64Array(this.#size), KEY)
+  }
+
+  /** One slot of every entry, in order, written into `out`. */
+  #column<T extends Uint32Array | Float64Array>(out: T, slot: number): T {
     let offset = 0
-    for (const chunk of this.#chunks) {
-      keys.set(chunk.keys.subarray(0, chunk.entries.length), offset)
-      offset += chunk.entries.length
+    for (const { slots, length } of this.#chunks) {
+      for (let i = 0; i < length; i++) out[offset + i] = slots[i * STRIDE + slot]
+      offset += length
     }
-    return keys
+    return out
   }
 
   /**
@@ -266,7 +322,7 @@ export class RingIndex<E extends { readonly encoded: number }> {
     let sincePause = 0
     for (let at = 0; at < this.#chunks.length; at++) {
       this.#fresh(this.#chunks[at])
-      sincePause += this.#chunks[at].entries.length
+      sincePause += this.#chunks[at].length
       if (sincePause >= batch) {
         sincePause = 0
         await pause()

@@ -41,6 +41,11 @@ export interface RestoredEntry {
 export interface ValueStore {
   /** 'memory' or 'lmdb'. */
   readonly kind: string
+  /**
+   * True when values vanish with the process: the LocalStore then keeps them in its own memory
+   * (packed, not on entry objects) and calls only the metadata methods and `open`/`close`.
+   */
+  readonly volatile?: boolean
   open(): Promise<void>
   close(): Promise<void>
   /** Entries and tombstones written by an earlier run, in ring order. */

@@ -442,15 +442,6 @@ impl NativeRmi {
         self.inner.encode_bytes(&key)
     }
 
-    #[napi]
-    pub fn encode_strings(&self, keys: Vec<String>) -> Float64Array {
-        Float64Array::from(
-            keys.iter()
-                .map(|key| self.inner.encode_bytes(key.as_bytes()))
-                .collect::<Vec<_>>(),
-        )
-    }
-
     /// Byte keys packed as one buffer: key i is `data[offsets[i]..offsets[i + 1]]`.
     #[napi]
     pub fn encode_bytes_batch(
@@ -670,15 +661,6 @@ pub fn encode_bigint(key: BigInt) -> f64 {
     } else {
         keys::encode_i128(i128::MAX)
     }
-}
-
-#[napi]
-pub fn encode_strings(keys: Vec<String>) -> Float64Array {
-    Float64Array::from(
-        keys.iter()
-            .map(|key| keys::encode_bytes(key.as_bytes()))
-            .collect::<Vec<_>>(),
-    )
 }
 
 /// Byte keys packed as one buffer: key i is `data[offsets[i]..offsets[i + 1]]`.
