@@ -9,15 +9,15 @@ import { DlhtError } from '../errors.js'
 import { ModelRollout, type RolloutStats } from '../federation/model-rollout.js'
 import type { RecursiveModelIndex } from '../learned/rmi.js'
 import type { LeadConfig } from '../node/config.js'
-import type { DataPlane, ScanFilter, ScannedRecord } from '../node/data-plane.js'
-import { NotStartedError } from '../node/errors.js'
-import type { NodeKey } from '../node/keys.js'
 import type { LearnedHash } from '../node/learned-hash.js'
 import type { LocalStore } from '../node/local-store.js'
 import { UnknownMessageError } from '../protocol/errors.js'
 import { DATA_CODECS, DATA_PROTOCOL, GetConfig, RING_CODECS, RING_PROTOCOL } from '../protocol/messages.js'
 import { distinctPeers } from '../replication/replica-set.js'
 import { Replication } from '../replication/replication.js'
+import type { DataPlane, ScanFilter, ScannedRecord } from '../shared/data-plane.js'
+import { NotStartedError } from '../shared/errors.js'
+import type { NodeKey } from '../shared/keys.js'
 import type {
   ClusterRetrainOutcome,
   RangeSegment,

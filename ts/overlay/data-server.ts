@@ -3,8 +3,6 @@
 
 import { clockwiseDistance, LookupFailedError, type OwnedArc, rangeWalk } from '../chord/index.js'
 import { DlhtError } from '../errors.js'
-import type { ScanFilter, ScannedRecord } from '../node/data-plane.js'
-import { compareAnyKeys, type NodeKey } from '../node/keys.js'
 import { pageOf, recordBytes, recordsAfter, valuesWithin } from '../protocol/answer-pages.js'
 import { PeerUnavailableError, UnknownMessageError, UnknownModelVersionError } from '../protocol/errors.js'
 import {
@@ -29,6 +27,8 @@ import {
   type ScanRequest,
 } from '../protocol/messages.js'
 import { Replication } from '../replication/replication.js'
+import type { ScanFilter, ScannedRecord } from '../shared/data-plane.js'
+import { compareAnyKeys, type NodeKey } from '../shared/keys.js'
 import type { VnodeRef } from '../shared/router.js'
 import { type Deadline, signalOf } from './deadline.js'
 import { LocalDataPlane } from './local-data-plane.js'

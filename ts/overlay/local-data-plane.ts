@@ -2,9 +2,9 @@
 // the store under the transition gate, which checks ownership once; what moved away meanwhile is forwarded.
 
 import { InvalidArgumentError } from '../errors.js'
-import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from '../node/data-plane.js'
-import type { NodeKey } from '../node/keys.js'
 import type { PlacedKey } from '../protocol/messages.js'
+import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from '../shared/data-plane.js'
+import type { NodeKey } from '../shared/keys.js'
 import type { DataServer } from './data-server.js'
 import { type Deadline, deadlineIn } from './deadline.js'
 import type { OverlayState } from './overlay-state.js'

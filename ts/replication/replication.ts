@@ -2,8 +2,6 @@
 // quorum), the replica side of those messages, reads from replicas when an owner is down, and repair.
 
 import { sleep } from '../abortable-sleep.js'
-import type { ScanFilter, ScannedRecord } from '../node/data-plane.js'
-import { ReplicasUnavailableError } from '../node/errors.js'
 import type { LocalStore } from '../node/local-store.js'
 import { UnknownModelVersionError } from '../protocol/errors.js'
 import {
@@ -22,8 +20,10 @@ import {
   type ScanRequest,
   ScanStamped,
 } from '../protocol/messages.js'
+import type { ScanFilter, ScannedRecord } from '../shared/data-plane.js'
+import { ReplicasUnavailableError } from '../shared/errors.js'
 import type { VnodeRef } from '../shared/router.js'
-import { compareStamps, type Stamp } from '../storage/stamp.js'
+import { compareStamps, type Stamp } from '../shared/stamp.js'
 import type { HintInit } from './hints.js'
 import { chunks, recordBytes } from './records.js'
 import { digestOf, type OwnedArc, Repairer, type RepairStats } from './repair.js'
