@@ -6,8 +6,8 @@
 const ARROWS = {
   // The bottom: typed errors, the platform check, the native loader, one abortable sleep.
   root: [],
-  shared: [],
   learned: [],
+  shared: ['learned'],
   chord: ['shared'],
   protocol: ['chord', 'shared'],
   storage: ['learned', 'shared'],

@@ -6,6 +6,7 @@ import { DlhtClient, LeadNode, ProtocolMismatchError, serveClients } from '../ts
 import { createDlhtLibp2p } from '../ts/overlay/libp2p.js'
 import { CLIENT_PROTOCOL, ClientGet, RETIRED_CLIENT_PROTOCOLS } from '../ts/protocol/client-messages.js'
 import { serveRpc } from '../ts/protocol/rpc.js'
+import { listenAddresses } from './helpers/ring.js'
 
 const [PREVIOUS] = RETIRED_CLIENT_PROTOCOLS
 
@@ -35,7 +36,7 @@ test.serial(
 test.serial('a node that serves no client protocol: ProtocolMismatchError saying so', async (t) => {
   const node = new LeadNode({ ip: '127.0.0.1', basePort: 0 })
   await node.start()
-  const client = await DlhtClient.connect((node.getRoutingTableStats().multiaddrs as string[])[0])
+  const client = await DlhtClient.connect(listenAddresses(node)[0])
   try {
     const err = await t.throwsAsync(client.put('k', 1), { instanceOf: ProtocolMismatchError })
     t.regex(err?.message ?? '', /serves no \/dlht\/3\.0\.0\/client: .*does not serve clients/)

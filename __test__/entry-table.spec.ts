@@ -2,7 +2,7 @@
 // shifts), and the value arena through compactions: reads agree, and bytes read earlier never change.
 
 import test from 'ava'
-import type { NodeKey } from '../ts/node/keys.js'
+import type { NodeKey } from '../ts/shared/keys.js'
 import { EntryTable } from '../ts/storage/entry-table.js'
 import { ValueArena } from '../ts/storage/value-arena.js'
 import { seededRandom } from './helpers/datasets.js'

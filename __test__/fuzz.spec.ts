@@ -5,12 +5,12 @@ import { fc, test, testProp } from '@fast-check/ava'
 import { Packr } from 'msgpackr'
 import { DlhtError } from '../ts/errors.js'
 import { RecursiveModelIndex } from '../ts/learned/rmi.js'
-import { decodeKeyBytes, encodeKeyBytes, type NodeKey } from '../ts/node/keys.js'
 import { deserializeValue, serializeValue } from '../ts/node/value-codec.js'
 import { generateSwarmKey, parseSwarmKey } from '../ts/overlay/private-network.js'
 import { decodeFrame, EnvelopeKind, encodeEnvelope } from '../ts/protocol/codec.js'
 import { DATA_CODECS, Leave, Notify, Prepare, Put, RING_CODECS, Scan, Step } from '../ts/protocol/messages.js'
 import { FrameReader } from '../ts/protocol/rpc.js'
+import { decodeKeyBytes, encodeKeyBytes, type NodeKey } from '../ts/shared/keys.js'
 
 /** Cases per property: a short run in `npm test`, `DLHT_FUZZ_RUNS` (set by `npm run fuzz`) for a long one. */
 const RUNS = Number(process.env.DLHT_FUZZ_RUNS ?? 200)

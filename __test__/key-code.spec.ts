@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
 import { CorruptModelError, encodeKeys, LeadNode, RecursiveModelIndex } from '../ts/index.js'
-import { compareUtf8 } from '../ts/node/keys.js'
+import { compareUtf8 } from '../ts/shared/keys.js'
 import { englishWords } from './helpers/datasets.js'
 import { keyShapes, urlKeys, userKeys } from './helpers/key-shapes.js'
 

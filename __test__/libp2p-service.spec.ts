@@ -21,7 +21,7 @@ import {
   swarmKeyProtector,
 } from '../ts/index.js'
 import { until } from './helpers/cluster.js'
-import { type RingView, ringIsConsistent } from './helpers/ring.js'
+import { listenAddresses, type RingView, ringIsConsistent } from './helpers/ring.js'
 
 type UserNode = Libp2p<{ dlht: LeadNodeService; identify: ReturnType<ReturnType<typeof identify>> }>
 
@@ -144,7 +144,7 @@ test.serial('a user-built node joins a ring of plain LeadNodes, and LeadNodes jo
   let user: UserNode | undefined
   let late: LeadNode | undefined
   try {
-    const port = (plain.getRoutingTableStats().multiaddrs as string[])[0].split('/')[4]
+    const port = listenAddresses(plain)[0].split('/')[4]
     user = await userNode({ bootstrapPeer: `127.0.0.1:${port}` })
     late = new LeadNode({
       ip: '127.0.0.1',

@@ -2,10 +2,10 @@
 // next distinct peers, wrapping round the ring), and when a write with failing replicas is acknowledged.
 
 import test from 'ava'
-import { QuorumNotReachedError } from '../ts/node/errors.js'
 import type { HintInit } from '../ts/replication/hints.js'
 import { distinctPeers, ReplicaMap } from '../ts/replication/replica-set.js'
 import { Replicator } from '../ts/replication/replicator.js'
+import { QuorumNotReachedError } from '../ts/shared/errors.js'
 import type { VnodeRef } from '../ts/shared/router.js'
 
 const vnode = (peerId: string, id: bigint): VnodeRef => ({ peerId, vnodeId: 0, id, multiaddrs: [] })

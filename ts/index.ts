@@ -36,20 +36,7 @@ export {
 // node
 export { type ClientGatewayOptions, type ProtocolHandlers, serveClients } from './node/client-gateway.js'
 export type { LeadConfig, LeadConfigInit, SpatialConfig } from './node/config.js'
-export type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './node/data-plane.js'
-export {
-  CorruptValueError,
-  InvalidConfigError,
-  NotStartedError,
-  QuorumNotReachedError,
-  ReplicasUnavailableError,
-  StartFailedError,
-  StorageMismatchError,
-  ValueNotSerializableError,
-  ValueTooLargeError,
-} from './node/errors.js'
 export type { LeadNodeEvents, ModelInstalled } from './node/events.js'
-export { decodeKeyBytes, encodeKeyBytes, type KeyFamily, type NodeKey } from './node/keys.js'
 export {
   DEFAULT_RETRAIN_WAIT_MS,
   LeadNode,
@@ -111,6 +98,19 @@ export {
   VnodeUnavailableError,
 } from './protocol/errors.js'
 export { DlhtService, type DlhtServiceInit, dlhtService, NodeNotReadyError } from './protocol/service.js'
+export type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './shared/data-plane.js'
+export {
+  CorruptValueError,
+  InvalidConfigError,
+  NotStartedError,
+  QuorumNotReachedError,
+  ReplicasUnavailableError,
+  StartFailedError,
+  StorageMismatchError,
+  ValueNotSerializableError,
+  ValueTooLargeError,
+} from './shared/errors.js'
+export { decodeKeyBytes, encodeKeyBytes, type KeyFamily, type NodeKey } from './shared/keys.js'
 export type {
   RangeSegment,
   RouteOptions,

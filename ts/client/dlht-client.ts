@@ -2,7 +2,6 @@
 // put, get, delete, range-query, report stats or retrain. It joins no ring and holds no data or model.
 
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { NodeKey } from '../node/keys.js'
 import { deserializeValue, serializeValue } from '../node/value-codec.js'
 import { bootstrapAddress, createDlhtLibp2p, type DlhtLibp2p } from '../overlay/libp2p.js'
 import { explainJoinFailure, type SwarmKey } from '../overlay/private-network.js'
@@ -19,6 +18,7 @@ import {
 import { ProtocolMismatchError } from '../protocol/errors.js'
 import type { MessageCodec } from '../protocol/messages.js'
 import type { PeerAddress } from '../protocol/service.js'
+import type { NodeKey } from '../shared/keys.js'
 
 /** Options of `DlhtClient.connect`. */
 export interface DlhtClientOptions {

@@ -4,12 +4,12 @@
 // trains its contribution on its keys encoded by that code.
 
 import { RecursiveModelIndex, type RmiOptions } from '../learned/rmi.js'
-import type { NodeKey } from '../node/keys.js'
 import type { LearnedHash } from '../node/learned-hash.js'
 import type { LocalStore } from '../node/local-store.js'
 import { isByteKey, MAX_TRAINING_KEYS } from '../node/local-training.js'
 import type { KeySampleAnswer } from '../protocol/key-sample.js'
 import type { Contribution } from '../protocol/messages.js'
+import type { NodeKey } from '../shared/keys.js'
 
 /** Byte keys a peer sends for the round's key code at most. */
 export const KEY_SAMPLE_LIMIT = 16_384

@@ -5,8 +5,8 @@
 // them so that the migrating copy never overwrites them.
 
 import type { RecursiveModelIndex } from '../learned/rmi.js'
-import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from '../node/data-plane.js'
-import { KeyMap, type NodeKey } from '../node/keys.js'
+import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from '../shared/data-plane.js'
+import { KeyMap, type NodeKey } from '../shared/keys.js'
 
 /** A peer that may hold entries for their previous owner: served from its own store only. */
 export interface PreviousHolder {

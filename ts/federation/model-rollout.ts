@@ -12,8 +12,6 @@ import { performance } from 'node:perf_hooks'
 import { sleep } from '../abortable-sleep.js'
 import { CodedError } from '../errors.js'
 import { RecursiveModelIndex } from '../learned/rmi.js'
-import type { ScannedRecord } from '../node/data-plane.js'
-import type { NodeKey } from '../node/keys.js'
 import type { LearnedHash, LearnedHashDict } from '../node/learned-hash.js'
 import type { LocalStore } from '../node/local-store.js'
 import { PeerUnavailableError } from '../protocol/errors.js'
@@ -34,6 +32,8 @@ import {
   type RolloutStatusAnswer,
   type RolloutStatusRequest,
 } from '../protocol/messages.js'
+import type { ScannedRecord } from '../shared/data-plane.js'
+import type { NodeKey } from '../shared/keys.js'
 import type { ClusterRetrainOutcome } from '../shared/router.js'
 import { KEY_SAMPLE_LIMIT, learnRoundKeyCode, sampleByteKeys, trainContribution } from './key-code-round.js'
 import {

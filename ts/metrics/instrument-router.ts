@@ -1,7 +1,7 @@
 // Makes a Router's data planes count their calls and time them in NodeMetrics, as local (this peer's
 // store) or remote: the router's own `dataPlane` is replaced, nothing else of it changes.
 
-import type { DataPlane } from '../node/data-plane.js'
+import type { DataPlane } from '../shared/data-plane.js'
 import type { Router, VnodeRef } from '../shared/router.js'
 import type { CallSeries } from './data-plane-calls.js'
 import type { NodeMetrics } from './node-metrics.js'

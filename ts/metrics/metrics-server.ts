@@ -3,7 +3,7 @@
 
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { InvalidConfigError } from '../node/errors.js'
+import { InvalidConfigError } from '../shared/errors.js'
 import type { NodeMetrics } from './node-metrics.js'
 
 /** A running metrics endpoint. */

@@ -2,14 +2,26 @@
 // latency by kind, errors by code, and a snapshot of the node's stats taken at each scrape.
 
 import { Counter, Gauge, Registry } from 'prom-client'
-import type { RolloutState } from '../federation/model-rollout.js'
-import type { NodeStats } from '../node/lead-node.js'
+import type { RolloutState, RolloutStats } from '../federation/model-rollout.js'
 import type { RoutingTableStats } from '../shared/router.js'
 import { DataPlaneCalls } from './data-plane-calls.js'
 
+/** The part of a node's stats (LeadNode's `getStats()`) the metrics read at each scrape. */
+export interface StatsSnapshot {
+  started: boolean
+  keys: number
+  bytes: number
+  vnodes: ReadonlyArray<{ vnodeId: number; keys: number; bytes: number }>
+  /** Operations counted by kind; `retrains` is a metric of its own. */
+  operations: Readonly<Record<string, number>> & { retrains: number }
+  modelVersion: number
+  retraining: boolean
+  rollout: Pick<RolloutStats, 'state' | 'migratingPeers' | 'migratedEntries' | 'migratedBytes'> | null
+}
+
 /** What the metrics read at each scrape (a LeadNode), and whose 'error' events they count. */
 export interface MetricsSource extends EventTarget {
-  getStats(): NodeStats
+  getStats(): StatsSnapshot
   getRoutingTableStats(): RoutingTableStats
 }
 

@@ -6,8 +6,9 @@ import type { CurveKind } from '../learned/curve.js'
 import type { ModelType } from '../learned/rmi.js'
 import { readPrivateKey } from '../overlay/identity.js'
 import { parsePeerIds, parseSwarmKey } from '../overlay/private-network.js'
+import { InvalidConfigError } from '../shared/errors.js'
+import { MAX_KEY_BYTES_LIMIT } from '../shared/keys.js'
 import { resolveTrainingConfig, type TrainingConfig } from '../training/training-config.js'
-import { InvalidConfigError } from './errors.js'
 
 /** Point keys: their dimensions' bounds and the curve that linearises them. */
 export interface SpatialConfig {
@@ -96,8 +97,6 @@ export interface LeadConfig {
 export type LeadConfigInit = Partial<Omit<LeadConfig, 'training'>> & { training?: Partial<TrainingConfig> }
 
 export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
-/** LMDB's default maximum key size is 1978 bytes; keys are stored with an 8-byte position prefix. */
-export const MAX_KEY_BYTES_LIMIT = 1970
 
 /** Largest `maxValueBytes`; a node on a ring must also fit a value in one frame (see chordRouter). */
 export const MAX_VALUE_BYTES_LIMIT = 256 * 1024 * 1024

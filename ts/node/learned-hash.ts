@@ -5,8 +5,8 @@ import { InvalidArgumentError } from '../errors.js'
 import { SpaceFillingCurve } from '../learned/curve.js'
 import type { Key } from '../learned/keys.js'
 import { RecursiveModelIndex, type RmiDict, type RmiOptions } from '../learned/rmi.js'
+import { checkNodeKey, compareKeys, keyFamily, type NodeKey } from '../shared/keys.js'
 import type { SpatialConfig } from './config.js'
-import { checkNodeKey, compareKeys, keyFamily, type NodeKey } from './keys.js'
 
 /** A model with the version the ring knows it by. */
 export interface LearnedHashDict {

@@ -14,9 +14,9 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { type ChordRouterOptions, chordRouter } from '../overlay/chord-router.js'
 import { type DlhtLibp2p, startOnUserNode } from '../overlay/libp2p.js'
 import { DlhtService, type DlhtServiceComponents, type DlhtServiceInit } from '../protocol/service.js'
+import { InvalidConfigError } from '../shared/errors.js'
 import { serveClients } from './client-gateway.js'
 import type { LeadConfigInit } from './config.js'
-import { InvalidConfigError } from './errors.js'
 import { LeadNode } from './lead-node.js'
 
 /** LeadConfig fields that belong to the libp2p node, with where to set them instead. */

@@ -2,8 +2,8 @@
 
 import { ArcMap, type OwnedArc, rangeWalk } from '../chord/index.js'
 import { InvalidArgumentError } from '../errors.js'
+import type { DataPlane } from '../shared/data-plane.js'
 import type { RangeSegment, Router, RoutingTableStats, VnodeRef } from '../shared/router.js'
-import type { DataPlane } from './data-plane.js'
 import { spreadVnodeIds, toPosition } from './vnodes.js'
 
 /** Options of a LocalRouter. */

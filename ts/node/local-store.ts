@@ -4,13 +4,8 @@
 // entry only when newer. The node's DataPlane.
 
 import { InvalidArgumentError } from '../errors.js'
-import { EntryTable } from '../storage/entry-table.js'
-import { RingIndex } from '../storage/ring-index.js'
-import { compareStamps, HybridClock, type Stamp, versionTime } from '../storage/stamp.js'
-import { ValueArena } from '../storage/value-arena.js'
-import type { PlacedEntry, StoredEntry, Tombstone, ValueStore } from '../storage/value-store.js'
-import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from './data-plane.js'
-import { ValueTooLargeError } from './errors.js'
+import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from '../shared/data-plane.js'
+import { ValueTooLargeError } from '../shared/errors.js'
 import {
   checkNodeKey,
   compareAnyKeys,
@@ -20,7 +15,12 @@ import {
   keyFamily,
   type NodeKey,
   ownKey,
-} from './keys.js'
+} from '../shared/keys.js'
+import { compareStamps, HybridClock, type Stamp, versionTime } from '../shared/stamp.js'
+import { EntryTable } from '../storage/entry-table.js'
+import { RingIndex } from '../storage/ring-index.js'
+import { ValueArena } from '../storage/value-arena.js'
+import type { PlacedEntry, StoredEntry, Tombstone, ValueStore } from '../storage/value-store.js'
 import type { LearnedHash } from './learned-hash.js'
 import { RangeEntry } from './range-entry.js'
 import { deserializeValue } from './value-codec.js'

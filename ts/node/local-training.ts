@@ -3,7 +3,7 @@
 
 import type { Key } from '../learned/keys.js'
 import { RecursiveModelIndex } from '../learned/rmi.js'
-import type { NodeKey } from './keys.js'
+import type { NodeKey } from '../shared/keys.js'
 import type { LearnedHash } from './learned-hash.js'
 import type { LocalStore } from './local-store.js'
 

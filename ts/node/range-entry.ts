@@ -1,8 +1,8 @@
 // An entry returned by a range query. Its value is decoded on first access: a query that reads
 // only keys and positions (counting, paging, routing) never pays for decoding values.
 
-import type { ScannedRecord } from './data-plane.js'
-import type { NodeKey } from './keys.js'
+import type { ScannedRecord } from '../shared/data-plane.js'
+import type { NodeKey } from '../shared/keys.js'
 import { deserializeValue } from './value-codec.js'
 
 /** A key, its ring position and its value (decoded when first read, then kept). */

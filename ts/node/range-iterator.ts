@@ -2,7 +2,7 @@
 // consumer reads, and none further once `limit` entries were given (a piece is one peer's part).
 
 import { InvalidArgumentError } from '../errors.js'
-import type { ScannedRecord } from './data-plane.js'
+import type { ScannedRecord } from '../shared/data-plane.js'
 import { RangeEntry } from './range-entry.js'
 
 /** Options of `LeadNode.iterateRange` and `iterateRangeKeys`. */

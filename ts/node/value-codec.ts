@@ -4,7 +4,7 @@
 // anything else goes through `node:v8` itself, so both paths always agree.
 
 import { deserialize, serialize } from 'node:v8'
-import { CorruptValueError, ValueNotSerializableError, ValueTooLargeError } from './errors.js'
+import { CorruptValueError, ValueNotSerializableError, ValueTooLargeError } from '../shared/errors.js'
 
 /** Tags of V8's ValueSerializer format (src/objects/value-serializer.cc). */
 enum Tag {

@@ -2,8 +2,8 @@
 // that a write rejected for its input stores nothing, whichever peers own its keys.
 
 import { InvalidArgumentError, InvalidKeyError } from '../errors.js'
-import type { StoredRecord } from './data-plane.js'
-import { checkNodeKey, keyByteLength, type NodeKey } from './keys.js'
+import type { StoredRecord } from '../shared/data-plane.js'
+import { checkNodeKey, keyByteLength, type NodeKey } from '../shared/keys.js'
 import { serializeValue } from './value-codec.js'
 
 /** What a write must fit: the node's key and value limits, and the point dimensions (if any). */

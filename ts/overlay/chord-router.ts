@@ -9,15 +9,15 @@ import { DlhtError } from '../errors.js'
 import { ModelRollout, type RolloutStats } from '../federation/model-rollout.js'
 import type { RecursiveModelIndex } from '../learned/rmi.js'
 import type { LeadConfig } from '../node/config.js'
-import type { DataPlane, ScanFilter, ScannedRecord } from '../node/data-plane.js'
-import { NotStartedError } from '../node/errors.js'
-import type { NodeKey } from '../node/keys.js'
 import type { LearnedHash } from '../node/learned-hash.js'
 import type { LocalStore } from '../node/local-store.js'
 import { UnknownMessageError } from '../protocol/errors.js'
 import { DATA_CODECS, DATA_PROTOCOL, GetConfig, RING_CODECS, RING_PROTOCOL } from '../protocol/messages.js'
 import { distinctPeers } from '../replication/replica-set.js'
 import { Replication } from '../replication/replication.js'
+import type { DataPlane, ScanFilter, ScannedRecord } from '../shared/data-plane.js'
+import { NotStartedError } from '../shared/errors.js'
+import type { NodeKey } from '../shared/keys.js'
 import type {
   ClusterRetrainOutcome,
   RangeSegment,
@@ -32,7 +32,13 @@ import { createDlhtLibp2p, type DlhtLibp2p } from './libp2p.js'
 import { listenFailure } from './listen-errors.js'
 import { LoadPlacement } from './load-placement.js'
 import { Membership } from './membership.js'
-import { type ChordRouterOptions, OverlayState, type OverlayStats, overlayOptions } from './overlay-state.js'
+import {
+  type ChordRouterOptions,
+  type LocalVnode,
+  OverlayState,
+  type OverlayStats,
+  overlayOptions,
+} from './overlay-state.js'
 import { RingAuthority } from './ring-authority.js'
 import { RingMigration } from './ring-migration.js'
 import { RingServer } from './ring-server.js'
@@ -61,6 +67,35 @@ export interface RouterComponents {
  * too cannot hold a stopping peer longer.
  */
 const STOP_BOUND_TIMEOUTS = 2
+
+/**
+ * A local vnode and its other replicas (one vnode per peer): the next peers of its successor list,
+ * worked out when first read (a write reads those of the vnodes it falls in only).
+ */
+class OwnedReplicaSet {
+  readonly #state: OverlayState
+  readonly #vnode: LocalVnode
+  #replicas: VnodeRef[] | undefined
+
+  constructor(state: OverlayState, vnode: LocalVnode) {
+    this.#state = state
+    this.#vnode = vnode
+  }
+
+  owns(position: bigint): boolean {
+    return this.#vnode.chord.owns(position)
+  }
+
+  get replicas(): VnodeRef[] {
+    const state = this.#state
+    this.#replicas ??= distinctPeers(
+      state.successorsOf(this.#vnode),
+      state.config.replicationFactor - 1,
+      state.peerId,
+    )
+    return this.#replicas
+  }
+}
 
 /**
  * A Router over a Chord ring of libp2p peers. `start()` creates the libp2p node (TCP on
@@ -102,7 +137,6 @@ export class ChordRouter implements Router {
       serveLocalRing: (type, request) => this.#ringServer.serve(type, request, true),
     })
     this.#state = state
-    const callTimeout = state.options.callTimeout
     this.#routing = new Routing(state, (target, candidate, signal) =>
       this.#membership.notify(target, candidate, signal),
     )
@@ -123,30 +157,10 @@ export class ChordRouter implements Router {
         adopted: components.modelAdopted,
         log: components.log,
       },
-      { prepareTtlMs: callTimeout * 3 },
+      { prepareTtlMs: state.options.callTimeout * 3 },
     )
     const versions = new VersionAgreement(state, this.#rollout)
-    this.#replication = new Replication({
-      peerId: this.peerId,
-      store: state.store,
-      replicationFactor: config.replicationFactor,
-      writeQuorum: config.writeQuorum,
-      ownedReplicaSets: () => this.#ownedReplicaSets(),
-      ownedArcs: () => this.#ownedArcs(),
-      walkRing: (signal) => walkRing(state, signal),
-      ownsLocally: (position) => state.ownsLocally(position),
-      settled: () => !this.#rollout.migrating,
-      call: (peer, codec, request) =>
-        state.call(peer, DATA_PROTOCOL, codec, request, AbortSignal.timeout(callTimeout)),
-      scanLocal: (peer, hashMin, hashMax, filter) =>
-        this.#data.planeOf(peer).scanLocal(hashMin, hashMax, filter),
-      log: components.log,
-      repairIntervalMs: options.repairIntervalMs ?? Math.max(1000, 10 * stabilizeMs),
-      repairBytesPerSecond: options.repairBytesPerSecond ?? 16 * 1024 * 1024,
-      maxMessageBytes: Math.floor(state.options.maxFrameSize / 4),
-      hints: { maxBytes: options.hintMaxBytes, maxAgeMs: options.hintMaxAgeMs },
-      hintIntervalMs: stabilizeMs,
-    })
+    this.#replication = this.#newReplication(state, options, components.log)
     if (this.#replication.enabled) state.store.retainCopies((position) => this.#replication.holds(position))
     this.#data = new DataServer(state, this.#routing, versions, this.#replication)
     this.#migration = new RingMigration(state, this.#routing, this.#data, this.#rollout)
@@ -167,7 +181,41 @@ export class ChordRouter implements Router {
       placement,
       running: () => this.#running?.signal,
     })
-    this.#authority = new RingAuthority({
+    this.#authority = this.#newAuthority(state)
+  }
+
+  /** Replication of this peer's writes and the repair of its arcs, over the overlay's calls. */
+  #newReplication(
+    state: OverlayState,
+    options: ChordRouterOptions,
+    log: (message: string) => void,
+  ): Replication {
+    return new Replication({
+      peerId: this.peerId,
+      store: state.store,
+      replicationFactor: state.config.replicationFactor,
+      writeQuorum: state.config.writeQuorum,
+      ownedReplicaSets: () => this.#ownedReplicaSets(),
+      ownedArcs: () => this.#ownedArcs(),
+      walkRing: (signal) => walkRing(state, signal),
+      ownsLocally: (position) => state.ownsLocally(position),
+      settled: () => !this.#rollout.migrating,
+      call: (peer, codec, request) =>
+        state.call(peer, DATA_PROTOCOL, codec, request, AbortSignal.timeout(state.options.callTimeout)),
+      scanLocal: (peer, hashMin, hashMax, filter) =>
+        this.#data.planeOf(peer).scanLocal(hashMin, hashMax, filter),
+      log: log,
+      repairIntervalMs: options.repairIntervalMs ?? Math.max(1000, 10 * state.stabilizeMs),
+      repairBytesPerSecond: options.repairBytesPerSecond ?? 16 * 1024 * 1024,
+      maxMessageBytes: Math.floor(state.options.maxFrameSize / 4),
+      hints: { maxBytes: options.hintMaxBytes, maxAgeMs: options.hintMaxAgeMs },
+      hintIntervalMs: state.stabilizeMs,
+    })
+  }
+
+  /** Checks who sends each state-changing message: the vnodes of a peer, the owner of a position. */
+  #newAuthority(state: OverlayState): RingAuthority {
+    return new RingAuthority({
       vnodesOf: async (peerId, signal) =>
         (await state.call({ peerId, multiaddrs: [] }, RING_PROTOCOL, GetConfig, undefined, signal)).vnodes,
       ownerOf: async (position, signal) => (await this.#routing.lookup(position, signal)).owner,
@@ -332,15 +380,12 @@ export class ChordRouter implements Router {
     )
   }
 
-  /** This peer's active vnodes, each with its other replicas (one vnode per peer): next peers of its successor list. */
-  #ownedReplicaSets(): Array<{ owns(position: bigint): boolean; replicas: VnodeRef[] }> {
-    const state = this.#state
-    return [...state.vnodes.values()]
-      .filter((vnode) => vnode.active)
-      .map((vnode) => ({
-        owns: (position: bigint) => vnode.chord.owns(position),
-        replicas: distinctPeers(state.successorsOf(vnode), state.config.replicationFactor - 1, this.peerId),
-      }))
+  /** This peer's active vnodes, each with its other replicas (see OwnedReplicaSet). */
+  #ownedReplicaSets(): OwnedReplicaSet[] {
+    const sets: OwnedReplicaSet[] = []
+    for (const vnode of this.#state.vnodes.values())
+      if (vnode.active) sets.push(new OwnedReplicaSet(this.#state, vnode))
+    return sets
   }
 
   /** The arcs of this peer's active vnodes, with their other replicas (for repair). */

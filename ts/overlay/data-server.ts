@@ -3,8 +3,6 @@
 
 import { clockwiseDistance, LookupFailedError, type OwnedArc, rangeWalk } from '../chord/index.js'
 import { DlhtError } from '../errors.js'
-import type { ScanFilter, ScannedRecord } from '../node/data-plane.js'
-import { compareAnyKeys, type NodeKey } from '../node/keys.js'
 import { pageOf, recordBytes, recordsAfter, valuesWithin } from '../protocol/answer-pages.js'
 import { PeerUnavailableError, UnknownMessageError, UnknownModelVersionError } from '../protocol/errors.js'
 import {
@@ -29,6 +27,8 @@ import {
   type ScanRequest,
 } from '../protocol/messages.js'
 import { Replication } from '../replication/replication.js'
+import type { ScanFilter, ScannedRecord } from '../shared/data-plane.js'
+import { compareAnyKeys, type NodeKey } from '../shared/keys.js'
 import type { VnodeRef } from '../shared/router.js'
 import { type Deadline, signalOf } from './deadline.js'
 import { LocalDataPlane } from './local-data-plane.js'
@@ -251,6 +251,20 @@ export class DataServer {
     return { misrouted: foreign.length }
   }
 
+  /**
+   * Stores one placed record: in the store when this peer owns it, checked under the gate, then on
+   * its other replicas; forwarded like a Put when its arc moved away since it was routed here.
+   */
+  async putOne(record: ScannedRecord, ttl: number, signal: Deadline): Promise<void> {
+    const state = this.#state
+    const stored = await state.gate.shared(
+      async () => (state.ownsLocally(record.position) ? state.store.write([record]) : undefined),
+      signal,
+    )
+    if (stored === undefined) await this.putPlaced([record], ttl, signal)
+    else await this.#replication.replicate(stored)
+  }
+
   async #serveGet({ keys, ttl }: KeysRequest, signal: AbortSignal): Promise<GetAnswer> {
     const { values, misrouted } = await this.getPlaced(keys, ttl, signal)
     // A prefix when the values exceed a frame: the caller asks again for the rest.
@@ -265,6 +279,19 @@ export class DataServer {
     }))
     await this.#forwardKeys(keys, foreign, signal, (plane, placed) => plane.getKeys(placed, ttl - 1), values)
     return { values, misrouted: foreign.length }
+  }
+
+  /**
+   * The value of one placed key: from the store when this peer owns it, checked under the gate;
+   * forwarded like a Get when its arc moved away since it was routed here.
+   */
+  async getOne(placed: PlacedKey, ttl: number, signal: Deadline): Promise<Uint8Array | undefined> {
+    const state = this.#state
+    const local = await state.gate.shared(async () => {
+      if (!state.ownsLocally(placed.position)) return undefined
+      return { value: await state.store.get(placed.key) }
+    }, signal)
+    return local === undefined ? (await this.getPlaced([placed], ttl, signal)).values[0] : local.value
   }
 
   #serveDelete({ keys, ttl }: KeysRequest, signal: AbortSignal): Promise<DeleteAnswer> {

@@ -1,7 +1,7 @@
 // Entries of a leaving vnode's arc that arrived ahead of its Leave (they did not fit one frame):
 // kept aside until the Leave is accepted, and forgotten if it never comes.
 
-import type { ScannedRecord } from '../node/data-plane.js'
+import type { ScannedRecord } from '../shared/data-plane.js'
 
 /** Parts of hand-overs waiting for their Leave, by hand-over (leaving peer, vnode and arc start). */
 export class StagedHandOvers {

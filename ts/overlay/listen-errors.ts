@@ -1,7 +1,7 @@
 // Turns libp2p's failure to listen (one error for every cause, the cause only in its message) into
 // a StartFailedError that names the config field to change: the port in use, or the address.
 
-import { StartFailedError } from '../node/errors.js'
+import { StartFailedError } from '../shared/errors.js'
 
 /** A cause found in libp2p's message, the field it concerns and what to change. */
 const CAUSES: Array<{ pattern: RegExp; code: string; field: 'basePort' | 'ip'; advice: string }> = [

@@ -2,9 +2,9 @@
 // the store under the transition gate, which checks ownership once; what moved away meanwhile is forwarded.
 
 import { InvalidArgumentError } from '../errors.js'
-import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from '../node/data-plane.js'
-import type { NodeKey } from '../node/keys.js'
 import type { PlacedKey } from '../protocol/messages.js'
+import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from '../shared/data-plane.js'
+import type { NodeKey } from '../shared/keys.js'
 import type { DataServer } from './data-server.js'
 import { type Deadline, deadlineIn } from './deadline.js'
 import type { OverlayState } from './overlay-state.js'
@@ -41,8 +41,10 @@ export class LocalDataPlane implements DataPlane {
     return keys.map((key, i) => ({ key, position: positions?.[i] ?? learnedHash.predict(key) }))
   }
 
-  put(record: StoredRecord, position?: bigint): Promise<void> {
-    return this.putMany([record], position === undefined ? undefined : [position])
+  async put({ key, value }: StoredRecord, position?: bigint): Promise<void> {
+    await this.#agree(true)
+    const placed = { key, value, position: position ?? this.#state.learnedHash.predict(key) }
+    await this.#data.putOne(placed, this.#state.options.maxForwards, this.#deadline())
   }
 
   async putMany(records: readonly StoredRecord[], positions?: ArrayLike<bigint>): Promise<void> {
@@ -63,7 +65,9 @@ export class LocalDataPlane implements DataPlane {
   }
 
   async get(key: NodeKey, position?: bigint): Promise<Uint8Array | undefined> {
-    return (await this.getMany([key], position === undefined ? undefined : [position]))[0]
+    await this.#agree(false)
+    const placed = { key, position: position ?? this.#state.learnedHash.predict(key) }
+    return this.#data.getOne(placed, this.#state.options.maxForwards, this.#deadline())
   }
 
   async getMany(

@@ -14,8 +14,6 @@ import {
 } from '../chord/index.js'
 import { DlhtError, InvalidArgumentError } from '../errors.js'
 import type { ModelRollout } from '../federation/model-rollout.js'
-import type { ScannedRecord } from '../node/data-plane.js'
-import { InvalidConfigError, NotStartedError } from '../node/errors.js'
 import { partsWithin } from '../protocol/answer-pages.js'
 import {
   RemoteCallTimeoutError,
@@ -36,6 +34,8 @@ import {
   SuccessorLeft,
 } from '../protocol/messages.js'
 import type { PeerAddress } from '../protocol/service.js'
+import type { ScannedRecord } from '../shared/data-plane.js'
+import { InvalidConfigError, NotStartedError } from '../shared/errors.js'
 import type { VnodeRef } from '../shared/router.js'
 import { bootstrapAddress } from './libp2p.js'
 import type { LoadPlacement } from './load-placement.js'

@@ -2,8 +2,6 @@
 // Single calls made together are batched into one message; large batches are split.
 
 import { InvalidArgumentError } from '../errors.js'
-import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from '../node/data-plane.js'
-import type { NodeKey } from '../node/keys.js'
 import { MalformedMessageError } from '../protocol/errors.js'
 import {
   type DataAnswer,
@@ -25,6 +23,8 @@ import {
   type ScanRequest,
 } from '../protocol/messages.js'
 import { AfterQueueing } from '../protocol/rpc.js'
+import type { DataPlane, ScanFilter, ScannedRecord, StoredRecord } from '../shared/data-plane.js'
+import type { NodeKey } from '../shared/keys.js'
 
 /** Calls a data message on the peer (bound to its address and stream by the router). */
 export type DataCall = <Request, Answer>(

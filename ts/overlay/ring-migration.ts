@@ -3,8 +3,8 @@
 
 import { encodedRangeOf, MigratingDataPlane, type PreviousHolder } from '../federation/migrating-plane.js'
 import type { ModelRollout } from '../federation/model-rollout.js'
-import type { DataPlane, ScannedRecord } from '../node/data-plane.js'
-import type { NodeKey } from '../node/keys.js'
+import type { DataPlane, ScannedRecord } from '../shared/data-plane.js'
+import type { NodeKey } from '../shared/keys.js'
 import type { VnodeRef } from '../shared/router.js'
 import type { DataServer } from './data-server.js'
 import { LEAVE_PATIENCE_TIMEOUTS, type OverlayState } from './overlay-state.js'

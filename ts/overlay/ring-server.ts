@@ -10,7 +10,6 @@ import {
   type NotifyOutcome,
 } from '../chord/index.js'
 import type { ModelRollout } from '../federation/model-rollout.js'
-import type { ScannedRecord } from '../node/data-plane.js'
 import { recordsWithin } from '../protocol/answer-pages.js'
 import { UnknownMessageError, VnodeUnavailableError } from '../protocol/errors.js'
 import { KeySample, type KeySampleRequest } from '../protocol/key-sample.js'
@@ -49,6 +48,7 @@ import {
   SuccessorLeft,
   type SuccessorLeftRequest,
 } from '../protocol/messages.js'
+import type { ScannedRecord } from '../shared/data-plane.js'
 import type { VnodeRef } from '../shared/router.js'
 import { StagedHandOvers } from './hand-over-parts.js'
 import { LEAVE_PATIENCE_TIMEOUTS, type LocalVnode, type OverlayState } from './overlay-state.js'

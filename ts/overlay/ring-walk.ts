@@ -2,9 +2,9 @@
 // successor: the members a rollout asks, the vnodes a rebalance or a joiner profiles.
 
 import { inOpenArc, LookupFailedError } from '../chord/index.js'
-import { NotStartedError } from '../node/errors.js'
 import { PeerUnavailableError, VnodeUnavailableError } from '../protocol/errors.js'
 import { type NeighbourRefs, Neighbours, type PeerRef } from '../protocol/messages.js'
+import { NotStartedError } from '../shared/errors.js'
 import type { VnodeRef } from '../shared/router.js'
 import type { OverlayState } from './overlay-state.js'
 

@@ -3,7 +3,7 @@
 
 import { InvalidArgumentError } from '../errors.js'
 import type { LeadConfig } from '../node/config.js'
-import { InvalidConfigError } from '../node/errors.js'
+import { InvalidConfigError } from '../shared/errors.js'
 
 /** The numeric options of chordRouter, as `ChordRouterOptions` declares them. */
 export interface ChordRouterNumbers {

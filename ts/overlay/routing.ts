@@ -11,9 +11,9 @@ import {
   type OwnedArc,
   rangeWalk,
 } from '../chord/index.js'
-import { NotStartedError } from '../node/errors.js'
 import { VnodeUnavailableError } from '../protocol/errors.js'
 import { type NeighbourRefs, Neighbours, type NotifyAnswer, Step } from '../protocol/messages.js'
+import { NotStartedError } from '../shared/errors.js'
 import type { RangeSegment, RouteOptions, VnodeRef } from '../shared/router.js'
 import type { LocalVnode, OverlayState } from './overlay-state.js'
 

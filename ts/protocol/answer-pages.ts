@@ -1,8 +1,8 @@
 // Messages cut to fit a frame: a Get answer carries the values of a prefix of its keys, a scan page
 // ends where its bytes do (even inside one position), a hand-over's entries travel in parts.
 
-import type { ScannedRecord } from '../node/data-plane.js'
-import type { NodeKey } from '../node/keys.js'
+import type { ScannedRecord } from '../shared/data-plane.js'
+import type { NodeKey } from '../shared/keys.js'
 
 /** Estimated wire bytes of one value in an answer beyond its bytes (msgpack header, slot). */
 const VALUE_OVERHEAD = 16

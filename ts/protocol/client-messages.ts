@@ -1,8 +1,8 @@
 // The client protocol: what a short-lived client (the `dlht` command) asks of one node of a ring, which
 // runs the operation as its own (routing, retries) and answers. Values cross in the stored value format.
 
-import type { NodeKey } from '../node/keys.js'
-import { encodeKeyBytes } from '../node/keys.js'
+import type { NodeKey } from '../shared/keys.js'
+import { encodeKeyBytes } from '../shared/keys.js'
 import { readArray, readBoolean, readBytes, readNullable, readString, readUint } from './codec.js'
 import { MalformedMessageError } from './errors.js'
 import { type MessageCodec, readKey } from './messages.js'

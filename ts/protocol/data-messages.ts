@@ -1,9 +1,9 @@
 // The messages of the data plane: put, get, delete and scans of placed keys, the previous owner's
 // requests of a migration, and replication (stamped writes, reads and repair digests).
 
-import type { ScanFilter, ScannedRecord } from '../node/data-plane.js'
-import { encodeKeyBytes, type NodeKey } from '../node/keys.js'
-import type { Stamp } from '../storage/stamp.js'
+import type { ScanFilter, ScannedRecord } from '../shared/data-plane.js'
+import { encodeKeyBytes, type NodeKey } from '../shared/keys.js'
+import type { Stamp } from '../shared/stamp.js'
 import { readArray, readBigint, readBoolean, readBytes, readNullable, readNumber, readUint } from './codec.js'
 import { MalformedMessageError } from './errors.js'
 import { type MessageCodec, readKey, readRecords, writeRecords } from './message-codec.js'

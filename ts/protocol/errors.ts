@@ -9,7 +9,7 @@ import {
   ReplicasUnavailableError,
   ValueNotSerializableError,
   ValueTooLargeError,
-} from '../node/errors.js'
+} from '../shared/errors.js'
 
 /** The peer broke the protocol, or the stream broke under a call. */
 export class ProtocolError extends DlhtError {

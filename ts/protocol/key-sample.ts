@@ -1,7 +1,7 @@
 // The KeySample message of a cluster round: a peer's byte keys, evenly spread over its ring order,
 // and how many it stores, so that the coordinator learns one key code for the whole ring.
 
-import { decodeKeyBytes, encodeKeyBytes } from '../node/keys.js'
+import { decodeKeyBytes, encodeKeyBytes } from '../shared/keys.js'
 import { readArray, readBytes, readUint } from './codec.js'
 import { MalformedMessageError } from './errors.js'
 import type { MessageCodec } from './message-codec.js'

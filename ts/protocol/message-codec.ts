@@ -1,5 +1,5 @@
-import type { ScannedRecord } from '../node/data-plane.js'
-import { decodeKeyBytes, encodeKeyBytes, type NodeKey } from '../node/keys.js'
+import type { ScannedRecord } from '../shared/data-plane.js'
+import { decodeKeyBytes, encodeKeyBytes, type NodeKey } from '../shared/keys.js'
 import type { VnodeRef } from '../shared/router.js'
 import { readArray, readBigint, readBoolean, readBytes, readString, readUint } from './codec.js'
 import { MalformedMessageError } from './errors.js'

@@ -2,7 +2,7 @@
 // hand-overs of arcs and their entries, load samples and vnode moves.
 
 import type { Neighbours as ChordNeighbours, NotifyOutcome } from '../chord/index.js'
-import type { ScannedRecord } from '../node/data-plane.js'
+import type { ScannedRecord } from '../shared/data-plane.js'
 import type { VnodeRef } from '../shared/router.js'
 import { readArray, readBigint, readBoolean, readNullable, readUint } from './codec.js'
 import { MalformedMessageError } from './errors.js'

@@ -1,7 +1,7 @@
 // Hinted hand-off: the records a replica missed while it did not answer are held by the owner and
 // delivered once the replica answers again, within a byte and an age bound (repair does the rest).
 
-import type { ScannedRecord } from '../node/data-plane.js'
+import type { ScannedRecord } from '../shared/data-plane.js'
 import type { VnodeRef } from '../shared/router.js'
 import { recordBytes } from './records.js'
 

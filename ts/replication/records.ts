@@ -1,6 +1,6 @@
 // Sizes of stamped records on the wire, and their split into messages that fit a byte budget.
 
-import type { ScannedRecord } from '../node/data-plane.js'
+import type { ScannedRecord } from '../shared/data-plane.js'
 
 /** Approximate bytes of a record in a message: its value and room for key, position and version. */
 export function recordBytes(record: ScannedRecord): number {

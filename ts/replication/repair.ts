@@ -1,11 +1,11 @@
 // Anti-entropy between the replicas of the arcs this peer owns: per-bucket digests of keys and
 // versions are compared, and only the records of differing buckets move, newest version winning.
 
-import type { ScannedRecord } from '../node/data-plane.js'
-import { encodeKeyBytes, type NodeKey } from '../node/keys.js'
 import type { LocalStore } from '../node/local-store.js'
+import type { ScannedRecord } from '../shared/data-plane.js'
+import { encodeKeyBytes, type NodeKey } from '../shared/keys.js'
 import type { VnodeRef } from '../shared/router.js'
-import { compareStamps, type Stamp } from '../storage/stamp.js'
+import { compareStamps, type Stamp } from '../shared/stamp.js'
 import { recordBytes } from './records.js'
 
 /** Slices of an arc digested separately: a difference ships only its slice's records. */

@@ -2,8 +2,6 @@
 // quorum), the replica side of those messages, reads from replicas when an owner is down, and repair.
 
 import { sleep } from '../abortable-sleep.js'
-import type { ScanFilter, ScannedRecord } from '../node/data-plane.js'
-import { ReplicasUnavailableError } from '../node/errors.js'
 import type { LocalStore } from '../node/local-store.js'
 import { UnknownModelVersionError } from '../protocol/errors.js'
 import {
@@ -22,8 +20,10 @@ import {
   type ScanRequest,
   ScanStamped,
 } from '../protocol/messages.js'
+import type { ScanFilter, ScannedRecord } from '../shared/data-plane.js'
+import { ReplicasUnavailableError } from '../shared/errors.js'
 import type { VnodeRef } from '../shared/router.js'
-import { compareStamps, type Stamp } from '../storage/stamp.js'
+import { compareStamps, type Stamp } from '../shared/stamp.js'
 import type { HintInit } from './hints.js'
 import { chunks, recordBytes } from './records.js'
 import { digestOf, type OwnedArc, Repairer, type RepairStats } from './repair.js'
@@ -160,13 +160,19 @@ export class Replication {
   async replicate(records: readonly ScannedRecord[]): Promise<void> {
     if (!this.enabled || records.length === 0) return
     const owned = this.#host.ownedReplicaSets()
-    const groups: ReplicaGroup[] = owned.map(({ replicas }) => ({ replicas, records: [] }))
+    // The replicas of a set are read only when one of the records falls in it.
+    const groups = new Map<number, ReplicaGroup>()
     // Records of an arc no local vnode owns any more (it moved while the write was under way).
     const moved = new Map<string, ReplicaGroup>()
     for (const record of records) {
       const at = owned.findIndex((set) => set.owns(record.position))
       if (at >= 0) {
-        groups[at].records.push(record)
+        let group = groups.get(at)
+        if (group === undefined) {
+          group = { replicas: owned[at].replicas, records: [] }
+          groups.set(at, group)
+        }
+        group.records.push(record)
         continue
       }
       const replicas =
@@ -177,9 +183,7 @@ export class Replication {
       if (group === undefined) moved.set(key, { replicas, records: [record] })
       else group.records.push(record)
     }
-    await this.#replicator.replicate(
-      [...groups, ...moved.values()].filter((group) => group.records.length > 0),
-    )
+    await this.#replicator.replicate([...groups.values(), ...moved.values()])
   }
 
   /** Whether this peer is one of the replicas of `position` (true while it has no map of the ring yet). */

@@ -2,8 +2,8 @@
 // positions, one message per replica peer, and the write is acknowledged once the write quorum
 // (the owner included) of every record stored it. Records a replica missed wait for it as hints.
 
-import type { ScannedRecord } from '../node/data-plane.js'
-import { QuorumNotReachedError } from '../node/errors.js'
+import type { ScannedRecord } from '../shared/data-plane.js'
+import { QuorumNotReachedError } from '../shared/errors.js'
 import type { VnodeRef } from '../shared/router.js'
 import { HintedHandOff, type HintInit, type HintStats } from './hints.js'
 

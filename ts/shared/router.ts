@@ -1,8 +1,8 @@
 // Routing of ring positions to the vnodes that own them: the seam between the node and the overlay.
 // LocalRouter (ts/node) owns every arc of a single-node ring; the Chord overlay implements the same Router.
 
-import type { DataPlane, ScanFilter, ScannedRecord } from '../node/data-plane.js'
-import type { NodeKey } from '../node/keys.js'
+import type { DataPlane, ScanFilter, ScannedRecord } from './data-plane.js'
+import type { NodeKey } from './keys.js'
 
 /** A virtual node on the ring: it owns the arc (predecessor's id, id]. */
 export interface VnodeRef {

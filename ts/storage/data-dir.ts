@@ -2,7 +2,7 @@
 // (a file in the way, no permission, a read-only disk) into a StartFailedError naming dataDir.
 
 import { mkdirSync, statSync } from 'node:fs'
-import { StartFailedError } from '../node/errors.js'
+import { StartFailedError } from '../shared/errors.js'
 
 const CODE = 'ERR_DLHT_DATA_DIR_UNUSABLE'
 

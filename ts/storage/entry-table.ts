@@ -2,7 +2,7 @@
 // origin, value size) and an open-addressing hash of keys to ids: no object per entry, so
 // millions of entries cost a few typed arrays instead of millions of heap objects.
 
-import type { NodeKey } from '../node/keys.js'
+import type { NodeKey } from '../shared/keys.js'
 
 const EMPTY_SLOT = -1
 /** Hash slots per entry at most 4/3 full (linear probing stays short). */

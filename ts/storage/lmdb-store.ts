@@ -5,8 +5,8 @@
 
 import { type Database, open, type RootDatabase } from 'lmdb'
 import { encodeKey } from '../learned/keys.js'
-import { NotStartedError } from '../node/errors.js'
-import { decodeKeyBytes, encodeKeyBytes } from '../node/keys.js'
+import { NotStartedError } from '../shared/errors.js'
+import { decodeKeyBytes, encodeKeyBytes } from '../shared/keys.js'
 import { dataDirFailure, prepareDataDir } from './data-dir.js'
 import type { PlacedEntry, RestoredEntry, StoredEntry, Tombstone, ValueStore } from './value-store.js'
 

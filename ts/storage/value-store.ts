@@ -1,7 +1,7 @@
 // Where a node's values live: the entry records shared by the ordered index and the value stores,
 // and the ValueStore interface that the memory and LMDB implementations fulfil.
 
-import type { NodeKey } from '../node/keys.js'
+import type { NodeKey } from '../shared/keys.js'
 
 /** A key and its place in ring order: what a store needs to find the key's record. */
 export interface PlacedEntry {

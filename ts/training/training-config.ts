@@ -1,7 +1,7 @@
 // TrainingConfig: when the learned model should be retrained (error, volume and staleness
 // triggers), with defaults and validation that names the offending field.
 
-import { InvalidConfigError } from '../node/errors.js'
+import { InvalidConfigError } from '../shared/errors.js'
 
 /** Triggers of automatic retraining. */
 export interface TrainingConfig {

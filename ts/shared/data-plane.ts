@@ -1,8 +1,8 @@
 // The local data-plane operations of a node, by key and by ring position, on serialized values.
 // LeadNode calls them on its own store; the overlay calls them when serving a remote peer.
 
-import type { Stamp } from '../storage/stamp.js'
 import type { NodeKey } from './keys.js'
+import type { Stamp } from './stamp.js'
 
 /** A key with its serialized value (the form values are stored in and cross the wire in). */
 export interface StoredRecord {

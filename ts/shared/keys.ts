@@ -3,7 +3,9 @@
 
 import { InvalidKeyError } from '../errors.js'
 import type { Key } from '../learned/keys.js'
-import { MAX_KEY_BYTES_LIMIT } from './config.js'
+
+/** LMDB's default maximum key size is 1978 bytes; keys are stored with an 8-byte position prefix. */
+export const MAX_KEY_BYTES_LIMIT = 1970
 
 /** A stored key: a scalar key, or a point (one number per dimension) on a node declared `spatial`. */
 export type NodeKey = Key | readonly number[]
