@@ -35,11 +35,14 @@ export interface LocalStoreInit {
   onNewKeys?: (encoded: Float64Array) => void
 }
 
-/** A record to store with its version: a value, or a tombstone (`stamp.deleted`). */
+/**
+ * A record to store with its version: a value, or a tombstone (`stamp.deleted`); without a stamp,
+ * a new write whose version the batch numbers (see `#apply`).
+ */
 interface StampedRecord {
   key: NodeKey
   value: Uint8Array
-  stamp: Stamp
+  stamp?: Stamp
 }
 
 const EMPTY = new Uint8Array(0)
@@ -257,14 +260,17 @@ export class LocalStore implements DataPlane {
     await this.putMany([record])
   }
 
-  /** Stores records as new writes (versions made here). */
+  /** Stores records as new writes (versions made here, consecutive: no stamp object per record). */
   async putMany(records: readonly StoredRecord[]): Promise<void> {
     this.#checkRecords(records)
-    const stamped = new Array<StampedRecord>(records.length)
     // Versions made here are newer than every version held: no comparison needed.
-    for (let i = 0; i < records.length; i++)
-      stamped[i] = { key: records[i].key, value: records[i].value, stamp: this.newStamp(false) }
-    await this.#apply(stamped, this.#learnedHash.encodeMany(records.map((record) => record.key)), true)
+    const firstVersion = this.#clock.nextMany(records.length)
+    await this.#apply(
+      records,
+      this.#learnedHash.encodeMany(records.map((record) => record.key)),
+      true,
+      firstVersion,
+    )
   }
 
   /** Stores placed records as new writes and returns them with the versions made here (for replicas). */
@@ -315,9 +321,15 @@ export class LocalStore implements DataPlane {
 
   /**
    * Stores checked records and tombstones; the index changes at once, the promise resolves when
-   * they are durable. `counted` false: entries moved by a migration (see `merge`).
+   * they are durable. A record without a stamp is a new value written here, versioned
+   * `firstVersion + i` (its index). `counted` false: entries moved by a migration (see `merge`).
    */
-  #apply(records: readonly StampedRecord[], encoded: Float64Array, counted: boolean): Promise<void> {
+  #apply(
+    records: readonly StampedRecord[],
+    encoded: Float64Array,
+    counted: boolean,
+    firstVersion = 0,
+  ): Promise<void> {
     const entries = this.#entries
     const updates: number[] = []
     const values: Uint8Array[] = []
@@ -327,7 +339,7 @@ export class LocalStore implements DataPlane {
       const { key, value, stamp } = records[i]
       if (counted) this.#lastWrites?.set(key, ++this.#writes)
       let id = entries.find(key)
-      if (stamp.deleted) {
+      if (stamp?.deleted === true) {
         const held = id >= 0 ? this.#forget(id).key : ownKey(key)
         const tombstone = { key: held, encoded: encoded[i], version: stamp.version, origin: stamp.origin }
         this.#addTombstone(tombstone)
@@ -339,7 +351,8 @@ export class LocalStore implements DataPlane {
         id = entries.add(ownKey(key), encoded[i])
         fresh.push(id)
       }
-      entries.setStamp(id, stamp.version, stamp.origin)
+      if (stamp === undefined) entries.setStamp(id, firstVersion + i, this.origin)
+      else entries.setStamp(id, stamp.version, stamp.origin)
       const size = entries.sizeOf(id)
       this.#arena?.delete(id, size)
       this.#bytes += value.length - size
@@ -352,10 +365,7 @@ export class LocalStore implements DataPlane {
       for (let j = 0; j < fresh.length; j++) freshEncoded[j] = entries.encodedOf(fresh[j])
       const model = this.#learnedHash.model
       if (fresh.length === 1) this.#index.insert(fresh[0], freshEncoded[0], model.predict(freshEncoded[0]))
-      else {
-        const positions = model.predictMany(freshEncoded)
-        for (let j = 0; j < fresh.length; j++) this.#index.insert(fresh[j], freshEncoded[j], positions[j])
-      }
+      else this.#index.insertMany(fresh, freshEncoded, model.predictMany(freshEncoded))
       if (counted) this.#onNewKeys(freshEncoded)
     }
     const written = this.#writeValues(updates, values)
