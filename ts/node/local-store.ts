@@ -35,15 +35,18 @@ export interface LocalStoreInit {
   onNewKeys?: (encoded: Float64Array) => void
 }
 
-/**
- * A record to store with its version: a value, or a tombstone (`stamp.deleted`); without a stamp,
- * a new write whose version the batch numbers (see `#apply`).
- */
+/** A record to store with its version: a value, or a tombstone (`stamp.deleted`). */
 interface StampedRecord {
   key: NodeKey
   value: Uint8Array
-  stamp?: Stamp
+  stamp: Stamp
 }
+
+/**
+ * The versions of a batch of records: one stamp each, or, for new values written here, the first
+ * of consecutive versions (record i gets the first plus i): no stamp object per record.
+ */
+type BatchStamps = readonly Stamp[] | number
 
 const EMPTY = new Uint8Array(0)
 
@@ -267,9 +270,9 @@ export class LocalStore implements DataPlane {
     const firstVersion = this.#clock.nextMany(records.length)
     await this.#apply(
       records,
+      firstVersion,
       this.#learnedHash.encodeMany(records.map((record) => record.key)),
       true,
-      firstVersion,
     )
   }
 
@@ -315,28 +318,35 @@ export class LocalStore implements DataPlane {
       newer.push({ key: record.key, value: record.value, stamp, position: record.position })
     }
     if (newer.length === 0) return []
-    await this.#apply(newer, this.#learnedHash.encodeMany(newer.map((record) => record.key)), counted)
+    await this.#apply(
+      newer,
+      newer.map((record) => record.stamp),
+      this.#learnedHash.encodeMany(newer.map((record) => record.key)),
+      counted,
+    )
     return newer as ScannedRecord[]
   }
 
   /**
    * Stores checked records and tombstones; the index changes at once, the promise resolves when
-   * they are durable. A record without a stamp is a new value written here, versioned
-   * `firstVersion + i` (its index). `counted` false: entries moved by a migration (see `merge`).
+   * they are durable. `counted` false: entries moved by a migration (see `merge`).
    */
   #apply(
-    records: readonly StampedRecord[],
+    records: readonly StoredRecord[],
+    stamps: BatchStamps,
     encoded: Float64Array,
     counted: boolean,
-    firstVersion = 0,
   ): Promise<void> {
     const entries = this.#entries
     const updates: number[] = []
     const values: Uint8Array[] = []
     const deletes: Tombstone[] = []
     const fresh: number[] = []
+    const given = typeof stamps === 'number' ? null : stamps
+    const firstVersion = typeof stamps === 'number' ? stamps : 0
     for (let i = 0; i < records.length; i++) {
-      const { key, value, stamp } = records[i]
+      const { key, value } = records[i]
+      const stamp = given === null ? null : given[i]
       if (counted) this.#lastWrites?.set(key, ++this.#writes)
       let id = entries.find(key)
       if (stamp?.deleted === true) {
@@ -351,7 +361,7 @@ export class LocalStore implements DataPlane {
         id = entries.add(ownKey(key), encoded[i])
         fresh.push(id)
       }
-      if (stamp === undefined) entries.setStamp(id, firstVersion + i, this.origin)
+      if (stamp === null) entries.setStamp(id, firstVersion + i, this.origin)
       else entries.setStamp(id, stamp.version, stamp.origin)
       const size = entries.sizeOf(id)
       this.#arena?.delete(id, size)

@@ -51,6 +51,9 @@ export class RingIndex {
   /** A chunk's keys and positions laid out contiguously, for the placement's batch call. */
   #keyScratch: Float64Array
   #positionScratch: BigUint64Array
+  /** The position `insert` passes on, as two words. */
+  readonly #onePosition = new BigUint64Array(1)
+  readonly #onePositionWords = new Uint32Array(this.#onePosition.buffer)
 
   constructor(tie: (a: number, b: number) => number, placement: Placement, maxChunk = 256) {
     this.#tie = tie
@@ -155,8 +158,8 @@ export class RingIndex {
 
   /** Adds entry `id` (not in the index yet) with its encoded key and its position under the current version. */
   insert(id: number, key: number, position: bigint): void {
-    const positionWords = new Uint32Array(BigUint64Array.of(position).buffer)
-    this.#insertOne(id, key, positionWords, 0)
+    this.#onePosition[0] = position
+    this.#insertOne(id, key, this.#onePositionWords, 0)
   }
 
   /**
