@@ -103,13 +103,12 @@ function packAsciiKeys(
   keys: ReadonlyArray<string | Uint8Array>,
 ): { data: Uint8Array; offsets: Uint32Array } | undefined {
   const offsets = new Uint32Array(keys.length + 1)
-  let joined = ''
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]
     if (typeof key !== 'string') return undefined
     offsets[i + 1] = offsets[i] + key.length
-    joined += key
   }
+  const joined = (keys as readonly string[]).join('')
   // Any other character takes more than one byte (a lone surrogate three): the count tells.
   if (Buffer.byteLength(joined, 'utf8') !== joined.length) return undefined
   const data = Buffer.allocUnsafe(joined.length)
