@@ -250,11 +250,15 @@ export class RingIndex {
    * (positions are computed when read).
    */
   load(ids: ArrayLike<number>, keys: ArrayLike<number>): void {
+    // The chunks are refilled rather than replaced: freeing millions of entries' chunks at once
+    // would leave their memory in the allocator, where RSS keeps it.
+    const spare = this.#chunks
     this.clear()
     // Full chunks: a chunk splits in halves on its first insert after this, as B-trees do.
     const fill = this.#maxChunk
     for (let from = 0; from < ids.length; from += fill) {
-      const chunk = this.#newChunk(Number.NaN)
+      const chunk = spare.pop() ?? this.#newChunk(Number.NaN)
+      chunk.version = Number.NaN
       const to = Math.min(ids.length, from + fill)
       for (let i = from; i < to; i++) {
         chunk.slots[(i - from) * STRIDE + ID] = ids[i]
