@@ -4,7 +4,7 @@
 // keeps its entry's hash beside the id, so probing past other keys reads no column.
 
 import type { NodeKey } from '../node/keys.js'
-import { float64Column, uint32Column } from './column.js'
+import { grownColumn } from './column.js'
 
 const EMPTY_SLOT = -1
 /** Hash slots per entry at most 4/3 full (linear probing stays short). */
@@ -68,10 +68,10 @@ function emptySlots(count: number): Int32Array {
 /** Entries by id; ids of removed entries are reused. */
 export class EntryTable {
   #keys: Array<NodeKey | undefined> = []
-  readonly #encoded = float64Column()
-  readonly #versions = float64Column()
-  readonly #origins = uint32Column()
-  readonly #sizes = uint32Column()
+  #encoded = new Float64Array(16)
+  #versions = new Float64Array(16)
+  #origins = new Uint32Array(16)
+  #sizes = new Uint32Array(16)
   /** Ids of removed entries, to reuse. */
   #free: number[] = []
   /** Open-addressing hash slots, two numbers each: an entry id (or EMPTY_SLOT) and its key's hash. */
@@ -111,14 +111,14 @@ export class EntryTable {
     const id = this.#free.length > 0 ? (this.#free.pop() as number) : this.#keys.length
     if (id === this.#keys.length) {
       this.#keys.push(key)
-      if (id >= this.#encoded.length) this.#growColumns(id)
+      if (id === this.#encoded.length) this.#growColumns(id)
     } else this.#keys[id] = key
     const hash = key === this.#missedKey ? this.#missedHash : hashKey(key)
     this.#missedKey = undefined
-    this.#encoded.set(id, encoded)
-    this.#versions.set(id, 0)
-    this.#origins.set(id, 0)
-    this.#sizes.set(id, 0)
+    this.#encoded[id] = encoded
+    this.#versions[id] = 0
+    this.#origins[id] = 0
+    this.#sizes[id] = 0
     this.#size++
     if (this.#size > (this.#slots.length >>> 1) * MAX_LOAD) this.#rehash(this.#slots.length)
     this.#place(this.#slots, id, hash)
@@ -127,10 +127,10 @@ export class EntryTable {
 
   /** Makes room in every column for index `id`. */
   #growColumns(id: number): void {
-    this.#encoded.reserve(id)
-    this.#versions.reserve(id)
-    this.#origins.reserve(id)
-    this.#sizes.reserve(id)
+    this.#encoded = grownColumn(this.#encoded, id)
+    this.#versions = grownColumn(this.#versions, id)
+    this.#origins = grownColumn(this.#origins, id)
+    this.#sizes = grownColumn(this.#sizes, id)
   }
 
   /** Puts entry `id` in the first free slot from its hash's home on. */
@@ -180,32 +180,32 @@ export class EntryTable {
   }
 
   encodedOf(id: number): number {
-    return this.#encoded.get(id)
+    return this.#encoded[id]
   }
 
   setEncoded(id: number, encoded: number): void {
-    this.#encoded.set(id, encoded)
+    this.#encoded[id] = encoded
   }
 
   versionOf(id: number): number {
-    return this.#versions.get(id)
+    return this.#versions[id]
   }
 
   originOf(id: number): number {
-    return this.#origins.get(id)
+    return this.#origins[id]
   }
 
   setStamp(id: number, version: number, origin: number): void {
-    this.#versions.set(id, version)
-    this.#origins.set(id, origin)
+    this.#versions[id] = version
+    this.#origins[id] = origin
   }
 
   sizeOf(id: number): number {
-    return this.#sizes.get(id)
+    return this.#sizes[id]
   }
 
   setSize(id: number, size: number): void {
-    this.#sizes.set(id, size)
+    this.#sizes[id] = size
   }
 
   /** Whether `id` holds an entry. */
@@ -215,7 +215,6 @@ export class EntryTable {
 
   clear(): void {
     this.#keys = []
-    for (const column of [this.#encoded, this.#versions, this.#origins, this.#sizes]) column.clear()
     this.#free = []
     this.#slots = emptySlots(32)
     this.#size = 0

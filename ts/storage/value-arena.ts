@@ -2,7 +2,7 @@
 // a small value costs its bytes plus 8 bytes of columns (its length is the caller's to keep). Replaced and removed values are garbage
 // until the arena is compacted into fresh pages (views handed out earlier keep their old page).
 
-import { uint32Column } from './column.js'
+import { grownColumn } from './column.js'
 
 const PAGE_BYTES = 1 << 20
 /** Values of this size and more get a buffer of their own. */
@@ -18,21 +18,18 @@ export class ValueArena {
   /** Bytes used of the last page. */
   #used = PAGE_BYTES
   /** Per id: 0, the page number + 1, or LARGE. */
-  readonly #pageOf = uint32Column()
-  readonly #offsetOf = uint32Column()
+  #pageOf = new Uint32Array(16)
+  #offsetOf = new Uint32Array(16)
   readonly #large = new Map<number, Uint8Array>()
   #live = 0
   #garbage = 0
 
   /** Stores a copy of `bytes` as the value of `id`, which holds none (see `delete`). */
   set(id: number, bytes: Uint8Array): void {
-    if (id >= this.#pageOf.length) {
-      this.#pageOf.reserve(id)
-      this.#offsetOf.reserve(id)
-    }
+    if (id >= this.#pageOf.length) this.#grow(id)
     this.#live += bytes.length
     if (bytes.length >= LARGE_VALUE) {
-      this.#pageOf.set(id, LARGE)
+      this.#pageOf[id] = LARGE
       this.#large.set(id, Uint8Array.from(bytes))
       return
     }
@@ -50,9 +47,15 @@ export class ValueArena {
       this.#used = 0
     }
     this.#pages[this.#pages.length - 1].set(bytes, this.#used)
-    this.#pageOf.set(id, this.#pages.length)
-    this.#offsetOf.set(id, this.#used)
+    this.#pageOf[id] = this.#pages.length
+    this.#offsetOf[id] = this.#used
     this.#used += bytes.length
+  }
+
+  /** Makes room for index `id`. */
+  #grow(id: number): void {
+    this.#pageOf = grownColumn(this.#pageOf, id)
+    this.#offsetOf = grownColumn(this.#offsetOf, id)
   }
 
   /**
@@ -60,37 +63,32 @@ export class ValueArena {
    * undefined. They never change: decoding later still reads this value.
    */
   bytesOf(id: number): Uint8Array | undefined {
-    const page = this.#pageAt(id)
-    if (page === 0) return undefined
+    const page = this.#pageOf[id]
+    if (page === 0 || page === undefined) return undefined
     return page === LARGE ? this.#large.get(id) : this.#pages[page - 1]
   }
 
   offsetOf(id: number): number {
-    return this.#pageAt(id) === LARGE ? 0 : this.#offsetOf.get(id)
-  }
-
-  /** The `pageOf` mark of `id`: 0 for ids past the column too. */
-  #pageAt(id: number): number {
-    return id < this.#pageOf.length ? this.#pageOf.get(id) : 0
+    return this.#pageOf[id] === LARGE ? 0 : this.#offsetOf[id]
   }
 
   /** The value of `id` (a view: valid until the caller drops it, whatever the arena does next). */
   get(id: number, length: number): Uint8Array | undefined {
-    const page = this.#pageAt(id)
-    if (page === 0) return undefined
+    const page = this.#pageOf[id]
+    if (page === 0 || page === undefined) return undefined
     if (page === LARGE) return this.#large.get(id)
-    const offset = this.#offsetOf.get(id)
+    const offset = this.#offsetOf[id]
     return this.#pages[page - 1].subarray(offset, offset + length)
   }
 
   /** Drops the value of `id` (of `length` bytes), if any. */
   delete(id: number, length: number): void {
-    const page = this.#pageAt(id)
-    if (page === 0) return
+    const page = this.#pageOf[id]
+    if (page === 0 || page === undefined) return
     this.#live -= length
     if (page === LARGE) this.#large.delete(id)
     else this.#garbage += length
-    this.#pageOf.set(id, 0)
+    this.#pageOf[id] = 0
   }
 
   /** Copies every live value into fresh pages, in id order. */
@@ -100,9 +98,9 @@ export class ValueArena {
     this.#used = PAGE_BYTES
     this.#garbage = 0
     for (let id = 0; id < this.#pageOf.length; id++) {
-      const page = this.#pageOf.get(id)
+      const page = this.#pageOf[id]
       if (page === 0 || page === LARGE) continue
-      const offset = this.#offsetOf.get(id)
+      const offset = this.#offsetOf[id]
       this.#append(id, pages[page - 1].subarray(offset, offset + lengthOf(id)))
     }
   }
@@ -110,8 +108,8 @@ export class ValueArena {
   clear(): void {
     this.#pages = []
     this.#used = PAGE_BYTES
-    this.#pageOf.clear()
-    this.#offsetOf.clear()
+    this.#pageOf = new Uint32Array(16)
+    this.#offsetOf = new Uint32Array(16)
     this.#large.clear()
     this.#live = 0
     this.#garbage = 0
