@@ -6,7 +6,7 @@ import test from 'ava'
 import { LeadNode } from '../ts/node/lead-node.js'
 import { chordRouter } from '../ts/overlay/chord-router.js'
 import { englishWords } from './helpers/datasets.js'
-import { type RingView, ringIsConsistent } from './helpers/ring.js'
+import { type RingView, ringIsConsistent, successorListsComplete } from './helpers/ring.js'
 
 const WORDS = englishWords()
 /** Words spread over the alphabet (strings are placed in byte order). */
@@ -146,4 +146,29 @@ test('a federated round started before any stabilization still reaches a node th
   const round = await first.retrainModel({ force: true })
   t.is(round.contributors, 2)
   t.is(joiner.learnedHash.version, round.modelVersion)
+})
+
+test('with the default 30 s stabilization, successor lists and replicas follow joins within seconds', async (t) => {
+  const members: LeadNode[] = []
+  t.teardown(() => Promise.all(members.map((member) => member.stop())).then(() => {}))
+  const start = async (bootstrapPeer: string | null) => {
+    const member = new LeadNode(
+      { ip: '127.0.0.1', basePort: 0, bootstrapPeer, autoRetrain: false, replicationFactor: 3 },
+      { router: chordRouter({ callTimeout: 2000 }) },
+    )
+    members.push(member)
+    await member.start()
+  }
+  await start(null)
+  const bootstrap = (members[0].getRoutingTableStats().multiaddrs as string[])[0]
+  await start(bootstrap)
+  await start(bootstrap)
+  await until(() => successorListsComplete(views(members)), 10_000)
+  // Three peers and three copies: every entry on every peer once the last copy has landed.
+  await members[2].putMany(KEYS.map((key) => [key, key] as const))
+  await until(() => members.every((member) => member.getStats().keys === KEYS.length), 10_000)
+  // A graceful leave hands nothing to lose; the others still read every key.
+  await members[0].stop()
+  t.deepEqual(await members[1].getMany(KEYS), KEYS)
+  t.deepEqual(await members[2].getMany(KEYS), KEYS)
 })

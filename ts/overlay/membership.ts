@@ -65,6 +65,12 @@ export interface MembershipInit {
   running(): AbortSignal | undefined
 }
 
+/** A vnode's predecessor and successor list, as a string that changes when either does. */
+function neighbourhood(vnode: LocalVnode): string {
+  const { predecessor, successors } = vnode.chord
+  return `${predecessor?.id ?? ''}:${successors.map((successor) => successor.id).join(',')}`
+}
+
 /** Joins, maintains, moves and leaves this peer's vnodes. */
 export class Membership {
   readonly #state: OverlayState
@@ -131,6 +137,7 @@ export class Membership {
         : []
     for (let index = first; index < count; index++)
       await this.#joinVnode(this.#newVnode(index, ids[index]), entry, signal)
+    this.#state.ringChanged()
   }
 
   /**
@@ -259,13 +266,14 @@ export class Membership {
   async maintain(signal: AbortSignal): Promise<void> {
     const state = this.#state
     while (!signal.aborted) {
-      await sleep(state.stabilizeMs, signal)
+      await state.untilMaintenance(signal)
       for (const vnode of [...state.vnodes.values()]) {
         if (signal.aborted) return
         // A leaving vnode must not notify: its successor could hand the arc being handed to it back.
         if (!vnode.active || vnode.leaving) continue
         const options = this.#routing.lookupOptions(signal)
         const remote = this.#routing.remote
+        const before = neighbourhood(vnode)
         try {
           await vnode.chord.checkPredecessor(remote, options)
           await vnode.chord.stabilize(remote, options)
@@ -273,6 +281,8 @@ export class Membership {
         } catch {
           // Aborted by stop(), or a neighbour failed mid-round: the next round repairs it.
         }
+        // What changed here may change the lists of the vnodes before it: keep going quickly.
+        if (neighbourhood(vnode) !== before) state.ringChanged()
       }
       if (this.#rollout.migrating && !signal.aborted) await this.#rollout.poll(signal).catch(() => {})
       if (this.#ringServer.handOversPending) await this.#ringServer.settleHandOvers(signal)
@@ -298,6 +308,7 @@ export class Membership {
     if (vnode.active) throw new JoinFailedError(`vnode ${from} could not hand its arc over`)
     state.vnodes.delete(from)
     await this.#joinVnode(this.#newVnode(vnode.ref.vnodeId, to), via, signal)
+    state.ringChanged()
   }
 
   /** Hands every vnode's arc and entries to its successor and tells its predecessor. */

@@ -2,6 +2,7 @@
 // the transition gate and the calls to other peers (a ring call to one of our vnodes stays in process).
 
 import type { PrivateKey } from '@libp2p/interface'
+import { sleep } from '../abortable-sleep.js'
 import { ArcMap, type ChordVnode, type OwnedArc } from '../chord/index.js'
 import type { LeadConfig } from '../node/config.js'
 import { NotStartedError } from '../node/errors.js'
@@ -120,6 +121,14 @@ export interface PeerAddressRef {
 /** How long, in call timeouts, a moving vnode keeps trying to hand its arc over. */
 export const LEAVE_PATIENCE_TIMEOUTS = 4
 
+/**
+ * Maintenance rounds run soon after the ring changed next to one of this peer's vnodes, and how
+ * far apart: successor lists, and the replica sets read from them, lag a join or a leave until
+ * stabilization has run a few times, which the default interval (30 s) would spread over minutes.
+ */
+const QUICK_ROUNDS = 3
+const QUICK_ROUND_MS = 250
+
 /** What the parts of the overlay were built from. */
 export interface OverlayStateInit {
   peerId: string
@@ -165,6 +174,8 @@ export class OverlayState {
   /** The remote vnode that took over the arc of the last vnode to leave. */
   handedTo: VnodeRef | undefined
   readonly #serveLocalRing: (type: number, request: unknown) => Promise<unknown>
+  #quickRounds = 0
+  #wakeMaintenance: (() => void) | undefined
 
   constructor(init: OverlayStateInit) {
     this.peerId = init.peerId
@@ -175,6 +186,26 @@ export class OverlayState {
     this.learnedHash = init.learnedHash
     this.log = init.log
     this.#serveLocalRing = init.serveLocalRing
+  }
+
+  /** A join, a leave or a new predecessor next to one of our vnodes: maintenance runs soon. */
+  ringChanged(): void {
+    this.#quickRounds = QUICK_ROUNDS
+    this.#wakeMaintenance?.()
+  }
+
+  /** Waits until the next maintenance round is due: a stabilize interval, or less after a change. */
+  async untilMaintenance(signal: AbortSignal): Promise<void> {
+    if (this.#quickRounds === 0) {
+      const woken = new AbortController()
+      this.#wakeMaintenance = () => woken.abort()
+      await sleep(this.stabilizeMs, AbortSignal.any([signal, woken.signal]))
+      this.#wakeMaintenance = undefined
+    }
+    if (this.#quickRounds > 0) {
+      this.#quickRounds--
+      await sleep(Math.min(QUICK_ROUND_MS, this.stabilizeMs), signal)
+    }
   }
 
   get hashSpaceSize(): bigint {

@@ -187,6 +187,7 @@ export class RingServer {
         const { target, leaving, successors } = request as SuccessorLeftRequest
         this.#ringVnode(target).chord.successorLeft(leaving, successors)
         state.forget(leaving, true)
+        state.ringChanged()
         return undefined
       }
       case Contribute.type:
@@ -269,6 +270,7 @@ export class RingServer {
       if (!local && inOpenArc(candidate.id, vnode.chord.arcStart, vnode.ref.id))
         this.#versions.require(request.modelVersion, candidate.peerId, 'hand-over')
       const outcome = vnode.chord.notify(candidate)
+      if (outcome.accepted) state.ringChanged()
       if (outcome.handedOver === null || local) return answer([], outcome)
       state.cache.add(outcome.handedOver.from, candidate)
       // Copied, not moved: deleted here once the candidate says it stored them (or is seen on the ring).
@@ -361,6 +363,7 @@ export class RingServer {
       }
     })
     state.forget(leaving, true)
+    state.ringChanged()
     if (records.length > 0)
       void this.#migration.sendOnMisplaced(records, (position) => state.ownsLocally(position))
     return undefined
