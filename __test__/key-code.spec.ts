@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
-import { CorruptModelError, encodeKeys, LeadNode, RecursiveModelIndex } from '../ts/index.js'
+import { CorruptModelError, encodeKey, encodeKeys, LeadNode, RecursiveModelIndex } from '../ts/index.js'
 import { compareUtf8 } from '../ts/shared/keys.js'
 import { englishWords } from './helpers/datasets.js'
 import { keyShapes, urlKeys, userKeys } from './helpers/key-shapes.js'
@@ -62,6 +62,16 @@ for (const [name, keys] of [...keyShapes(), ['English words', englishWords()] as
     t.deepEqual(await keysIn(node, low, high), ordered.slice(1000, 2000))
   })
 }
+
+test('a batch of strings encodes as each string alone, ASCII or not', (t) => {
+  const ascii = ['user:1', 'a', '', 'zz~']
+  const mixed = ['user:1', 'é', '日本', '\u{1F600}', '\uD800', 'a\uE000']
+  for (const keys of [ascii, mixed, [...mixed, new Uint8Array([1, 2])]])
+    t.deepEqual(
+      Array.from(encodeKeys(keys)),
+      keys.map((key) => encodeKey(key)),
+    )
+})
 
 test('the code keeps the order of keys it never saw, strings and bytes alike', async (t) => {
   const trained = userKeys(20_000)

@@ -109,3 +109,19 @@ test('keys inserted in order, then in reverse, scan in order', (t) => {
     Array.from({ length: 1000 }, (_, id): [number, bigint] => [id, BigInt(id) * 10n]),
   )
 })
+
+test('insertMany places a batch as inserts one by one would, positions bit for bit', (t) => {
+  const random = seededRandom(21)
+  const one = new RingIndex((a, b) => a - b, placement(), 8)
+  const many = new RingIndex((a, b) => a - b, placement(), 8)
+  for (let batch = 0; batch < 20; batch++) {
+    const ids = Array.from({ length: 37 }, (_, i) => batch * 37 + i)
+    const keys = Float64Array.from(ids, () => Math.floor(random() * 100))
+    // Positions near 2^64: both 32-bit halves of each one must survive the copy.
+    const positions = BigUint64Array.from(keys, (key) => 2n ** 64n - 1n - BigInt(key) * 2n ** 40n)
+    for (let i = 0; i < ids.length; i++) one.insert(ids[i], keys[i], positions[i])
+    many.insertMany(ids, keys, positions)
+  }
+  t.is(many.size, one.size)
+  t.deepEqual(scanAll(many, 0n, 2n ** 64n - 1n), scanAll(one, 0n, 2n ** 64n - 1n))
+})

@@ -44,9 +44,21 @@ interface Footprint {
 const keyAt = (i: number) => `user:${i.toString(36).padStart(8, '0')}`
 const valueAt = (i: number) => ({ n: i })
 
+/**
+ * Full GCs with event-loop turns between them: buffers handed over by the native addon are freed by
+ * finalizers that run a turn after the GC that found them dead, and a retrain may still be finishing.
+ */
+async function settle(): Promise<void> {
+  for (let turn = 0; turn < 3; turn++) {
+    globalThis.gc?.()
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  globalThis.gc?.()
+}
+
 /** Fills one store in this process with `entries` entries and measures it. */
 async function measure(store: Store, entries: number): Promise<Footprint> {
-  globalThis.gc?.()
+  await settle()
   const before = process.memoryUsage()
   const started = performance.now()
   let get: (key: string) => Promise<unknown>
@@ -74,7 +86,7 @@ async function measure(store: Store, entries: number): Promise<Footprint> {
     get = (key) => node.get(key)
   }
   const loadSeconds = (performance.now() - started) / 1000
-  globalThis.gc?.()
+  await settle()
   const { rss, heapUsed, external } = process.memoryUsage()
   const random = seededRandom(5)
   const latencies: number[] = []

@@ -95,6 +95,28 @@ export function packByteKeys(keys: ReadonlyArray<string | Uint8Array>): {
   data: Uint8Array
   offsets: Uint32Array
 } {
+  return packAsciiKeys(keys) ?? packUtf8Keys(keys)
+}
+
+/** `packByteKeys` of strings that are all ASCII (one byte per code unit): one write of them joined; undefined for other keys. */
+function packAsciiKeys(
+  keys: ReadonlyArray<string | Uint8Array>,
+): { data: Uint8Array; offsets: Uint32Array } | undefined {
+  const offsets = new Uint32Array(keys.length + 1)
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]
+    if (typeof key !== 'string') return undefined
+    offsets[i + 1] = offsets[i] + key.length
+  }
+  const joined = (keys as readonly string[]).join('')
+  // Any other character takes more than one byte (a lone surrogate three): the count tells.
+  if (Buffer.byteLength(joined, 'utf8') !== joined.length) return undefined
+  const data = Buffer.allocUnsafe(joined.length)
+  data.write(joined, 'utf8')
+  return { data, offsets }
+}
+
+function packUtf8Keys(keys: ReadonlyArray<string | Uint8Array>): { data: Uint8Array; offsets: Uint32Array } {
   const offsets = new Uint32Array(keys.length + 1)
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]

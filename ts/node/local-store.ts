@@ -42,6 +42,12 @@ interface StampedRecord {
   stamp: Stamp
 }
 
+/**
+ * The versions of a batch of records: one stamp each, or, for new values written here, the first
+ * of consecutive versions (record i gets the first plus i): no stamp object per record.
+ */
+type BatchStamps = readonly Stamp[] | number
+
 const EMPTY = new Uint8Array(0)
 
 /** A prediction of the current model next to the true scaled rank of the key. */
@@ -257,14 +263,17 @@ export class LocalStore implements DataPlane {
     await this.putMany([record])
   }
 
-  /** Stores records as new writes (versions made here). */
+  /** Stores records as new writes (versions made here, consecutive: no stamp object per record). */
   async putMany(records: readonly StoredRecord[]): Promise<void> {
     this.#checkRecords(records)
-    const stamped = new Array<StampedRecord>(records.length)
     // Versions made here are newer than every version held: no comparison needed.
-    for (let i = 0; i < records.length; i++)
-      stamped[i] = { key: records[i].key, value: records[i].value, stamp: this.newStamp(false) }
-    await this.#apply(stamped, this.#learnedHash.encodeMany(records.map((record) => record.key)), true)
+    const firstVersion = this.#clock.nextMany(records.length)
+    await this.#apply(
+      records,
+      firstVersion,
+      this.#learnedHash.encodeMany(records.map((record) => record.key)),
+      true,
+    )
   }
 
   /** Stores placed records as new writes and returns them with the versions made here (for replicas). */
@@ -309,7 +318,12 @@ export class LocalStore implements DataPlane {
       newer.push({ key: record.key, value: record.value, stamp, position: record.position })
     }
     if (newer.length === 0) return []
-    await this.#apply(newer, this.#learnedHash.encodeMany(newer.map((record) => record.key)), counted)
+    await this.#apply(
+      newer,
+      newer.map((record) => record.stamp),
+      this.#learnedHash.encodeMany(newer.map((record) => record.key)),
+      counted,
+    )
     return newer as ScannedRecord[]
   }
 
@@ -317,17 +331,25 @@ export class LocalStore implements DataPlane {
    * Stores checked records and tombstones; the index changes at once, the promise resolves when
    * they are durable. `counted` false: entries moved by a migration (see `merge`).
    */
-  #apply(records: readonly StampedRecord[], encoded: Float64Array, counted: boolean): Promise<void> {
+  #apply(
+    records: readonly StoredRecord[],
+    stamps: BatchStamps,
+    encoded: Float64Array,
+    counted: boolean,
+  ): Promise<void> {
     const entries = this.#entries
     const updates: number[] = []
     const values: Uint8Array[] = []
     const deletes: Tombstone[] = []
     const fresh: number[] = []
+    const given = typeof stamps === 'number' ? null : stamps
+    const firstVersion = typeof stamps === 'number' ? stamps : 0
     for (let i = 0; i < records.length; i++) {
-      const { key, value, stamp } = records[i]
+      const { key, value } = records[i]
+      const stamp = given === null ? null : given[i]
       if (counted) this.#lastWrites?.set(key, ++this.#writes)
       let id = entries.find(key)
-      if (stamp.deleted) {
+      if (stamp?.deleted === true) {
         const held = id >= 0 ? this.#forget(id).key : ownKey(key)
         const tombstone = { key: held, encoded: encoded[i], version: stamp.version, origin: stamp.origin }
         this.#addTombstone(tombstone)
@@ -339,7 +361,8 @@ export class LocalStore implements DataPlane {
         id = entries.add(ownKey(key), encoded[i])
         fresh.push(id)
       }
-      entries.setStamp(id, stamp.version, stamp.origin)
+      if (stamp === null) entries.setStamp(id, firstVersion + i, this.origin)
+      else entries.setStamp(id, stamp.version, stamp.origin)
       const size = entries.sizeOf(id)
       this.#arena?.delete(id, size)
       this.#bytes += value.length - size
@@ -352,10 +375,7 @@ export class LocalStore implements DataPlane {
       for (let j = 0; j < fresh.length; j++) freshEncoded[j] = entries.encodedOf(fresh[j])
       const model = this.#learnedHash.model
       if (fresh.length === 1) this.#index.insert(fresh[0], freshEncoded[0], model.predict(freshEncoded[0]))
-      else {
-        const positions = model.predictMany(freshEncoded)
-        for (let j = 0; j < fresh.length; j++) this.#index.insert(fresh[j], freshEncoded[j], positions[j])
-      }
+      else this.#index.insertMany(fresh, freshEncoded, model.predictMany(freshEncoded))
       if (counted) this.#onNewKeys(freshEncoded)
     }
     const written = this.#writeValues(updates, values)

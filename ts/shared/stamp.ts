@@ -44,6 +44,13 @@ export class HybridClock {
     return this.#last
   }
 
+  /** The first of `count` consecutive versions, each one as `next` would make it. */
+  nextMany(count: number): number {
+    const first = Math.max(this.#last + 1, Date.now() * TICKS_PER_MS)
+    this.#last = first + count - 1
+    return first
+  }
+
   /** Takes in a version made elsewhere. */
   observe(version: number): void {
     if (version > this.#last) this.#last = version

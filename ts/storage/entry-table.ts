@@ -1,8 +1,10 @@
 // The entries of a store as columns indexed by a small integer id (key, encoded key, version,
 // origin, value size) and an open-addressing hash of keys to ids: no object per entry, so
-// millions of entries cost a few typed arrays instead of millions of heap objects.
+// millions of entries cost a few typed arrays instead of millions of heap objects. Each hash slot
+// keeps its entry's hash beside the id, so probing past other keys reads no column.
 
 import type { NodeKey } from '../shared/keys.js'
+import { grownColumn } from './column.js'
 
 const EMPTY_SLOT = -1
 /** Hash slots per entry at most 4/3 full (linear probing stays short). */
@@ -56,10 +58,11 @@ function sameKey(a: NodeKey, b: NodeKey): boolean {
   return true
 }
 
-function grown<T extends Float64Array | Uint32Array | Int32Array>(array: T, length: number): T {
-  const bigger = new (array.constructor as new (length: number) => T)(length)
-  bigger.set(array)
-  return bigger
+/** `count` hash slots, all empty. */
+function emptySlots(count: number): Int32Array {
+  const slots = new Int32Array(count * 2)
+  for (let slot = 0; slot < slots.length; slot += 2) slots[slot] = EMPTY_SLOT
+  return slots
 }
 
 /** Entries by id; ids of removed entries are reused. */
@@ -69,11 +72,10 @@ export class EntryTable {
   #versions = new Float64Array(16)
   #origins = new Uint32Array(16)
   #sizes = new Uint32Array(16)
-  #hashes = new Int32Array(16)
   /** Ids of removed entries, to reuse. */
   #free: number[] = []
-  /** Open-addressing hash slots: an entry id or EMPTY_SLOT. */
-  #slots = new Int32Array(32).fill(EMPTY_SLOT)
+  /** Open-addressing hash slots, two numbers each: an entry id (or EMPTY_SLOT) and its key's hash. */
+  #slots = emptySlots(32)
   #size = 0
   /** The key of the last `find` that missed and its hash, which an `add` of that key reuses. */
   #missedKey: NodeKey | undefined
@@ -91,15 +93,16 @@ export class EntryTable {
   /** The id of `key`, or -1. */
   find(key: NodeKey): number {
     const hash = hashKey(key)
-    const mask = this.#slots.length - 1
+    const slots = this.#slots
+    const mask = (slots.length >>> 1) - 1
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
-      const id = this.#slots[slot]
+      const id = slots[slot * 2]
       if (id === EMPTY_SLOT) {
         this.#missedKey = key
         this.#missedHash = hash
         return -1
       }
-      if (this.#hashes[id] === hash && sameKey(this.#keys[id] as NodeKey, key)) return id
+      if (slots[slot * 2 + 1] === hash && sameKey(this.#keys[id] as NodeKey, key)) return id
     }
   }
 
@@ -108,59 +111,65 @@ export class EntryTable {
     const id = this.#free.length > 0 ? (this.#free.pop() as number) : this.#keys.length
     if (id === this.#keys.length) {
       this.#keys.push(key)
-      if (id === this.#encoded.length) this.#growColumns(id * 2)
+      if (id === this.#encoded.length) this.#growColumns(id)
     } else this.#keys[id] = key
     const hash = key === this.#missedKey ? this.#missedHash : hashKey(key)
     this.#missedKey = undefined
-    this.#hashes[id] = hash
     this.#encoded[id] = encoded
     this.#versions[id] = 0
     this.#origins[id] = 0
     this.#sizes[id] = 0
     this.#size++
-    if (this.#size > this.#slots.length * MAX_LOAD) this.#rehash(this.#slots.length * 2)
-    else this.#place(id, hash)
+    if (this.#size > (this.#slots.length >>> 1) * MAX_LOAD) this.#rehash(this.#slots.length)
+    this.#place(this.#slots, id, hash)
     return id
   }
 
-  #growColumns(length: number): void {
-    this.#encoded = grown(this.#encoded, length)
-    this.#versions = grown(this.#versions, length)
-    this.#origins = grown(this.#origins, length)
-    this.#sizes = grown(this.#sizes, length)
-    this.#hashes = grown(this.#hashes, length)
+  /** Makes room in every column for index `id`. */
+  #growColumns(id: number): void {
+    this.#encoded = grownColumn(this.#encoded, id)
+    this.#versions = grownColumn(this.#versions, id)
+    this.#origins = grownColumn(this.#origins, id)
+    this.#sizes = grownColumn(this.#sizes, id)
   }
 
-  #place(id: number, hash: number): void {
-    const mask = this.#slots.length - 1
+  /** Puts entry `id` in the first free slot from its hash's home on. */
+  #place(slots: Int32Array, id: number, hash: number): void {
+    const mask = (slots.length >>> 1) - 1
     let slot = hash & mask
-    while (this.#slots[slot] !== EMPTY_SLOT) slot = (slot + 1) & mask
-    this.#slots[slot] = id
+    while (slots[slot * 2] !== EMPTY_SLOT) slot = (slot + 1) & mask
+    slots[slot * 2] = id
+    slots[slot * 2 + 1] = hash
   }
 
-  #rehash(slots: number): void {
-    this.#slots = new Int32Array(slots).fill(EMPTY_SLOT)
-    for (let id = 0; id < this.#keys.length; id++)
-      if (this.#keys[id] !== undefined) this.#place(id, this.#hashes[id])
+  /** Moves every entry into `count` fresh slots. */
+  #rehash(count: number): void {
+    const old = this.#slots
+    const slots = emptySlots(count)
+    for (let slot = 0; slot < old.length; slot += 2)
+      if (old[slot] !== EMPTY_SLOT) this.#place(slots, old[slot], old[slot + 1])
+    this.#slots = slots
   }
 
   /** Removes entry `id`; its id may be handed out again. */
   remove(id: number): void {
-    const mask = this.#slots.length - 1
-    let slot = this.#hashes[id] & mask
-    while (this.#slots[slot] !== id) slot = (slot + 1) & mask
+    const slots = this.#slots
+    const mask = (slots.length >>> 1) - 1
+    let slot = hashKey(this.#keys[id] as NodeKey) & mask
+    while (slots[slot * 2] !== id) slot = (slot + 1) & mask
     // Backward-shift deletion: later entries of the probe run move up, so no slot is left marked.
     for (let next = (slot + 1) & mask; ; next = (next + 1) & mask) {
-      const moved = this.#slots[next]
+      const moved = slots[next * 2]
       if (moved === EMPTY_SLOT) break
-      const home = this.#hashes[moved] & mask
+      const home = slots[next * 2 + 1] & mask
       // `moved` fills the hole unless its home lies cyclically in (slot, next].
       if (((next - home) & mask) >= ((next - slot) & mask)) {
-        this.#slots[slot] = moved
+        slots[slot * 2] = moved
+        slots[slot * 2 + 1] = slots[next * 2 + 1]
         slot = next
       }
     }
-    this.#slots[slot] = EMPTY_SLOT
+    slots[slot * 2] = EMPTY_SLOT
     this.#keys[id] = undefined
     this.#free.push(id)
     this.#size--
@@ -207,7 +216,7 @@ export class EntryTable {
   clear(): void {
     this.#keys = []
     this.#free = []
-    this.#slots = new Int32Array(32).fill(EMPTY_SLOT)
+    this.#slots = emptySlots(32)
     this.#size = 0
     this.#missedKey = undefined
   }

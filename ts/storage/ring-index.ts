@@ -20,6 +20,8 @@ interface Chunk {
   slots: Float64Array
   /** The same memory, for the positions (under model version `version`). */
   positions: BigUint64Array
+  /** The same memory as 32-bit words: positions are copied in through it, with no bigint made. */
+  words: Uint32Array
   length: number
   version: number
 }
@@ -49,6 +51,9 @@ export class RingIndex {
   /** A chunk's keys and positions laid out contiguously, for the placement's batch call. */
   #keyScratch: Float64Array
   #positionScratch: BigUint64Array
+  /** The position `insert` passes on, as two words. */
+  readonly #onePosition = new BigUint64Array(1)
+  readonly #onePositionWords = new Uint32Array(this.#onePosition.buffer)
 
   constructor(tie: (a: number, b: number) => number, placement: Placement, maxChunk = 256) {
     this.#tie = tie
@@ -141,43 +146,65 @@ export class RingIndex {
 
   #newChunk(version: number): Chunk {
     const slots = new Float64Array((this.#maxChunk + 1) * STRIDE)
-    return { slots, positions: new BigUint64Array(slots.buffer), length: 0, version }
+    const buffer = slots.buffer
+    return {
+      slots,
+      positions: new BigUint64Array(buffer),
+      words: new Uint32Array(buffer),
+      length: 0,
+      version,
+    }
   }
 
   /** Adds entry `id` (not in the index yet) with its encoded key and its position under the current version. */
   insert(id: number, key: number, position: bigint): void {
+    this.#onePosition[0] = position
+    this.#insertOne(id, key, this.#onePositionWords, 0)
+  }
+
+  /**
+   * Adds entries `ids[i]` (none in the index yet) with encoded keys `keys[i]` and positions
+   * `positions[i]` under the current version: `insert` for each, with no bigint made per entry.
+   */
+  insertMany(ids: ArrayLike<number>, keys: Float64Array, positions: BigUint64Array): void {
+    const positionWords = new Uint32Array(positions.buffer, positions.byteOffset, positions.length * 2)
+    for (let i = 0; i < ids.length; i++) this.#insertOne(ids[i], keys[i], positionWords, i * 2)
+  }
+
+  /** `insert`, the position being the two words of `positionWords` from `from` on. */
+  #insertOne(id: number, key: number, positionWords: Uint32Array, from: number): void {
     const last = this.#chunks.length - 1
     if (last < 0) {
-      this.#append(this.#newChunk(this.#placement.version()), id, key, position)
+      this.#insertChunk(0, this.#newChunk(this.#placement.version()))
+      this.#insertAt(0, 0, id, key, positionWords, from)
       return
     }
     if (this.#after(last, key, id)) {
       // Past the last entry: keys arriving in order skip both searches.
-      this.#insertAt(last, this.#chunks[last].length, id, key, position)
+      this.#insertAt(last, this.#chunks[last].length, id, key, positionWords, from)
       return
     }
     const at = Math.min(this.#chunkFor(key, id), last)
-    this.#insertAt(at, this.#indexIn(this.#chunks[at], key, id), id, key, position)
+    this.#insertAt(at, this.#indexIn(this.#chunks[at], key, id), id, key, positionWords, from)
   }
 
-  /** Adds a chunk of one entry at the end. */
-  #append(chunk: Chunk, id: number, key: number, position: bigint): void {
-    chunk.slots[ID] = id
-    chunk.slots[KEY] = key
-    chunk.positions[POSITION] = position
-    chunk.length = 1
-    this.#size++
-    this.#insertChunk(this.#chunks.length, chunk)
-  }
-
-  #insertAt(at: number, index: number, id: number, key: number, position: bigint): void {
+  #insertAt(
+    at: number,
+    index: number,
+    id: number,
+    key: number,
+    positionWords: Uint32Array,
+    from: number,
+  ): void {
     const chunk = this.#chunks[at]
-    const { slots, length } = chunk
+    const { slots, words, length } = chunk
     // A byte copy: the positions' bits move untouched.
     if (index < length) slots.copyWithin((index + 1) * STRIDE, index * STRIDE, length * STRIDE)
     slots[index * STRIDE + ID] = id
     slots[index * STRIDE + KEY] = key
-    chunk.positions[index * STRIDE + POSITION] = position
+    const word = (index * STRIDE + POSITION) * 2
+    words[word] = positionWords[from]
+    words[word + 1] = positionWords[from + 1]
     chunk.length = length + 1
     this.#size++
     this.#counts[at]++
@@ -223,11 +250,15 @@ export class RingIndex {
    * (positions are computed when read).
    */
   load(ids: ArrayLike<number>, keys: ArrayLike<number>): void {
+    // The chunks are refilled rather than replaced: freeing millions of entries' chunks at once
+    // would leave their memory in the allocator, where RSS keeps it.
+    const spare = this.#chunks
     this.clear()
     // Full chunks: a chunk splits in halves on its first insert after this, as B-trees do.
     const fill = this.#maxChunk
     for (let from = 0; from < ids.length; from += fill) {
-      const chunk = this.#newChunk(Number.NaN)
+      const chunk = spare.pop() ?? this.#newChunk(Number.NaN)
+      chunk.version = Number.NaN
       const to = Math.min(ids.length, from + fill)
       for (let i = from; i < to; i++) {
         chunk.slots[(i - from) * STRIDE + ID] = ids[i]

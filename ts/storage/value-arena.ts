@@ -2,6 +2,8 @@
 // a small value costs its bytes plus 8 bytes of columns (its length is the caller's to keep). Replaced and removed values are garbage
 // until the arena is compacted into fresh pages (views handed out earlier keep their old page).
 
+import { grownColumn } from './column.js'
+
 const PAGE_BYTES = 1 << 20
 /** Values of this size and more get a buffer of their own. */
 const LARGE_VALUE = PAGE_BYTES >>> 2
@@ -9,12 +11,6 @@ const LARGE_VALUE = PAGE_BYTES >>> 2
 const LARGE = 0xffffffff
 /** Garbage below this many bytes is never worth a compaction. */
 const MIN_COMPACTED_GARBAGE = 8 * PAGE_BYTES
-
-function grown(column: Uint32Array, length: number): Uint32Array<ArrayBuffer> {
-  const bigger = new Uint32Array(length)
-  bigger.set(column)
-  return bigger
-}
 
 /** Serialized values by entry id; every call about an id that holds a value passes its length. */
 export class ValueArena {
@@ -30,7 +26,7 @@ export class ValueArena {
 
   /** Stores a copy of `bytes` as the value of `id`, which holds none (see `delete`). */
   set(id: number, bytes: Uint8Array): void {
-    if (id >= this.#pageOf.length) this.#grow(Math.max(id + 1, this.#pageOf.length * 2))
+    if (id >= this.#pageOf.length) this.#grow(id)
     this.#live += bytes.length
     if (bytes.length >= LARGE_VALUE) {
       this.#pageOf[id] = LARGE
@@ -56,9 +52,10 @@ export class ValueArena {
     this.#used += bytes.length
   }
 
-  #grow(length: number): void {
-    this.#pageOf = grown(this.#pageOf, length)
-    this.#offsetOf = grown(this.#offsetOf, length)
+  /** Makes room for index `id`. */
+  #grow(id: number): void {
+    this.#pageOf = grownColumn(this.#pageOf, id)
+    this.#offsetOf = grownColumn(this.#offsetOf, id)
   }
 
   /**
