@@ -108,6 +108,45 @@ test.serial(
   },
 )
 
+test.serial('replication and repair show in the metrics: copies, tombstones, repair rounds', async (t) => {
+  const first = new LeadNode({ ip: '127.0.0.1', basePort: 0, numVirtualNodes: 2, stabilizeInterval: 0.2 })
+  await first.start()
+  const second = new LeadNode({
+    ip: '127.0.0.1',
+    basePort: 0,
+    numVirtualNodes: 2,
+    stabilizeInterval: 0.2,
+    bootstrapPeer: `127.0.0.1:${(first.getRoutingTableStats().multiaddrs as string[])[0].split('/')[4]}`,
+  })
+  await second.start()
+  t.teardown(async () => {
+    await second.stop()
+    await first.stop()
+  })
+  const keys = wordKeys(200)
+  await first.putMany(keys.map((key, i) => [key, i]))
+  for (const key of keys.slice(0, 10)) await first.delete(key)
+  const scraped = async () => Promise.all([first, second].map(async (node) => samples(await node.metrics())))
+  // Two peers and three copies asked for: each write is on both peers, each delete a tombstone on both.
+  let found = await scraped()
+  for (const metrics of found) {
+    t.is(metrics.get('dlht_replication_factor'), 3)
+    t.is(metrics.get('dlht_tombstones'), 10)
+  }
+  t.true(found.reduce((total, metrics) => total + sum(metrics, 'dlht_replicated_records_total'), 0) >= 210)
+  // Repair rounds run every 10 stabilize intervals (2 s here), and find both peers in step.
+  const deadline = Date.now() + 20_000
+  while (found.some((metrics) => sum(metrics, 'dlht_repair_rounds_total') === 0) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    found = await scraped()
+  }
+  for (const metrics of found) {
+    t.true(sum(metrics, 'dlht_repair_rounds_total') >= 1)
+    t.true((metrics.get('dlht_repair_last_round_timestamp_seconds') ?? 0) > Date.now() / 1000 - 60)
+    t.is(metrics.get('dlht_repair_unreachable_replicas'), 0)
+  }
+})
+
 test('the log event carries { level, message, peerId }, and DEBUG=dlht* prints the log', async (t) => {
   const node = new LeadNode({ network: false })
   const records: LogRecord[] = []

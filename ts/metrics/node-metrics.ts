@@ -17,6 +17,31 @@ export interface StatsSnapshot {
   modelVersion: number
   retraining: boolean
   rollout: Pick<RolloutStats, 'state' | 'migratingPeers' | 'migratedEntries' | 'migratedBytes'> | null
+  /** Tombstones of deleted keys kept for the repair horizon. */
+  tombstones?: number
+  /** Replication of a node on a ring (null on a single node). */
+  replication?: ReplicationCounters | null
+}
+
+/** What the metrics read of `getStats().replication`. */
+interface ReplicationCounters {
+  replicationFactor: number
+  replicatedRecords: number
+  failedSends: number
+  fallbackReads: number
+  readRepairs: number
+  droppedStrays: number
+  hints: { held: number; heldBytes: number; delivered: number; dropped: number }
+  repair: {
+    rounds: number
+    lastRoundAt: number | null
+    differingBuckets: number
+    unreachableReplicas: number
+    underReplicated: number
+    pushedRecords: number
+    pulledRecords: number
+    repairBytes: number
+  }
 }
 
 /** What the metrics read at each scrape (a LeadNode), and whose 'error' events they count. */
@@ -66,6 +91,24 @@ export class NodeMetrics {
     lookups: Counter
     lookupHops: Counter
     cacheHits: Counter
+    tombstones: Gauge
+    replicationFactor: Gauge
+    replicated: Counter
+    failedSends: Counter
+    fallbackReads: Counter
+    readRepairs: Counter
+    droppedStrays: Counter
+    hintsHeld: Gauge
+    hintBytes: Gauge
+    hintsDelivered: Counter
+    hintsDropped: Counter
+    repairRounds: Counter
+    repairLastRound: Gauge
+    repairDiffering: Gauge
+    repairUnreachable: Gauge
+    underReplicated: Gauge
+    repairRecords: Counter<'direction'>
+    repairBytes: Counter
   }
 
   constructor(source: MetricsSource) {
@@ -101,6 +144,49 @@ export class NodeMetrics {
       lookups: counter('dlht_lookups_total', 'Owner lookups that left the routing cache'),
       lookupHops: counter('dlht_lookup_hops_total', 'Remote hops of owner lookups'),
       cacheHits: counter('dlht_routing_cache_hits_total', 'Owner lookups answered by the routing cache'),
+      tombstones: gauge('dlht_tombstones', 'Tombstones of deleted keys kept until the repair horizon'),
+      replicationFactor: gauge('dlht_replication_factor', 'Copies the ring keeps of each entry'),
+      replicated: counter(
+        'dlht_replicated_records_total',
+        'Records other replicas stored for writes this peer owns',
+      ),
+      failedSends: counter(
+        'dlht_replica_failed_sends_total',
+        'Messages to replicas that failed (their records became hints)',
+      ),
+      fallbackReads: counter(
+        'dlht_fallback_reads_total',
+        'Reads answered by replicas because the owner did not answer',
+      ),
+      readRepairs: counter('dlht_read_repairs_total', 'Records written back to replicas a read found stale'),
+      droppedStrays: counter('dlht_dropped_strays_total', 'Copies handed to their owners and dropped here'),
+      hintsHeld: gauge('dlht_hints_held', 'Records held for replicas that did not answer (hinted hand-off)'),
+      hintBytes: gauge('dlht_hints_held_bytes', 'Value bytes of the records held as hints'),
+      hintsDelivered: counter(
+        'dlht_hints_delivered_total',
+        'Hinted records delivered once their replica answered',
+      ),
+      hintsDropped: counter('dlht_hints_dropped_total', 'Hinted records dropped by the size or age bound'),
+      repairRounds: counter('dlht_repair_rounds_total', 'Anti-entropy rounds run by this peer'),
+      repairLastRound: gauge('dlht_repair_last_round_timestamp_seconds', 'When the last repair round ended'),
+      repairDiffering: gauge(
+        'dlht_repair_differing_buckets',
+        'Buckets whose digests differed in the last round',
+      ),
+      repairUnreachable: gauge(
+        'dlht_repair_unreachable_replicas',
+        'Replicas that did not answer the last round',
+      ),
+      underReplicated: gauge(
+        'dlht_under_replicated_entries',
+        'Entries a replica lacked in the last repair round',
+      ),
+      repairRecords: counter(
+        'dlht_repair_records_total',
+        'Records repair pushed to or pulled from replicas',
+        ['direction'],
+      ),
+      repairBytes: counter('dlht_repair_bytes_total', 'Bytes repair shipped'),
     }
     source.addEventListener('error', (event) => this.error((event as CustomEvent).detail))
   }
@@ -159,5 +245,26 @@ export class NodeMetrics {
     total(metrics.lookups, overlay?.lookups ?? 0)
     total(metrics.lookupHops, overlay?.lookupHops ?? 0)
     total(metrics.cacheHits, overlay?.cacheHits ?? 0)
+    metrics.tombstones.set(stats.tombstones ?? 0)
+    const replication = stats.replication
+    metrics.replicationFactor.set(replication?.replicationFactor ?? 1)
+    total(metrics.replicated, replication?.replicatedRecords ?? 0)
+    total(metrics.failedSends, replication?.failedSends ?? 0)
+    total(metrics.fallbackReads, replication?.fallbackReads ?? 0)
+    total(metrics.readRepairs, replication?.readRepairs ?? 0)
+    total(metrics.droppedStrays, replication?.droppedStrays ?? 0)
+    metrics.hintsHeld.set(replication?.hints.held ?? 0)
+    metrics.hintBytes.set(replication?.hints.heldBytes ?? 0)
+    total(metrics.hintsDelivered, replication?.hints.delivered ?? 0)
+    total(metrics.hintsDropped, replication?.hints.dropped ?? 0)
+    const repair = replication?.repair
+    total(metrics.repairRounds, repair?.rounds ?? 0)
+    metrics.repairLastRound.set((repair?.lastRoundAt ?? 0) / 1000)
+    metrics.repairDiffering.set(repair?.differingBuckets ?? 0)
+    metrics.repairUnreachable.set(repair?.unreachableReplicas ?? 0)
+    metrics.underReplicated.set(repair?.underReplicated ?? 0)
+    total(metrics.repairRecords, repair?.pushedRecords ?? 0, { direction: 'pushed' })
+    total(metrics.repairRecords, repair?.pulledRecords ?? 0, { direction: 'pulled' })
+    total(metrics.repairBytes, repair?.repairBytes ?? 0)
   }
 }
