@@ -301,6 +301,7 @@ test.serial('a training trigger firing on any node retrains the whole ring', asy
   }
   // Rounds may follow one another while keys arrive: wait until the version holds for 2 s.
   let versions: number[] = []
+  let states: string[] = []
   let quiet = 0
   await until(async () => {
     const all = await Promise.all(nodes.map(stats))
@@ -309,8 +310,11 @@ test.serial('a training trigger firing on any node retrains the whole ring', asy
       all.every((node) => node.modelVersion === all[0].modelVersion && node.rollout.state === 'idle')
     quiet = settled && all[0].modelVersion === versions[0] ? quiet + 1 : 0
     versions = all.map((node) => node.modelVersion)
+    states = all.map((node) => `${node.rollout.state} (${node.lastRetrainError ?? 'no error'})`)
     return quiet >= 20
-  }, 90_000)
+  }, 90_000).catch((err: Error) => {
+    throw new Error(`${err.message}: versions ${versions.join(' ')}, rollouts ${states.join('; ')}`)
+  })
   t.log(`the ring is on model version ${versions[0]}`)
   const values = await nodes[2].call<unknown[]>('getMany', words)
   t.deepEqual(
